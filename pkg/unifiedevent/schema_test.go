@@ -1,0 +1,142 @@
+package unifiedevent_test
+
+import (
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+func TestCatalogueNamesFollowLayerConvention(t *testing.T) {
+	seen := map[unifiedevent.Name]bool{}
+	for _, d := range unifiedevent.Catalogue() {
+		if seen[d.Name] {
+			t.Errorf("%s is in the catalogue twice", d.Name)
+		}
+		seen[d.Name] = true
+		prefix := "tapio." + d.Layer.String() + "."
+		if !strings.HasPrefix(string(d.Name), prefix) {
+			t.Errorf("%s should start with %s", d.Name, prefix)
+		}
+		got, ok := unifiedevent.Lookup(string(d.Name))
+		if !ok || got != d {
+			t.Errorf("Lookup(%s) = %+v, %v", d.Name, got, ok)
+		}
+	}
+	if _, ok := unifiedevent.Lookup(string(unifiedevent.CorrelationName)); ok {
+		t.Error("tapio.correlation must not be a catalogue event")
+	}
+}
+
+func TestEntityIDRule(t *testing.T) {
+	tests := []struct {
+		name             string
+		resource, record map[string]any
+		want             string
+	}{
+		{"pod uid wins over everything", map[string]any{"k8s.pod.uid": "pod-1", "container.id": "c1", "service.name": "svc"}, nil, "pod-1"},
+		{"container id next", map[string]any{"container.id": "c1", "service.name": "svc", "host.name": "h"}, map[string]any{"process.pid": int64(7)}, "c1"},
+		{"host and pid", map[string]any{"host.name": "node-a", "service.name": "svc"}, map[string]any{"process.pid": int64(4242)}, "node-a/4242"},
+		{"pid as string", map[string]any{"host.name": "node-a"}, map[string]any{"process.pid": "17"}, "node-a/17"},
+		{"service name", map[string]any{"service.name": "checkout", "host.name": "h"}, nil, "checkout"},
+		{"record beats resource", map[string]any{"container.id": "res"}, map[string]any{"container.id": "rec"}, "rec"},
+		{"workload uid", map[string]any{"k8s.deployment.uid": "dep-1", "k8s.node.name": "n"}, nil, "dep-1"},
+		{"node name", map[string]any{"k8s.node.name": "node-3"}, nil, "node-3"},
+		{"host name alone", map[string]any{"host.name": "laptop"}, nil, "laptop"},
+		{"nothing", nil, nil, ""},
+		{"empty pod uid is skipped", map[string]any{"k8s.pod.uid": "", "service.name": "svc"}, nil, "svc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, rec := pcommon.NewMap(), pcommon.NewMap()
+			_ = res.FromRaw(tt.resource)
+			_ = rec.FromRaw(tt.record)
+			if got := unifiedevent.EntityID(res, rec); got != tt.want {
+				t.Errorf("EntityID = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestEventIDShapeAndUniqueness(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 10000; i++ {
+		id := unifiedevent.NewEventID()
+		if !unifiedevent.ValidEventID(id) {
+			t.Fatalf("malformed event id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("event id %q repeated", id)
+		}
+		seen[id] = true
+	}
+	for _, bad := range []string{"", "xyz", strings.Repeat("A", 32), strings.Repeat("0", 31)} {
+		if unifiedevent.ValidEventID(bad) {
+			t.Errorf("ValidEventID(%q) = true", bad)
+		}
+	}
+}
+
+func TestValidateAndComplete(t *testing.T) {
+	res := pcommon.NewMap()
+	res.PutStr("container.id", "abc")
+
+	m := pcommon.NewMap()
+	m.PutStr("event.name", string(unifiedevent.OOMKill))
+	attrs := unifiedevent.Of(m)
+	def, err := attrs.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := attrs.Complete(def, res); n != 4 {
+		t.Errorf("Complete wrote %d keys, want 4 (layer, category, id, entity)", n)
+	}
+	if attrs.EntityID() != "abc" || attrs.Category() != unifiedevent.CategoryMemory {
+		t.Errorf("completed attributes: %v", m.AsRaw())
+	}
+	if l, ok := attrs.Layer(); !ok || l != unifiedevent.LayerKernel {
+		t.Errorf("layer = %v", l)
+	}
+	id := attrs.EventID()
+	if n := attrs.Complete(def, res); n != 0 || attrs.EventID() != id {
+		t.Errorf("a second Complete must change nothing; wrote %d", n)
+	}
+
+	m.PutStr("tapio.layer", "trace")
+	if _, err := attrs.Validate(); err == nil || !strings.Contains(err.Error(), "disagrees") {
+		t.Errorf("layer mismatch not reported: %v", err)
+	}
+	m.PutStr("event.name", "tapio.kernel.made_up")
+	if _, err := attrs.Validate(); err == nil || !strings.Contains(err.Error(), "not in the UnifiedEvent v1 catalogue") {
+		t.Errorf("unknown name not reported: %v", err)
+	}
+}
+
+func TestTruncateKeepsRunesWhole(t *testing.T) {
+	s := strings.Repeat("é", 100) // 2 bytes each
+	got := unifiedevent.Truncate(s, 11)
+	if len(got) > 11 || !strings.HasSuffix(got, "…") || !strings.HasPrefix(got, "éééé") {
+		t.Errorf("Truncate = %q (%d bytes)", got, len(got))
+	}
+	if unifiedevent.Truncate("short", 10) != "short" {
+		t.Error("a short string must not change")
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 64 << 20: "64 MiB", 3 << 29: "1.5 GiB", 1 << 10: "1 KiB"} {
+		if got := unifiedevent.FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestKubernetesNarrative(t *testing.T) {
+	got := unifiedevent.KubernetesNarrative("Warning", "BackOff", "Pod", "shop", "checkout-1", "Back-off restarting failed container ", 5)
+	want := "Kubernetes Warning BackOff on Pod shop/checkout-1: Back-off restarting failed container (seen 5 times)"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
