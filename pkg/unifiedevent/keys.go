@@ -68,6 +68,7 @@ const (
 	KeyExceptionType          = "exception.type"
 	KeyExceptionMessage       = "exception.message"
 	KeyExceptionStacktrace    = "exception.stacktrace"
+	KeyOriginalEventName      = "tapio.application.event.name"
 	KeyEndUserID              = "enduser.id"
 	KeyUserID                 = "user.id"
 	KeySessionID              = "session.id"
@@ -181,6 +182,7 @@ var keySpecs = []KeySpec{
 	{KeyExceptionType, OnRecord, "exception type; makes a log record an exception event"},
 	{KeyExceptionMessage, OnRecord, "exception message"},
 	{KeyExceptionStacktrace, OnRecord, "exception stack trace"},
+	{KeyOriginalEventName, OnRecord, "an application log's own event.name, kept when the processor names it an error_log or exception"},
 	{KeyEndUserID, OnSpan, "end user; counted for affected users"},
 	{KeyUserID, OnSpan, "user; counted for affected users"},
 	{KeySessionID, OnSpan, "session; counted for affected users"},

@@ -1,0 +1,274 @@
+package unifiedeventprocessor
+
+import (
+	"context"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
+)
+
+// Sources named in tapio.source by this processor.
+const (
+	sourceOTLP       = "otlp"
+	sourceK8sObjects = "k8sobjects"
+)
+
+func (n *normalizer) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	var t tally
+	var regrouped kubernetesRegrouper
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		resource := rl.Resource()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			normalizedHere := false
+			sl.LogRecords().RemoveIf(func(rec plog.LogRecord) bool {
+				remove, normalized := n.normalizeRecord(resource, rec, &t, &regrouped)
+				normalizedHere = normalizedHere || normalized
+				return remove
+			})
+			if normalizedHere {
+				unifiedevent.MarkScope(sl.Scope())
+			}
+		}
+		sls.RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
+	}
+	rls.RemoveIf(func(rl plog.ResourceLogs) bool { return rl.ScopeLogs().Len() == 0 })
+	if regrouped.used {
+		regrouped.out.ResourceLogs().MoveAndAppendTo(rls)
+	}
+	n.report(ctx, &t)
+	if rls.Len() == 0 {
+		return ld, processorhelper.ErrSkipProcessingData
+	}
+	return ld, nil
+}
+
+// normalizeRecord turns one log record into a UnifiedEvent, validates one that already is, or
+// leaves it alone. remove is true when the record leaves its place: dropped by rule, or moved to
+// a resource of its own (Kubernetes events).
+func (n *normalizer) normalizeRecord(resource pcommon.Resource, rec plog.LogRecord, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+	attrs := unifiedevent.Of(rec.Attributes())
+	if name := attrs.Name(); unifiedevent.IsTapioName(name) {
+		return n.completeEvent(resource, attrs, name, t)
+	}
+	if body := rec.Body(); body.Type() == pcommon.ValueTypeMap {
+		if obj, watchType, ok := kubernetesEventObject(body.Map()); ok {
+			return n.normalizeKubernetesEvent(resource, rec, obj, watchType, t, regrouped)
+		}
+	}
+	return n.normalizeApplicationLog(resource, rec, attrs, t)
+}
+
+// completeEvent handles records that arrive already normalised (from the ebpf receiver, or from
+// another Tapio collector): validated and completed, never rewritten.
+func (n *normalizer) completeEvent(resource pcommon.Resource, attrs unifiedevent.Attributes, name string, t *tally) (remove, normalized bool) {
+	if name == string(unifiedevent.CorrelationName) {
+		return false, false
+	}
+	def, err := attrs.Validate()
+	if err != nil {
+		reason := invalidInconsistentEvent
+		if def.Name == "" {
+			reason = invalidUnknownName
+		}
+		n.noteInvalid(t, reason, err)
+		return n.cfg.OnInvalid == Drop, false
+	}
+	if !n.names.allows(def.Name) {
+		t.dropped[dropExcluded]++
+		return true, false
+	}
+	attrs.Complete(def, resource.Attributes())
+	t.normalized[def.Layer]++
+	return false, true
+}
+
+func (n *normalizer) normalizeKubernetesEvent(resource pcommon.Resource, rec plog.LogRecord, obj pcommon.Map, watchType string, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+	ev, err := readKubernetesEvent(obj)
+	if err != nil {
+		n.noteInvalid(t, invalidKubernetesEvent, err)
+		return n.cfg.OnInvalid == Drop, false
+	}
+	if watchType == watchDeleted {
+		t.dropped[dropKubernetesDeleted]++
+		return true, false
+	}
+	name := classifyKubernetesEvent(&ev)
+	if name == unifiedevent.KubernetesNormal && n.cfg.Kubernetes.NormalEvents == Drop {
+		t.dropped[dropKubernetesNormal]++
+		return true, false
+	}
+	if !n.names.allows(name) {
+		t.dropped[dropExcluded]++
+		return true, false
+	}
+	def, _ := unifiedevent.Lookup(string(name))
+	regrouped.add(n, resource, rec, &ev, def)
+	t.normalized[unifiedevent.LayerKubernetes]++
+	return true, true
+}
+
+func (n *normalizer) normalizeApplicationLog(resource pcommon.Resource, rec plog.LogRecord, attrs unifiedevent.Attributes, t *tally) (remove, normalized bool) {
+	m := attrs.Map()
+	var name unifiedevent.Name
+	switch {
+	case hasAny(m, unifiedevent.KeyExceptionType, unifiedevent.KeyExceptionMessage):
+		name = unifiedevent.Exception
+	case atLeastError(rec):
+		name = unifiedevent.ErrorLog
+	default:
+		if n.cfg.Logs.Unmatched == Drop {
+			t.dropped[dropUnmatched]++
+			return true, false
+		}
+		return false, false
+	}
+	if !n.names.allows(name) {
+		t.dropped[dropExcluded]++
+		return true, false
+	}
+	def, _ := unifiedevent.Lookup(string(name))
+	if own, ok := m.Get(unifiedevent.KeyEventName); ok {
+		// An application's own event name is kept beside ours rather than lost.
+		m.PutStr(unifiedevent.KeyOriginalEventName, own.AsString())
+	}
+	attrs.Stamp(def, sourceOTLP)
+	attrs.SetEntityID(unifiedevent.EntityID(resource.Attributes(), m))
+	if rec.SeverityNumber() == plog.SeverityNumberUnspecified && rec.SeverityText() == "" {
+		rec.SetSeverityNumber(def.Severity)
+	}
+	if isEmptyBody(rec.Body()) && name == unifiedevent.Exception {
+		rec.Body().SetStr(unifiedevent.Truncate(exceptionSentence(m), n.cfg.MaxNarrativeBytes))
+	}
+	t.normalized[unifiedevent.LayerApplication]++
+	return false, true
+}
+
+func hasAny(m pcommon.Map, keys ...string) bool {
+	for _, k := range keys {
+		if _, ok := m.Get(k); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// atLeastError reads the severity number, or the severity text when a source sets only that.
+func atLeastError(rec plog.LogRecord) bool {
+	if sev := rec.SeverityNumber(); sev != plog.SeverityNumberUnspecified {
+		return sev >= plog.SeverityNumberError
+	}
+	text := rec.SeverityText()
+	for _, level := range [...]string{"ERROR", "ERR", "FATAL", "CRITICAL", "CRIT", "ALERT", "EMERG", "EMERGENCY", "PANIC"} {
+		if strings.EqualFold(text, level) {
+			return true
+		}
+	}
+	return false
+}
+
+func isEmptyBody(v pcommon.Value) bool {
+	return v.Type() == pcommon.ValueTypeEmpty || (v.Type() == pcommon.ValueTypeStr && v.Str() == "")
+}
+
+func exceptionSentence(m pcommon.Map) string {
+	typ, msg := "", ""
+	if v, ok := m.Get(unifiedevent.KeyExceptionType); ok {
+		typ = v.AsString()
+	}
+	if v, ok := m.Get(unifiedevent.KeyExceptionMessage); ok {
+		msg = v.AsString()
+	}
+	switch {
+	case typ == "":
+		return "Exception: " + msg
+	case msg == "":
+		return "Exception " + typ
+	}
+	return "Exception " + typ + ": " + msg
+}
+
+// kubernetesRegrouper moves Kubernetes events out of the k8sobjects receiver's per-namespace
+// resources into one resource per involved object, because the resource is where an event says
+// who it is about (and where k8sattributes enriches by pod uid).
+type kubernetesRegrouper struct {
+	used   bool
+	out    plog.Logs
+	groups map[involvedObject]kubernetesGroup
+}
+
+type involvedObject struct {
+	namespace, kind, name, uid, container, node string
+}
+
+type kubernetesGroup struct {
+	records  plog.LogRecordSlice
+	entityID string
+}
+
+func (g *kubernetesRegrouper) add(n *normalizer, resource pcommon.Resource, rec plog.LogRecord, ev *kubernetesEvent, def unifiedevent.Definition) {
+	if !g.used {
+		g.used = true
+		g.out = plog.NewLogs()
+		g.groups = make(map[involvedObject]kubernetesGroup)
+	}
+	key := involvedObject{ev.namespace, ev.kind, ev.name, ev.uid, containerName(ev.fieldPath), ev.node}
+	group, ok := g.groups[key]
+	if !ok {
+		rl := g.out.ResourceLogs().AppendEmpty()
+		resource.CopyTo(rl.Resource())
+		ev.putResource(rl.Resource().Attributes(), n.cfg.MaxNarrativeBytes)
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(metadata.ScopeName)
+		sl.Scope().SetVersion(n.version)
+		unifiedevent.MarkScope(sl.Scope())
+		group = kubernetesGroup{records: sl.LogRecords(), entityID: unifiedevent.ResourceEntityID(rl.Resource().Attributes())}
+		g.groups[key] = group
+	}
+
+	out := group.records.AppendEmpty()
+	rec.Attributes().MoveTo(out.Attributes())
+	attrs := out.Attributes()
+	attrs.Remove("event.domain") // the receiver's, and deprecated: event.name now says the domain
+	out.SetObservedTimestamp(rec.ObservedTimestamp())
+	if ev.when.IsZero() {
+		out.SetTimestamp(rec.ObservedTimestamp())
+	} else {
+		out.SetTimestamp(pcommon.NewTimestampFromTime(ev.when))
+	}
+	sev := def.Severity
+	if ev.eventType == "Warning" && sev < plog.SeverityNumberWarn {
+		sev = plog.SeverityNumberWarn
+	}
+	out.SetSeverityNumber(sev)
+	out.SetSeverityText(severityText(sev))
+	out.Body().SetStr(ev.narrative(n.cfg.MaxNarrativeBytes))
+	ue := unifiedevent.Of(attrs)
+	ue.Stamp(def, sourceK8sObjects)
+	ue.SetEntityID(group.entityID)
+	ev.putRecord(attrs, n.cfg.MaxNarrativeBytes)
+}
+
+func severityText(sev plog.SeverityNumber) string {
+	switch {
+	case sev >= plog.SeverityNumberFatal:
+		return "FATAL"
+	case sev >= plog.SeverityNumberError:
+		return "ERROR"
+	case sev >= plog.SeverityNumberWarn:
+		return "WARN"
+	case sev >= plog.SeverityNumberInfo:
+		return "INFO"
+	case sev >= plog.SeverityNumberDebug:
+		return "DEBUG"
+	}
+	return "TRACE"
+}

@@ -1,0 +1,188 @@
+package unifiedeventprocessor
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
+)
+
+// normalizer holds only configuration and instruments, so one instance serves concurrent
+// Consume calls without locks.
+type normalizer struct {
+	cfg       *Config
+	logger    *zap.Logger
+	sampled   *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	names     nameFilter
+	slow      slowThresholds
+	version   string
+
+	layerAttrs   [unifiedevent.LayerCount]metric.AddOption
+	droppedAttrs [dropReasonCount]metric.AddOption
+	invalidAttrs [invalidReasonCount]metric.AddOption
+}
+
+type dropReason uint8
+
+const (
+	dropKubernetesNormal dropReason = iota
+	dropKubernetesDeleted
+	dropExcluded
+	dropInvalid
+	dropUnmatched
+	dropReasonCount
+)
+
+var dropReasonNames = [dropReasonCount]string{
+	dropKubernetesNormal:  "kubernetes_normal_event",
+	dropKubernetesDeleted: "kubernetes_event_deleted",
+	dropExcluded:          "excluded",
+	dropInvalid:           "invalid",
+	dropUnmatched:         "unmatched",
+}
+
+type invalidReason uint8
+
+const (
+	invalidUnknownName invalidReason = iota
+	invalidInconsistentEvent
+	invalidKubernetesEvent
+	invalidReasonCount
+)
+
+var invalidReasonNames = [invalidReasonCount]string{
+	invalidUnknownName:       "unknown_event_name",
+	invalidInconsistentEvent: "inconsistent_event",
+	invalidKubernetesEvent:   "malformed_kubernetes_event",
+}
+
+// tally counts one Consume call so that instruments are updated once per batch, not per record.
+type tally struct {
+	normalized [unifiedevent.LayerCount]int64
+	dropped    [dropReasonCount]int64
+	invalid    [invalidReasonCount]int64
+}
+
+// logSamplingTick bounds how often one kind of drop or invalid input is logged.
+const logSamplingTick = 10 * time.Second
+
+func newNormalizer(set processor.Settings, cfg *Config) (*normalizer, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	n := &normalizer{
+		cfg:       cfg,
+		logger:    set.Logger,
+		telemetry: tb,
+		names:     newNameFilter(cfg.Include, cfg.Exclude),
+		slow:      newSlowThresholds(cfg.Spans),
+		version:   set.BuildInfo.Version,
+	}
+	n.sampled = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(core, logSamplingTick, 1, 0)
+	}))
+	for l := 0; l < unifiedevent.LayerCount; l++ {
+		n.layerAttrs[l] = metric.WithAttributeSet(attribute.NewSet(attribute.String("layer", unifiedevent.Layer(l).String())))
+	}
+	for r := range dropReasonCount {
+		n.droppedAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", dropReasonNames[r])))
+	}
+	for r := range invalidReasonCount {
+		n.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))
+	}
+	return n, nil
+}
+
+func (n *normalizer) shutdown(context.Context) error {
+	n.telemetry.Shutdown()
+	return nil
+}
+
+func (n *normalizer) report(ctx context.Context, t *tally) {
+	for l, count := range t.normalized {
+		if count > 0 {
+			n.telemetry.ProcessorUnifiedeventRecordsNormalized.Add(ctx, count, n.layerAttrs[l])
+		}
+	}
+	var dropped int64
+	for r, count := range t.dropped {
+		if count > 0 {
+			n.telemetry.ProcessorUnifiedeventRecordsDropped.Add(ctx, count, n.droppedAttrs[r])
+			dropped += count
+		}
+	}
+	for r, count := range t.invalid {
+		if count > 0 {
+			n.telemetry.ProcessorUnifiedeventRecordsInvalid.Add(ctx, count, n.invalidAttrs[r])
+		}
+	}
+	if dropped > 0 {
+		if ce := n.sampled.Check(zapcore.DebugLevel, "unifiedevent processor dropped log records by rule"); ce != nil {
+			fields := make([]zap.Field, 0, dropReasonCount)
+			for r, count := range t.dropped {
+				if count > 0 {
+					fields = append(fields, zap.Int64(dropReasonNames[r], count))
+				}
+			}
+			ce.Write(fields...)
+		}
+	}
+}
+
+// noteInvalid counts a record that could not be read as an event and logs why, at a bounded rate.
+func (n *normalizer) noteInvalid(t *tally, reason invalidReason, err error) {
+	t.invalid[reason]++
+	action := "passed on unchanged"
+	if n.cfg.OnInvalid == Drop {
+		action = "dropped"
+		t.dropped[dropInvalid]++
+	}
+	n.sampled.Warn("invalid event record "+action+" (further ones are counted in otelcol_processor_unifiedevent_records_invalid)",
+		zap.String("reason", invalidReasonNames[reason]), zap.Error(err))
+}
+
+// nameFilter applies include and exclude; its zero value allows every name.
+type nameFilter struct {
+	include map[unifiedevent.Name]struct{}
+	exclude map[unifiedevent.Name]struct{}
+}
+
+func newNameFilter(include, exclude []string) nameFilter {
+	var f nameFilter
+	if len(include) > 0 {
+		f.include = make(map[unifiedevent.Name]struct{}, len(include))
+		for _, name := range include {
+			f.include[unifiedevent.Name(name)] = struct{}{}
+		}
+	}
+	if len(exclude) > 0 {
+		f.exclude = make(map[unifiedevent.Name]struct{}, len(exclude))
+		for _, name := range exclude {
+			f.exclude[unifiedevent.Name(name)] = struct{}{}
+		}
+	}
+	return f
+}
+
+func (f nameFilter) allows(name unifiedevent.Name) bool {
+	if f.include != nil {
+		if _, ok := f.include[name]; !ok {
+			return false
+		}
+	}
+	if f.exclude != nil {
+		if _, ok := f.exclude[name]; ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,192 @@
+package unifiedeventprocessor
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	var t tally
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		resource := rs.Resource().Attributes()
+		service := strField(resource, unifiedevent.KeyServiceName)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			annotatedHere := false
+			for k := 0; k < spans.Len(); k++ {
+				if n.annotateSpan(resource, service, spans.At(k)) {
+					t.normalized[unifiedevent.LayerTrace]++
+					annotatedHere = true
+				}
+			}
+			if annotatedHere {
+				unifiedevent.MarkScope(ss.Scope())
+			}
+		}
+	}
+	n.report(ctx, &t)
+	return td, nil
+}
+
+// spanFacts is what one pass over a span's attributes tells about its outcome.
+type spanFacts struct {
+	httpStatus   int64
+	grpcStatus   int64
+	hasGRPC      bool
+	hasErrorType bool
+	route        string
+}
+
+func readSpanFacts(attrs pcommon.Map) spanFacts {
+	f := spanFacts{grpcStatus: -1}
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
+			if code, ok := intOf(v); ok {
+				f.httpStatus = code
+			}
+		case unifiedevent.KeyRPCGRPCStatusCode:
+			if code, ok := intOf(v); ok {
+				f.grpcStatus, f.hasGRPC = code, true
+			}
+		case unifiedevent.KeyErrorType:
+			f.hasErrorType = true
+		case unifiedevent.KeyHTTPRoute:
+			if v.Type() == pcommon.ValueTypeStr {
+				f.route = v.Str()
+			}
+		}
+		return true
+	})
+	return f
+}
+
+// gRPC codes that mean the server failed (semantic conventions for gRPC server spans): UNKNOWN,
+// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. Client-caused codes such as
+// NOT_FOUND are not server errors.
+func grpcServerError(code int64) bool {
+	switch code {
+	case 2, 4, 12, 13, 14, 15:
+		return true
+	}
+	return false
+}
+
+// classifySpan returns the event a span is, or "" when it is neither failed nor slow.
+func (n *normalizer) classifySpan(service string, span ptrace.Span, facts spanFacts) (unifiedevent.Name, time.Duration) {
+	failed := span.Status().Code() == ptrace.StatusCodeError
+	switch span.Kind() {
+	case ptrace.SpanKindServer:
+		if failed || facts.httpStatus >= 500 || (facts.hasGRPC && grpcServerError(facts.grpcStatus)) {
+			return unifiedevent.ServerError, 0
+		}
+	case ptrace.SpanKindClient:
+		if failed || facts.httpStatus >= 500 || (facts.hasGRPC && facts.grpcStatus != 0) || facts.hasErrorType {
+			return unifiedevent.DependencyError, 0
+		}
+	}
+	threshold := n.slow.threshold(service, facts.route)
+	if threshold > 0 {
+		start, end := span.StartTimestamp(), span.EndTimestamp()
+		if end > start && time.Duration(end-start) > threshold {
+			return unifiedevent.SlowSpan, threshold
+		}
+	}
+	return "", 0
+}
+
+// annotateSpan writes the UnifiedEvent attributes onto a failed or slow span in place. A span
+// that already carries a Tapio event name (a second Tapio collector in the path) is left alone.
+func (n *normalizer) annotateSpan(resource pcommon.Map, service string, span ptrace.Span) bool {
+	attrs := span.Attributes()
+	if v, ok := attrs.Get(unifiedevent.KeyEventName); ok && v.Type() == pcommon.ValueTypeStr && unifiedevent.IsTapioName(v.Str()) {
+		return false
+	}
+	name, threshold := n.classifySpan(service, span, readSpanFacts(attrs))
+	if name == "" || !n.names.allows(name) {
+		return false
+	}
+	def, _ := unifiedevent.Lookup(string(name))
+	ue := unifiedevent.Of(attrs)
+	ue.Stamp(def, sourceOTLP)
+	ue.SetEntityID(unifiedevent.EntityID(resource, attrs))
+	if threshold > 0 {
+		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
+	}
+	return true
+}
+
+func intOf(v pcommon.Value) (int64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double()), true
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(v.Str(), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// slowThresholds resolves the latency threshold for a span: service and route, then route, then
+// service, then the default.
+type slowThresholds struct {
+	byServiceRoute map[[2]string]time.Duration
+	byRoute        map[string]time.Duration
+	byService      map[string]time.Duration
+	fallback       time.Duration
+}
+
+func newSlowThresholds(cfg SpansConfig) slowThresholds {
+	s := slowThresholds{fallback: cfg.SlowThreshold}
+	for _, rule := range cfg.SlowThresholds {
+		switch {
+		case rule.Service != "" && rule.Route != "":
+			if s.byServiceRoute == nil {
+				s.byServiceRoute = map[[2]string]time.Duration{}
+			}
+			s.byServiceRoute[[2]string{rule.Service, rule.Route}] = rule.Threshold
+		case rule.Route != "":
+			if s.byRoute == nil {
+				s.byRoute = map[string]time.Duration{}
+			}
+			s.byRoute[rule.Route] = rule.Threshold
+		default:
+			if s.byService == nil {
+				s.byService = map[string]time.Duration{}
+			}
+			s.byService[rule.Service] = rule.Threshold
+		}
+	}
+	return s
+}
+
+func (s *slowThresholds) threshold(service, route string) time.Duration {
+	if s.byServiceRoute != nil && route != "" {
+		if d, ok := s.byServiceRoute[[2]string{service, route}]; ok {
+			return d
+		}
+	}
+	if s.byRoute != nil && route != "" {
+		if d, ok := s.byRoute[route]; ok {
+			return d
+		}
+	}
+	if s.byService != nil {
+		if d, ok := s.byService[service]; ok {
+			return d
+		}
+	}
+	return s.fallback
+}
