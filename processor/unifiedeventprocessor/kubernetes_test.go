@@ -216,7 +216,7 @@ func TestKubernetesEventsOfManyPodsGetOneResourceEach(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		for repeat := 0; repeat < 2; repeat++ {
 			body := map[string]any{"apiVersion": "v1", "kind": "Event", "type": "Warning", "reason": "Unhealthy",
-				"metadata": map[string]any{"name": fmt.Sprintf("p%d.%d", i, repeat), "namespace": "shop"},
+				"metadata":       map[string]any{"name": fmt.Sprintf("p%d.%d", i, repeat), "namespace": "shop"},
 				"involvedObject": map[string]any{"kind": "Pod", "name": fmt.Sprintf("p%d", i), "uid": fmt.Sprintf("uid-%d", i), "namespace": "shop"}}
 			_ = sl.LogRecords().AppendEmpty().Body().SetEmptyMap().FromRaw(body)
 		}

@@ -1,0 +1,182 @@
+package unifiedeventprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
+)
+
+type spanSpec struct {
+	kind   ptrace.SpanKind
+	status ptrace.StatusCode
+	took   time.Duration
+	attrs  map[string]any
+}
+
+func oneSpan(service string, s spanSpec) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	span := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	span.SetName("POST /api/pay")
+	span.SetTraceID(testTraceID)
+	span.SetSpanID(testSpanID)
+	span.SetKind(s.kind)
+	span.Status().SetCode(s.status)
+	start := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	took := s.took
+	if took == 0 {
+		took = 10 * time.Millisecond
+	}
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(took)))
+	_ = span.Attributes().FromRaw(s.attrs)
+	return td
+}
+
+func TestSpanAnnotation(t *testing.T) {
+	server, client, internal := ptrace.SpanKindServer, ptrace.SpanKindClient, ptrace.SpanKindInternal
+	unset, failed := ptrace.StatusCodeUnset, ptrace.StatusCodeError
+	tests := []struct {
+		name string
+		span spanSpec
+		want unifiedevent.Name
+	}{
+		{"server HTTP 500", spanSpec{server, unset, 0, map[string]any{"http.response.status_code": int64(500)}}, unifiedevent.ServerError},
+		{"server HTTP 503 legacy key", spanSpec{server, unset, 0, map[string]any{"http.status_code": int64(503)}}, unifiedevent.ServerError},
+		{"server HTTP 404 is the client's fault", spanSpec{server, unset, 0, map[string]any{"http.response.status_code": int64(404)}}, ""},
+		{"server gRPC UNAVAILABLE", spanSpec{server, unset, 0, map[string]any{"rpc.system": "grpc", "rpc.grpc.status_code": int64(14)}}, unifiedevent.ServerError},
+		{"server gRPC NOT_FOUND is not a server error", spanSpec{server, unset, 0, map[string]any{"rpc.system": "grpc", "rpc.grpc.status_code": int64(5)}}, ""},
+		{"server status Error", spanSpec{server, failed, 0, nil}, unifiedevent.ServerError},
+		{"client HTTP in error", spanSpec{client, failed, 0, map[string]any{"http.response.status_code": int64(502)}}, unifiedevent.DependencyError},
+		{"client DB in error", spanSpec{client, failed, 0, map[string]any{"db.system.name": "postgresql"}}, unifiedevent.DependencyError},
+		{"client gRPC NOT_FOUND", spanSpec{client, unset, 0, map[string]any{"rpc.grpc.status_code": int64(5)}}, unifiedevent.DependencyError},
+		{"client with error.type", spanSpec{client, unset, 0, map[string]any{"error.type": "java.net.ConnectException"}}, unifiedevent.DependencyError},
+		{"client OK", spanSpec{client, unset, 0, map[string]any{"http.response.status_code": int64(200)}}, ""},
+		{"slow internal span", spanSpec{internal, unset, 3 * time.Second, nil}, unifiedevent.SlowSpan},
+		{"fast internal span", spanSpec{internal, unset, time.Second, nil}, ""},
+		{"an error outranks slowness", spanSpec{server, failed, 5 * time.Second, nil}, unifiedevent.ServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			out := h.consumeTraces(t, oneSpan("checkout", tt.span))
+			span := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+			attrs := unifiedevent.Of(span.Attributes())
+			if attrs.Name() != string(tt.want) {
+				t.Fatalf("event.name = %q, want %q", attrs.Name(), tt.want)
+			}
+			if tt.want == "" {
+				if span.Attributes().Len() != len(tt.span.attrs) {
+					t.Errorf("an unremarkable span must be untouched: %v", span.Attributes().AsRaw())
+				}
+				return
+			}
+			if attrs.EntityID() != "checkout" || !unifiedevent.ValidEventID(attrs.EventID()) || attrs.Source() != "otlp" {
+				t.Errorf("attributes = %v", span.Attributes().AsRaw())
+			}
+			if l, _ := attrs.Layer(); l != unifiedevent.LayerTrace {
+				t.Errorf("layer = %v", l)
+			}
+			if span.TraceID() != testTraceID {
+				t.Error("trace id changed")
+			}
+			scope := out.ResourceSpans().At(0).ScopeSpans().At(0).Scope()
+			if v, ok := scope.Attributes().Get(unifiedevent.KeySchemaVersion); !ok || v.Int() != 1 {
+				t.Error("scope lacks the schema version")
+			}
+			if n := h.counter(t, "otelcol_processor_unifiedevent_records_normalized", "layer", "trace"); n != 1 {
+				t.Errorf("normalized{layer=trace} = %d", n)
+			}
+		})
+	}
+}
+
+func TestSlowThresholdsBySpecificity(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Spans.SlowThreshold = 0 // no default: only rules apply
+	cfg.Spans.SlowThresholds = []SlowThreshold{
+		{Service: "checkout", Threshold: 800 * time.Millisecond},
+		{Route: "/api/pay", Threshold: 400 * time.Millisecond},
+		{Service: "checkout", Route: "/api/pay", Threshold: 200 * time.Millisecond},
+	}
+	tests := []struct {
+		service, route string
+		took           time.Duration
+		wantMs         int64 // 0 = not slow
+	}{
+		{"checkout", "/api/pay", 250 * time.Millisecond, 200},
+		{"checkout", "/api/cart", 700 * time.Millisecond, 0},
+		{"checkout", "/api/cart", 900 * time.Millisecond, 800},
+		{"payment", "/api/pay", 450 * time.Millisecond, 400},
+		{"payment", "/other", time.Hour, 0},
+	}
+	h := newHarness(t, cfg)
+	for _, tt := range tests {
+		out := h.consumeTraces(t, oneSpan(tt.service, spanSpec{ptrace.SpanKindServer, ptrace.StatusCodeOk, tt.took, map[string]any{"http.route": tt.route}}))
+		span := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+		v, ok := span.Attributes().Get(unifiedevent.KeyTraceLatencyThresholdMs)
+		switch {
+		case tt.wantMs == 0 && ok:
+			t.Errorf("%s %s %s: marked slow with threshold %d ms", tt.service, tt.route, tt.took, v.Int())
+		case tt.wantMs != 0 && (!ok || v.Int() != tt.wantMs):
+			t.Errorf("%s %s %s: threshold %v, want %d ms", tt.service, tt.route, tt.took, v.AsRaw(), tt.wantMs)
+		}
+	}
+}
+
+func TestAnnotatedSpansAreNotAnnotatedTwice(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	td := oneSpan("checkout", spanSpec{ptrace.SpanKindServer, ptrace.StatusCodeError, 0, nil})
+	first := h.consumeTraces(t, td)
+	id := unifiedevent.Of(first.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()).EventID()
+	second := h.consumeTraces(t, first)
+	if got := unifiedevent.Of(second.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()).EventID(); got != id {
+		t.Errorf("event id changed on a second pass: %s → %s", id, got)
+	}
+}
+
+func TestMetricsGetEntityIDOnResourceOnly(t *testing.T) {
+	sink := new(consumertest.MetricsSink)
+	p, err := NewFactory().CreateMetrics(context.Background(), processortest.NewNopSettings(metadata.Type), defaultConfig(), sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("k8s.pod.uid", "pod-9")
+	rm.Resource().Attributes().PutStr("service.name", "ledger-db")
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("container.memory.usage")
+	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetIntValue(61 << 20)
+	ex := dp.Exemplars().AppendEmpty()
+	ex.SetTraceID(testTraceID)
+	ex.SetIntValue(61 << 20)
+	want := pmetric.NewMetrics()
+	md.CopyTo(want)
+
+	if err := p.ConsumeMetrics(context.Background(), md); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.AllMetrics()[0]
+	res := got.ResourceMetrics().At(0).Resource().Attributes()
+	if v, _ := res.Get(unifiedevent.KeyEntityID); v.Str() != "pod-9" {
+		t.Errorf("entity id = %q, want pod-9", v.Str())
+	}
+	res.Remove(unifiedevent.KeyEntityID)
+	gotDP := got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)
+	wantDP := want.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)
+	if gotDP.IntValue() != wantDP.IntValue() || gotDP.Exemplars().Len() != 1 || gotDP.Exemplars().At(0).TraceID() != testTraceID {
+		t.Error("data points or exemplars changed")
+	}
+}
