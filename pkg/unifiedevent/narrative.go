@@ -50,7 +50,7 @@ func FormatBytes(n uint64) string {
 // "Kubernetes Warning BackOff on Pod shop/checkout-7d9: Back-off restarting failed container".
 func KubernetesNarrative(eventType, reason, kind, namespace, name, message string, count int64) string {
 	var b strings.Builder
-	b.Grow(32 + len(eventType) + len(reason) + len(kind) + len(namespace) + len(name) + len(message))
+	b.Grow(48 + len(eventType) + len(reason) + len(kind) + len(namespace) + len(name) + len(message))
 	b.WriteString("Kubernetes ")
 	if eventType != "" {
 		b.WriteString(eventType)
@@ -75,7 +75,8 @@ func KubernetesNarrative(eventType, reason, kind, namespace, name, message strin
 	}
 	if count > 1 {
 		b.WriteString(" (seen ")
-		b.WriteString(strconv.FormatInt(count, 10))
+		var digits [20]byte
+		b.Write(strconv.AppendInt(digits[:0], count, 10))
 		b.WriteString(" times)")
 	}
 	return b.String()

@@ -56,79 +56,155 @@ type kubernetesEvent struct {
 	eventUID           string
 	count              int64
 	when               time.Time
+
+	// values are the body's own pcommon values of the facts above, moved (not copied) into the
+	// event's attributes: pdata allocates for every new value, and a moved one costs nothing.
+	values [kubernetesValueCount]pcommon.Value
 }
+
+type kubernetesValue uint8
+
+const (
+	valueReason kubernetesValue = iota
+	valueType
+	valueEventUID
+	valueKind
+	valueName
+	valueUID
+	valueFieldPath
+	valueReportingComponent
+	valueCount
+	valueNamespace
+	valueNode
+	kubernetesValueCount
+)
 
 var errNoReason = errors.New("the Event has no reason")
 
+// eventTopLevel holds the top-level fields of an Event object, gathered in one pass over the body
+// because each pcommon lookup is a linear scan.
+type eventTopLevel struct {
+	apiVersion, reason, eventType, message       pcommon.Value
+	involved, metadata, source, series           pcommon.Value
+	reportingComponent, reportingInstance, count pcommon.Value
+	lastTimestamp, eventTime, firstTimestamp     pcommon.Value
+}
+
+func gatherTopLevel(obj pcommon.Map) eventTopLevel {
+	var f eventTopLevel
+	obj.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "apiVersion":
+			f.apiVersion = v
+		case "reason":
+			f.reason = v
+		case "type":
+			f.eventType = v
+		case "message", "note":
+			f.message = v
+		case "involvedObject", "regarding":
+			f.involved = v
+		case "metadata":
+			f.metadata = v
+		case "source", "deprecatedSource":
+			f.source = v
+		case "series":
+			f.series = v
+		case "reportingComponent", "reportingController":
+			f.reportingComponent = v
+		case "reportingInstance":
+			f.reportingInstance = v
+		case "count", "deprecatedCount":
+			f.count = v
+		case "lastTimestamp", "deprecatedLastTimestamp":
+			f.lastTimestamp = v
+		case "eventTime":
+			f.eventTime = v
+		case "firstTimestamp", "deprecatedFirstTimestamp":
+			f.firstTimestamp = v
+		}
+		return true
+	})
+	return f
+}
+
+func valueStr(v pcommon.Value) string {
+	if v != (pcommon.Value{}) && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func valueMap(v pcommon.Value) pcommon.Map {
+	if v != (pcommon.Value{}) && v.Type() == pcommon.ValueTypeMap {
+		return v.Map()
+	}
+	return pcommon.Map{}
+}
+
 func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 	var ev kubernetesEvent
-	coreV1 := strField(obj, "apiVersion") == "v1"
-	involvedKey, messageKey, sourceKey := "regarding", "note", "deprecatedSource"
-	if coreV1 {
-		involvedKey, messageKey, sourceKey = "involvedObject", "message", "source"
-	}
-	ev.reason = strField(obj, "reason")
-	if ev.reason == "" {
+	f := gatherTopLevel(obj)
+	if ev.reason = valueStr(f.reason); ev.reason == "" {
 		return ev, errNoReason
 	}
-	involved, ok := mapField(obj, involvedKey)
-	if !ok {
-		return ev, fmt.Errorf("the %s Event %q has no %s object", strField(obj, "apiVersion"), ev.reason, involvedKey)
+	ev.values[valueReason] = f.reason
+	involved := valueMap(f.involved)
+	if involved == (pcommon.Map{}) {
+		return ev, fmt.Errorf("the %s Event %q has no involvedObject (regarding) object", valueStr(f.apiVersion), ev.reason)
 	}
-	ev.kind = strField(involved, "kind")
-	ev.name = strField(involved, "name")
+	ev.kind = ev.str(valueKind, involved, "kind")
+	ev.name = ev.str(valueName, involved, "name")
 	if ev.kind == "" || ev.name == "" {
-		return ev, fmt.Errorf("the Event %q: %s has no kind or name", ev.reason, involvedKey)
+		return ev, fmt.Errorf("the Event %q: its involved object has no kind or name", ev.reason)
 	}
-	ev.uid = strField(involved, "uid")
-	ev.fieldPath = strField(involved, "fieldPath")
-	ev.namespace = strField(involved, "namespace")
-	meta, _ := mapField(obj, "metadata")
+	ev.uid = ev.str(valueUID, involved, "uid")
+	ev.fieldPath = ev.str(valueFieldPath, involved, "fieldPath")
+	ev.namespace = ev.str(valueNamespace, involved, "namespace")
+	meta := valueMap(f.metadata)
 	if ev.namespace == "" {
-		ev.namespace = strField(meta, "namespace")
+		ev.namespace = ev.str(valueNamespace, meta, "namespace")
 	}
-	ev.eventUID = strField(meta, "uid")
-	ev.eventType = strField(obj, "type")
-	ev.message = strField(obj, messageKey)
+	ev.eventUID = ev.str(valueEventUID, meta, "uid")
+	if ev.eventType = valueStr(f.eventType); ev.eventType != "" {
+		ev.values[valueType] = f.eventType
+	}
+	ev.message = valueStr(f.message)
 
-	source, _ := mapField(obj, sourceKey)
-	ev.node = strField(source, "host")
-	ev.reportingComponent = strField(source, "component")
+	source := valueMap(f.source)
+	ev.node = ev.str(valueNode, source, "host")
+	ev.reportingComponent = ev.str(valueReportingComponent, source, "component")
 	if ev.reportingComponent == "" {
-		if coreV1 {
-			ev.reportingComponent = strField(obj, "reportingComponent")
-		} else {
-			ev.reportingComponent = strField(obj, "reportingController")
+		if ev.reportingComponent = valueStr(f.reportingComponent); ev.reportingComponent != "" {
+			ev.values[valueReportingComponent] = f.reportingComponent
 		}
 	}
 	if ev.node == "" && ev.reportingComponent == "kubelet" {
-		ev.node = strField(obj, "reportingInstance")
+		if ev.node = valueStr(f.reportingInstance); ev.node != "" {
+			ev.values[valueNode] = f.reportingInstance
+		}
 	}
 	if ev.kind == "Node" && ev.node == "" {
 		ev.node = ev.name
 	}
 
-	series, _ := mapField(obj, "series")
-	ev.count = intField(series, "count")
+	series := valueMap(f.series)
+	ev.count = ev.int(valueCount, series, "count")
 	if ev.count == 0 {
-		if coreV1 {
-			ev.count = intField(obj, "count")
-		} else {
-			ev.count = intField(obj, "deprecatedCount")
+		if n, ok := intOfValue(f.count); ok && n > 0 {
+			ev.count = n
+			ev.values[valueCount] = f.count
 		}
 	}
 	if ev.count < 1 {
 		ev.count = 1
+		ev.values[valueCount] = pcommon.Value{}
 	}
 
 	// The event's own time is its latest occurrence; older fields are fallbacks that older
 	// reporters fill instead.
-	lastKey, firstKey := "deprecatedLastTimestamp", "deprecatedFirstTimestamp"
-	if coreV1 {
-		lastKey, firstKey = "lastTimestamp", "firstTimestamp"
-	}
-	for _, candidate := range [...]string{strField(series, "lastObservedTime"), strField(obj, lastKey),
-		strField(obj, "eventTime"), strField(obj, firstKey), strField(meta, "creationTimestamp")} {
+	for _, candidate := range [...]string{strField(series, "lastObservedTime"), valueStr(f.lastTimestamp),
+		valueStr(f.eventTime), valueStr(f.firstTimestamp), strField(meta, "creationTimestamp")} {
 		if candidate == "" {
 			continue
 		}
@@ -138,6 +214,19 @@ func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 		}
 	}
 	return ev, nil
+}
+
+func intOfValue(v pcommon.Value) (int64, bool) {
+	if v == (pcommon.Value{}) {
+		return 0, false
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double()), true
+	}
+	return 0, false
 }
 
 // classifyKubernetesEvent maps a reason to the catalogue. The kubelet reports both a crash loop and
@@ -198,46 +287,77 @@ func containerName(fieldPath string) string {
 	return ""
 }
 
-// putResource writes who the event is about onto the resource it is regrouped under.
+// putResource writes who the event is about onto the resource it belongs to, moving the body's
+// values where it can.
 func (ev *kubernetesEvent) putResource(res pcommon.Map, limit int) {
-	if ev.namespace != "" {
-		res.PutStr(unifiedevent.KeyK8sNamespaceName, unifiedevent.Truncate(ev.namespace, limit))
-	}
+	res.EnsureCapacity(res.Len() + 5)
+	ev.move(res, unifiedevent.KeyK8sNamespaceName, valueNamespace, ev.namespace, limit)
 	if keys, ok := involvedObjectKeys[ev.kind]; ok {
-		res.PutStr(keys[0], unifiedevent.Truncate(ev.name, limit))
-		if ev.uid != "" {
-			res.PutStr(keys[1], unifiedevent.Truncate(ev.uid, limit))
+		if ev.kind == "Node" {
+			ev.values[valueNode] = pcommon.Value{} // the name is the node; k8s.node.name is written once
 		}
+		ev.move(res, keys[0], valueName, ev.name, limit)
+		ev.move(res, keys[1], valueUID, ev.uid, limit)
 	}
 	if c := containerName(ev.fieldPath); c != "" && ev.kind == "Pod" {
 		res.PutStr(unifiedevent.KeyK8sContainerName, unifiedevent.Truncate(c, limit))
 	}
-	if ev.node != "" {
-		res.PutStr(unifiedevent.KeyK8sNodeName, unifiedevent.Truncate(ev.node, limit))
+	if ev.kind != "Node" {
+		ev.move(res, unifiedevent.KeyK8sNodeName, valueNode, ev.node, limit)
 	}
 }
 
-// putRecord writes the Kubernetes-specific facts onto the event's attributes.
+// putRecord writes the Kubernetes-specific facts onto the event's attributes. The involved
+// object's name and uid are already on the resource when its kind has semantic-convention keys.
 func (ev *kubernetesEvent) putRecord(attrs pcommon.Map, limit int) {
-	attrs.PutStr(unifiedevent.KeyK8sEventReason, unifiedevent.Truncate(ev.reason, limit))
-	if ev.eventType != "" {
-		attrs.PutStr(unifiedevent.KeyK8sEventType, unifiedevent.Truncate(ev.eventType, limit))
+	ev.move(attrs, unifiedevent.KeyK8sEventReason, valueReason, ev.reason, limit)
+	ev.move(attrs, unifiedevent.KeyK8sEventType, valueType, ev.eventType, limit)
+	if v := ev.values[valueCount]; v != (pcommon.Value{}) && v.Type() == pcommon.ValueTypeInt {
+		v.MoveTo(attrs.PutEmpty(unifiedevent.KeyK8sEventCount))
+	} else {
+		attrs.PutInt(unifiedevent.KeyK8sEventCount, ev.count)
 	}
-	attrs.PutInt(unifiedevent.KeyK8sEventCount, ev.count)
-	if ev.eventUID != "" {
-		attrs.PutStr(unifiedevent.KeyK8sEventUID, unifiedevent.Truncate(ev.eventUID, limit))
+	ev.move(attrs, unifiedevent.KeyK8sEventUID, valueEventUID, ev.eventUID, limit)
+	ev.move(attrs, unifiedevent.KeyK8sInvolvedKind, valueKind, ev.kind, limit)
+	if _, onResource := involvedObjectKeys[ev.kind]; !onResource {
+		ev.move(attrs, unifiedevent.KeyK8sInvolvedName, valueName, ev.name, limit)
+		ev.move(attrs, unifiedevent.KeyK8sInvolvedUID, valueUID, ev.uid, limit)
 	}
-	attrs.PutStr(unifiedevent.KeyK8sInvolvedKind, unifiedevent.Truncate(ev.kind, limit))
-	attrs.PutStr(unifiedevent.KeyK8sInvolvedName, unifiedevent.Truncate(ev.name, limit))
-	if ev.uid != "" {
-		attrs.PutStr(unifiedevent.KeyK8sInvolvedUID, unifiedevent.Truncate(ev.uid, limit))
+	ev.move(attrs, unifiedevent.KeyK8sInvolvedFieldPath, valueFieldPath, ev.fieldPath, limit)
+	ev.move(attrs, unifiedevent.KeyK8sEventReportingComponent, valueReportingComponent, ev.reportingComponent, limit)
+}
+
+// move puts the body's own value under key, or a truncated copy when it is over the limit.
+// Empty facts are not written.
+func (ev *kubernetesEvent) move(attrs pcommon.Map, key string, which kubernetesValue, s string, limit int) {
+	if s == "" {
+		return
 	}
-	if ev.fieldPath != "" {
-		attrs.PutStr(unifiedevent.KeyK8sInvolvedFieldPath, unifiedevent.Truncate(ev.fieldPath, limit))
+	if v := ev.values[which]; v != (pcommon.Value{}) && len(s) <= limit {
+		v.MoveTo(attrs.PutEmpty(key))
+		ev.values[which] = pcommon.Value{}
+		return
 	}
-	if ev.reportingComponent != "" {
-		attrs.PutStr(unifiedevent.KeyK8sEventReportingComponent, unifiedevent.Truncate(ev.reportingComponent, limit))
+	attrs.PutStr(key, unifiedevent.Truncate(s, limit))
+}
+
+func (ev *kubernetesEvent) str(which kubernetesValue, m pcommon.Map, key string) string {
+	if m == (pcommon.Map{}) {
+		return ""
 	}
+	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		ev.values[which] = v
+		return v.Str()
+	}
+	return ""
+}
+
+func (ev *kubernetesEvent) int(which kubernetesValue, m pcommon.Map, key string) int64 {
+	n := intField(m, key)
+	if n != 0 {
+		ev.values[which], _ = m.Get(key)
+	}
+	return n
 }
 
 func (ev *kubernetesEvent) narrative(limit int) string {
@@ -281,11 +401,16 @@ func intField(m pcommon.Map, key string) int64 {
 	return 0
 }
 
-// containsFold is a case-insensitive strings.Contains that does not allocate.
+// containsFold is a case-insensitive strings.Contains that does not allocate; it only compares
+// where the first byte already matches.
 func containsFold(s, substr string) bool {
 	n := len(substr)
+	if n == 0 {
+		return true
+	}
+	first, firstUpper := substr[0]|0x20, substr[0]&^0x20
 	for i := 0; i+n <= len(s); i++ {
-		if strings.EqualFold(s[i:i+n], substr) {
+		if c := s[i]; (c == first || c == firstUpper) && strings.EqualFold(s[i:i+n], substr) {
 			return true
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
-	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
 )
 
 // Sources named in tapio.source by this processor.
@@ -24,13 +23,13 @@ func (n *normalizer) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		resource := rl.Resource()
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
+			at := recordPlace{resource: rl.Resource(), scope: sl.Scope(), sole: sls.Len() == 1 && sl.LogRecords().Len() == 1}
 			normalizedHere := false
 			sl.LogRecords().RemoveIf(func(rec plog.LogRecord) bool {
-				remove, normalized := n.normalizeRecord(resource, rec, &t, &regrouped)
+				remove, normalized := n.normalizeRecord(at, rec, &t, &regrouped)
 				normalizedHere = normalizedHere || normalized
 				return remove
 			})
@@ -51,20 +50,28 @@ func (n *normalizer) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 	return ld, nil
 }
 
+// recordPlace is where a record sits. sole marks the only record of its resource, which a
+// Kubernetes event can then take over in place instead of moving to a resource of its own.
+type recordPlace struct {
+	resource pcommon.Resource
+	scope    pcommon.InstrumentationScope
+	sole     bool
+}
+
 // normalizeRecord turns one log record into a UnifiedEvent, validates one that already is, or
 // leaves it alone. remove is true when the record leaves its place: dropped by rule, or moved to
 // a resource of its own (Kubernetes events).
-func (n *normalizer) normalizeRecord(resource pcommon.Resource, rec plog.LogRecord, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+func (n *normalizer) normalizeRecord(at recordPlace, rec plog.LogRecord, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
 	attrs := unifiedevent.Of(rec.Attributes())
 	if name := attrs.Name(); unifiedevent.IsTapioName(name) {
-		return n.completeEvent(resource, attrs, name, t)
+		return n.completeEvent(at.resource, attrs, name, t)
 	}
 	if body := rec.Body(); body.Type() == pcommon.ValueTypeMap {
 		if obj, watchType, ok := kubernetesEventObject(body.Map()); ok {
-			return n.normalizeKubernetesEvent(resource, rec, obj, watchType, t, regrouped)
+			return n.normalizeKubernetesEvent(at, rec, obj, watchType, t, regrouped)
 		}
 	}
-	return n.normalizeApplicationLog(resource, rec, attrs, t)
+	return n.normalizeApplicationLog(at.resource, rec, attrs, t)
 }
 
 // completeEvent handles records that arrive already normalised (from the ebpf receiver, or from
@@ -91,7 +98,7 @@ func (n *normalizer) completeEvent(resource pcommon.Resource, attrs unifiedevent
 	return false, true
 }
 
-func (n *normalizer) normalizeKubernetesEvent(resource pcommon.Resource, rec plog.LogRecord, obj pcommon.Map, watchType string, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+func (n *normalizer) normalizeKubernetesEvent(at recordPlace, rec plog.LogRecord, obj pcommon.Map, watchType string, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
 	ev, err := readKubernetesEvent(obj)
 	if err != nil {
 		n.noteInvalid(t, invalidKubernetesEvent, err)
@@ -111,8 +118,16 @@ func (n *normalizer) normalizeKubernetesEvent(resource pcommon.Resource, rec plo
 		return true, false
 	}
 	def, _ := unifiedevent.Lookup(string(name))
-	regrouped.add(n, resource, rec, &ev, def)
 	t.normalized[unifiedevent.LayerKubernetes]++
+	if at.sole {
+		// The watch-mode receiver sends one event per call: rewrite its resource in place.
+		res := at.resource.Attributes()
+		ev.putResource(res, n.cfg.MaxNarrativeBytes)
+		n.claimScope(at.scope)
+		n.writeKubernetesEvent(rec, &ev, def, unifiedevent.ResourceEntityID(res))
+		return false, true
+	}
+	regrouped.add(n, at.resource, rec, &ev, def)
 	return true, true
 }
 
@@ -194,81 +209,4 @@ func exceptionSentence(m pcommon.Map) string {
 		return "Exception " + typ
 	}
 	return "Exception " + typ + ": " + msg
-}
-
-// kubernetesRegrouper moves Kubernetes events out of the k8sobjects receiver's per-namespace
-// resources into one resource per involved object, because the resource is where an event says
-// who it is about (and where k8sattributes enriches by pod uid).
-type kubernetesRegrouper struct {
-	used   bool
-	out    plog.Logs
-	groups map[involvedObject]kubernetesGroup
-}
-
-type involvedObject struct {
-	namespace, kind, name, uid, container, node string
-}
-
-type kubernetesGroup struct {
-	records  plog.LogRecordSlice
-	entityID string
-}
-
-func (g *kubernetesRegrouper) add(n *normalizer, resource pcommon.Resource, rec plog.LogRecord, ev *kubernetesEvent, def unifiedevent.Definition) {
-	if !g.used {
-		g.used = true
-		g.out = plog.NewLogs()
-		g.groups = make(map[involvedObject]kubernetesGroup)
-	}
-	key := involvedObject{ev.namespace, ev.kind, ev.name, ev.uid, containerName(ev.fieldPath), ev.node}
-	group, ok := g.groups[key]
-	if !ok {
-		rl := g.out.ResourceLogs().AppendEmpty()
-		resource.CopyTo(rl.Resource())
-		ev.putResource(rl.Resource().Attributes(), n.cfg.MaxNarrativeBytes)
-		sl := rl.ScopeLogs().AppendEmpty()
-		sl.Scope().SetName(metadata.ScopeName)
-		sl.Scope().SetVersion(n.version)
-		unifiedevent.MarkScope(sl.Scope())
-		group = kubernetesGroup{records: sl.LogRecords(), entityID: unifiedevent.ResourceEntityID(rl.Resource().Attributes())}
-		g.groups[key] = group
-	}
-
-	out := group.records.AppendEmpty()
-	rec.Attributes().MoveTo(out.Attributes())
-	attrs := out.Attributes()
-	attrs.Remove("event.domain") // the receiver's, and deprecated: event.name now says the domain
-	out.SetObservedTimestamp(rec.ObservedTimestamp())
-	if ev.when.IsZero() {
-		out.SetTimestamp(rec.ObservedTimestamp())
-	} else {
-		out.SetTimestamp(pcommon.NewTimestampFromTime(ev.when))
-	}
-	sev := def.Severity
-	if ev.eventType == "Warning" && sev < plog.SeverityNumberWarn {
-		sev = plog.SeverityNumberWarn
-	}
-	out.SetSeverityNumber(sev)
-	out.SetSeverityText(severityText(sev))
-	out.Body().SetStr(ev.narrative(n.cfg.MaxNarrativeBytes))
-	ue := unifiedevent.Of(attrs)
-	ue.Stamp(def, sourceK8sObjects)
-	ue.SetEntityID(group.entityID)
-	ev.putRecord(attrs, n.cfg.MaxNarrativeBytes)
-}
-
-func severityText(sev plog.SeverityNumber) string {
-	switch {
-	case sev >= plog.SeverityNumberFatal:
-		return "FATAL"
-	case sev >= plog.SeverityNumberError:
-		return "ERROR"
-	case sev >= plog.SeverityNumberWarn:
-		return "WARN"
-	case sev >= plog.SeverityNumberInfo:
-		return "INFO"
-	case sev >= plog.SeverityNumberDebug:
-		return "DEBUG"
-	}
-	return "TRACE"
 }

@@ -25,9 +25,10 @@ type normalizer struct {
 	slow      slowThresholds
 	version   string
 
-	layerAttrs   [unifiedevent.LayerCount]metric.AddOption
-	droppedAttrs [dropReasonCount]metric.AddOption
-	invalidAttrs [invalidReasonCount]metric.AddOption
+	// One-element option slices, built once: passing a fresh variadic option to Add allocates.
+	layerAttrs   [unifiedevent.LayerCount][]metric.AddOption
+	droppedAttrs [dropReasonCount][]metric.AddOption
+	invalidAttrs [invalidReasonCount][]metric.AddOption
 }
 
 type dropReason uint8
@@ -91,13 +92,13 @@ func newNormalizer(set processor.Settings, cfg *Config) (*normalizer, error) {
 		return zapcore.NewSamplerWithOptions(core, logSamplingTick, 1, 0)
 	}))
 	for l := 0; l < unifiedevent.LayerCount; l++ {
-		n.layerAttrs[l] = metric.WithAttributeSet(attribute.NewSet(attribute.String("layer", unifiedevent.Layer(l).String())))
+		n.layerAttrs[l] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("layer", unifiedevent.Layer(l).String())))}
 	}
 	for r := range dropReasonCount {
-		n.droppedAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", dropReasonNames[r])))
+		n.droppedAttrs[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", dropReasonNames[r])))}
 	}
 	for r := range invalidReasonCount {
-		n.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))
+		n.invalidAttrs[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))}
 	}
 	return n, nil
 }
@@ -110,19 +111,19 @@ func (n *normalizer) shutdown(context.Context) error {
 func (n *normalizer) report(ctx context.Context, t *tally) {
 	for l, count := range t.normalized {
 		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsNormalized.Add(ctx, count, n.layerAttrs[l])
+			n.telemetry.ProcessorUnifiedeventRecordsNormalized.Add(ctx, count, n.layerAttrs[l]...)
 		}
 	}
 	var dropped int64
 	for r, count := range t.dropped {
 		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsDropped.Add(ctx, count, n.droppedAttrs[r])
+			n.telemetry.ProcessorUnifiedeventRecordsDropped.Add(ctx, count, n.droppedAttrs[r]...)
 			dropped += count
 		}
 	}
 	for r, count := range t.invalid {
 		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsInvalid.Add(ctx, count, n.invalidAttrs[r])
+			n.telemetry.ProcessorUnifiedeventRecordsInvalid.Add(ctx, count, n.invalidAttrs[r]...)
 		}
 	}
 	if dropped > 0 {
