@@ -1,0 +1,68 @@
+# Tapio — otelcol-tapio, a custom OpenTelemetry Collector distribution.
+# `make run` sets everything up and runs the collector; `make test` runs every test.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO          ?= go
+BIN_DIR     := $(CURDIR)/bin
+BUILD_DIR   := $(CURDIR)/_build
+OTELCOL     := $(BUILD_DIR)/otelcol-tapio
+BUILDER     := $(BIN_DIR)/builder
+BUILDER_VERSION := v0.145.0
+RUN_CONFIG  ?= distributions/standalone/config.yaml
+GO_MIN      := 1.24
+
+# Everything the distribution is built from: a change to any of it rebuilds the binary.
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' 2>/dev/null) go.mod go.sum
+
+.PHONY: build run test unit-test e2e-test generate lint bench fuzz tools check-go clean
+
+check-go:
+	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
+
+tools: $(BUILDER)
+
+$(BUILDER): | check-go
+	GOBIN=$(BIN_DIR) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VERSION)
+
+build: $(OTELCOL)
+
+$(OTELCOL): builder-config.yaml $(GO_SOURCES) | $(BUILDER)
+	$(BUILDER) --config builder-config.yaml
+	@touch $@
+
+run: $(OTELCOL)
+	@mkdir -p $${TAPIO_DATA_DIR:-./_data}
+	$(OTELCOL) --config $(RUN_CONFIG)
+
+# Unit tests under the race detector, then the end-to-end tests against the built binary.
+test: unit-test e2e-test
+
+unit-test: | check-go
+	$(GO) test -race -count=1 ./...
+
+e2e-test: $(OTELCOL)
+	TAPIO_COLLECTOR_BIN=$(OTELCOL) $(GO) test -tags e2e -count=1 ./test/e2e/...
+
+generate: | check-go
+	$(GO) generate ./...
+
+lint: | check-go
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/...
+	@scripts/check-pins.sh
+
+# One core, as the performance targets are stated per core.
+bench: | check-go
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./...
+
+FUZZTIME ?= 30s
+fuzz: | check-go
+	$(GO) test -run '^$$' -fuzz FuzzKubernetesEventMapping -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
+
+clean:
+	rm -rf $(BUILD_DIR) $(BIN_DIR)
