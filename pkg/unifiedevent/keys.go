@@ -73,12 +73,6 @@ const (
 	KeyUserID                 = "user.id"
 	KeySessionID              = "session.id"
 
-	// Record: kernel facts with no semantic-convention name.
-	KeyKernelSignalName         = "tapio.kernel.signal.name"
-	KeyKernelSignalNumber       = "tapio.kernel.signal.number"
-	KeyKernelOOMMemcgLimitBytes = "tapio.kernel.oom.memcg_limit_bytes"
-	KeyKernelOOMMemcgUsageBytes = "tapio.kernel.oom.memcg_usage_bytes"
-
 	// Record: Kubernetes Event facts with no semantic-convention name.
 	KeyK8sEventReason             = "tapio.kubernetes.reason"
 	KeyK8sEventType               = "tapio.kubernetes.event.type"
@@ -92,20 +86,6 @@ const (
 
 	// Span: why a span was annotated as slow.
 	KeyTraceLatencyThresholdMs = "tapio.trace.latency_threshold_ms"
-
-	// Correlation records (the correlation connector's output).
-	KeyCorrelationID         = "tapio.correlation.id"
-	KeyCorrelationVersion    = "tapio.correlation.version"
-	KeyCorrelationConfidence = "tapio.correlation.confidence"
-	KeyCorrelationChain      = "tapio.correlation.chain"
-	KeyCorrelationTraceIDs   = "tapio.correlation.trace_ids"
-	KeyCorrelationServices   = "tapio.correlation.services"
-	KeyCorrelationEventCount = "tapio.correlation.event_count"
-	KeyRootCauseEventID      = "tapio.root_cause.event_id"
-	KeyRootCauseEventName    = "tapio.root_cause.event_name"
-	KeyRootCauseEntityID     = "tapio.root_cause.entity_id"
-	KeyRootCauseNarrative    = "tapio.root_cause.narrative"
-	KeyRecommendations       = "tapio.recommendations"
 )
 
 // SchemaVersion is the version of this schema, written as tapio.schema.version on the scope.
@@ -129,7 +109,7 @@ type KeySpec struct {
 	Meaning   string
 }
 
-var keySpecs = []KeySpec{
+var baseKeySpecs = []KeySpec{
 	{KeyServiceName, OnResource, "logical service the event is about"},
 	{KeyHostName, OnResource, "host (node) name"},
 	{KeyK8sNodeName, OnResource, "Kubernetes node"},
@@ -186,10 +166,6 @@ var keySpecs = []KeySpec{
 	{KeyEndUserID, OnSpan, "end user; counted for affected users"},
 	{KeyUserID, OnSpan, "user; counted for affected users"},
 	{KeySessionID, OnSpan, "session; counted for affected users"},
-	{KeyKernelSignalName, OnRecord, "signal name, e.g. SIGSEGV"},
-	{KeyKernelSignalNumber, OnRecord, "signal number"},
-	{KeyKernelOOMMemcgLimitBytes, OnRecord, "memory cgroup limit of an OOM victim, bytes"},
-	{KeyKernelOOMMemcgUsageBytes, OnRecord, "memory cgroup usage of an OOM victim, bytes"},
 	{KeyK8sEventReason, OnRecord, "Kubernetes event reason, e.g. BackOff"},
 	{KeyK8sEventType, OnRecord, "Kubernetes event type: Normal or Warning"},
 	{KeyK8sEventCount, OnRecord, "how many times Kubernetes saw this event (repeat count)"},
@@ -200,18 +176,17 @@ var keySpecs = []KeySpec{
 	{KeyK8sInvolvedFieldPath, OnRecord, "its field path, e.g. spec.containers{app}"},
 	{KeyK8sEventReportingComponent, OnRecord, "component that reported the event, e.g. kubelet"},
 	{KeyTraceLatencyThresholdMs, OnSpan, "threshold a slow_span exceeded, milliseconds"},
-	{KeyCorrelationID, OnRecord, "correlation id"},
-	{KeyCorrelationVersion, OnRecord, "bumped on every update of a correlation"},
-	{KeyCorrelationConfidence, OnRecord, "confidence 0–1 derived from the chain's links"},
-	{KeyCorrelationChain, OnRecord, "events cause → effect, as maps"},
-	{KeyCorrelationTraceIDs, OnRecord, "every trace id in the correlation"},
-	{KeyCorrelationServices, OnRecord, "every service in the correlation"},
-	{KeyCorrelationEventCount, OnRecord, "number of events in the correlation"},
-	{KeyRootCauseEventID, OnRecord, "event id of the root cause"},
-	{KeyRootCauseEventName, OnRecord, "event name of the root cause"},
-	{KeyRootCauseEntityID, OnRecord, "entity of the root cause"},
-	{KeyRootCauseNarrative, OnRecord, "narrative of the root cause"},
-	{KeyRecommendations, OnRecord, "recommended actions: immediate, short-term, long-term"},
+}
+
+// keySpecs is every documented key; each component's keys live in a file of their own.
+var keySpecs = concatKeySpecs(baseKeySpecs, kernelKeySpecs, correlationKeySpecs)
+
+func concatKeySpecs(groups ...[]KeySpec) []KeySpec {
+	var all []KeySpec
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
 }
 
 // KeySpecs returns every documented attribute key.
