@@ -1,0 +1,229 @@
+package kernel
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Kind is enum event_kind of bpf/tapio_event.h.
+type Kind uint32
+
+const (
+	KindProcessExec       Kind = 1
+	KindProcessExit       Kind = 2
+	KindOOMKill           Kind = 3
+	KindFatalSignal       Kind = 4
+	KindConnectionRefused Kind = 5
+	KindConnectionTimeout Kind = 6
+	KindConnectionReset   Kind = 7
+	KindListen            Kind = 8
+	KindCount                  = 9
+)
+
+// Offsets into struct event (bpf/tapio_event.h). TestEventLayoutMatchesObject checks each one
+// against the BTF of the compiled object, so the C and Go sides cannot drift apart.
+const (
+	offKTime   = 0
+	offKind    = 8
+	offSubject = 16
+	offPayload = offSubject + identitySize
+	EventSize  = offPayload + payloadSize
+
+	identitySize  = 48 + CgroupDepth*CgroupNameLen
+	payloadSize   = 64
+	CgroupDepth   = 4
+	CgroupNameLen = 128
+	commLen       = 16
+
+	// struct identity
+	offIDPid      = 0
+	offIDTgid     = 4
+	offIDPpid     = 8
+	offIDUid      = 12
+	offIDCgroupID = 16
+	offIDStartNs  = 24
+	offIDComm     = 32
+	offIDCgroup   = 48
+
+	// struct exit_payload
+	offExitCode = 0
+	// struct exec_payload
+	offExecFilename = 0
+	execFilenameLen = 64
+	// struct oom_payload
+	offOOMLimit   = 0
+	offOOMUsage   = 8
+	offOOMTotalVM = 16
+	offOOMAnonRSS = 24
+	offOOMMemcgID = 32
+	// struct signal_payload
+	offSigNo         = 0
+	offSigCode       = 4
+	offSigResult     = 8
+	offSigSenderPid  = 12
+	offSigSenderTgid = 16
+	offSigSenderComm = 24
+	// struct sock_payload
+	offSockFamily    = 0
+	offSockSport     = 2
+	offSockDport     = 4
+	offSockDirection = 6
+	offSockErr       = 8
+	offSockSaddr     = 16
+	offSockDaddr     = 32
+)
+
+// Identity is who an event is about, as the kernel read it from the task at event time.
+type Identity struct {
+	PID, TGID, PPID, UID uint32
+	CgroupID             uint64
+	StartNs              uint64
+	Comm                 [commLen]byte
+	// Cgroup holds the names of the task's cgroup and its ancestors, leaf first.
+	Cgroup [CgroupDepth][CgroupNameLen]byte
+}
+
+func (id *Identity) decode(b []byte) {
+	le := binary.LittleEndian
+	id.PID = le.Uint32(b[offIDPid:])
+	id.TGID = le.Uint32(b[offIDTgid:])
+	id.PPID = le.Uint32(b[offIDPpid:])
+	id.UID = le.Uint32(b[offIDUid:])
+	id.CgroupID = le.Uint64(b[offIDCgroupID:])
+	id.StartNs = le.Uint64(b[offIDStartNs:])
+	copy(id.Comm[:], b[offIDComm:offIDComm+commLen])
+	for i := 0; i < CgroupDepth; i++ {
+		start := offIDCgroup + i*CgroupNameLen
+		copy(id.Cgroup[i][:], b[start:start+CgroupNameLen])
+	}
+}
+
+func (id *Identity) fromGenerated(g *tapioIdentity) {
+	id.PID, id.TGID, id.PPID, id.UID = g.Pid, g.Tgid, g.Ppid, g.Uid
+	id.CgroupID, id.StartNs = g.CgroupId, g.StartNs
+	for i, c := range g.Comm {
+		id.Comm[i] = byte(c)
+	}
+	for i := range g.Cgroup {
+		for j, c := range g.Cgroup[i] {
+			id.Cgroup[i][j] = byte(c)
+		}
+	}
+}
+
+// Known reports whether the kernel could tell who the event is about.
+func (id *Identity) Known() bool { return id.TGID != 0 || id.Comm[0] != 0 }
+
+// CString returns the NUL-terminated prefix of b.
+func CString(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
+
+// Event is one decoded ring-buffer record. Decode overwrites it in place, so one Event serves a
+// whole reading loop without allocating.
+type Event struct {
+	KTimeNs uint64
+	Kind    Kind
+	Subject Identity
+	payload [payloadSize]byte
+}
+
+// Decode reads a record; it rejects records of the wrong size or of an unknown kind.
+func (e *Event) Decode(raw []byte) error {
+	if len(raw) < EventSize {
+		return fmt.Errorf("ring-buffer record of %d bytes, want %d", len(raw), EventSize)
+	}
+	le := binary.LittleEndian
+	e.KTimeNs = le.Uint64(raw[offKTime:])
+	e.Kind = Kind(le.Uint32(raw[offKind:]))
+	if e.Kind == 0 || e.Kind >= KindCount {
+		return fmt.Errorf("ring-buffer record of unknown kind %d", e.Kind)
+	}
+	e.Subject.decode(raw[offSubject:])
+	copy(e.payload[:], raw[offPayload:offPayload+payloadSize])
+	return nil
+}
+
+// ExitCode is the wait(2) status of a process_exit.
+func (e *Event) ExitCode() int32 { return int32(binary.LittleEndian.Uint32(e.payload[offExitCode:])) }
+
+// ExecFilename is the program a process_exec ran.
+func (e *Event) ExecFilename() []byte {
+	return CString(e.payload[offExecFilename : offExecFilename+execFilenameLen])
+}
+
+// OOM is what the kernel knew about an OOM victim's memory.
+type OOM struct {
+	MemcgLimitBytes, MemcgUsageBytes uint64
+	TotalVMPages, AnonRSSPages       uint64
+	MemcgID                          uint64
+}
+
+func (e *Event) OOM() OOM {
+	le := binary.LittleEndian
+	return OOM{
+		MemcgLimitBytes: le.Uint64(e.payload[offOOMLimit:]),
+		MemcgUsageBytes: le.Uint64(e.payload[offOOMUsage:]),
+		TotalVMPages:    le.Uint64(e.payload[offOOMTotalVM:]),
+		AnonRSSPages:    le.Uint64(e.payload[offOOMAnonRSS:]),
+		MemcgID:         le.Uint64(e.payload[offOOMMemcgID:]),
+	}
+}
+
+// Signal is a fatal signal and who sent it.
+type Signal struct {
+	Number     uint32
+	Code       int32
+	SenderPID  uint32
+	SenderTGID uint32
+	SenderComm []byte
+}
+
+func (e *Event) Signal() Signal {
+	le := binary.LittleEndian
+	return Signal{
+		Number:     le.Uint32(e.payload[offSigNo:]),
+		Code:       int32(le.Uint32(e.payload[offSigCode:])),
+		SenderPID:  le.Uint32(e.payload[offSigSenderPid:]),
+		SenderTGID: le.Uint32(e.payload[offSigSenderTgid:]),
+		SenderComm: CString(e.payload[offSigSenderComm : offSigSenderComm+commLen]),
+	}
+}
+
+// Connection is a TCP connection's addresses; Source is the local side.
+type Connection struct {
+	Family                      uint16
+	SourcePort, DestinationPort uint16
+	Source, Destination         [16]byte
+}
+
+// Socket is a network event's connection, error and, for resets, direction.
+type Socket struct {
+	Connection
+	Err       int32
+	Direction uint16
+}
+
+// Reset directions.
+const (
+	ResetReceived = 1
+	ResetSent     = 2
+)
+
+func (e *Event) Socket() Socket {
+	le := binary.LittleEndian
+	var s Socket
+	s.Family = le.Uint16(e.payload[offSockFamily:])
+	s.SourcePort = le.Uint16(e.payload[offSockSport:])
+	s.DestinationPort = le.Uint16(e.payload[offSockDport:])
+	s.Direction = le.Uint16(e.payload[offSockDirection:])
+	s.Err = int32(le.Uint32(e.payload[offSockErr:]))
+	copy(s.Source[:], e.payload[offSockSaddr:offSockSaddr+16])
+	copy(s.Destination[:], e.payload[offSockDaddr:offSockDaddr+16])
+	return s
+}

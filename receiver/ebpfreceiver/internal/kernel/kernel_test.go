@@ -1,0 +1,82 @@
+package kernel
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// loadForTest loads every probe, or skips with the reason when this machine cannot; with
+// TAPIO_REQUIRE_EBPF=1 (CI) a skip is a failure.
+func loadForTest(t *testing.T, opts Options) *Programs {
+	t.Helper()
+	p, err := Load(opts)
+	if err != nil {
+		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
+			t.Fatalf("eBPF required (TAPIO_REQUIRE_EBPF=1) but unavailable: %v", err)
+		}
+		t.Skipf("eBPF unavailable here: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// collect reads records until match accepts one or the timeout passes.
+func collect(t *testing.T, p *Programs, timeout time.Duration, match func(*Event) bool) *Event {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var rec ringbuf.Record
+	for time.Now().Before(deadline) {
+		p.Events.SetDeadline(deadline)
+		if err := p.Events.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			t.Fatal(err)
+		}
+		e := new(Event)
+		if err := e.Decode(rec.RawSample); err != nil {
+			t.Fatal(err)
+		}
+		if match(e) {
+			return e
+		}
+	}
+	t.Fatal("no matching kernel event before the deadline")
+	return nil
+}
+
+func TestKernelReportsAbnormalExitAndRefusedConnect(t *testing.T) {
+	p := loadForTest(t, Options{Probes: AllProbes(), ExitAbnormalOnly: true})
+
+	cmd := exec.Command("/bin/sh", "-c", "exit 3")
+	_ = cmd.Run()
+	pid := uint32(cmd.Process.Pid)
+	e := collect(t, p, 5*time.Second, func(e *Event) bool { return e.Kind == KindProcessExit && e.Subject.TGID == pid })
+	if e.ExitCode() != 3<<8 {
+		t.Errorf("exit code = %#x, want %#x", e.ExitCode(), 3<<8)
+	}
+	if string(CString(e.Subject.Comm[:])) != "sh" {
+		t.Errorf("comm = %q", CString(e.Subject.Comm[:]))
+	}
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	_, err := net.Dial("tcp", l.Addr().String())
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial: %v", err)
+	}
+	e = collect(t, p, 5*time.Second, func(e *Event) bool {
+		return e.Kind == KindConnectionRefused && int(e.Socket().DestinationPort) == port
+	})
+	if e.Subject.TGID != uint32(os.Getpid()) {
+		t.Errorf("refused connect attributed to %d, want this test (%d)", e.Subject.TGID, os.Getpid())
+	}
+}
