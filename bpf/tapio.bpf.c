@@ -45,6 +45,14 @@ struct {
 	__type(value, __u64);
 } dropped SEC(".maps");
 
+/* Events the programs filtered out by rule (normal exits, non-fatal signals), per event kind. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EVENT_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} filtered SEC(".maps");
+
 /* Who opened a socket, captured in process context at connect()/listen(): resets and refusals
  * arrive in softirq context, where the current task is unrelated. */
 struct {
@@ -80,6 +88,13 @@ struct {
 static __always_inline void count_drop(__u32 kind)
 {
 	__u64 *n = bpf_map_lookup_elem(&dropped, &kind);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void count_filtered(__u32 kind)
+{
+	__u64 *n = bpf_map_lookup_elem(&filtered, &kind);
 	if (n)
 		__sync_fetch_and_add(n, 1);
 }
@@ -173,8 +188,10 @@ int tapio_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	int code = BPF_CORE_READ(task, signal, group_exit_code);
 	if (!code)
 		code = BPF_CORE_READ(task, exit_code);
-	if (exit_abnormal_only && code == 0)
+	if (exit_abnormal_only && code == 0) {
+		count_filtered(EVENT_PROCESS_EXIT);
 		return 0;
+	}
 	struct event *e = reserve(EVENT_PROCESS_EXIT);
 	if (!e)
 		return 0;
@@ -237,8 +254,10 @@ int tapio_signal_generate(struct bpf_raw_tracepoint_args *ctx)
 	int sig = (int)ctx->args[0];
 	struct task_struct *target = (struct task_struct *)ctx->args[2];
 	int result = (int)ctx->args[4];
-	if (!fatal_signal(sig) || result != 0 /* TRACE_SIGNAL_DELIVERED */)
+	if (!fatal_signal(sig) || result != 0 /* TRACE_SIGNAL_DELIVERED */) {
+		count_filtered(EVENT_FATAL_SIGNAL);
 		return 0;
+	}
 	struct event *e = reserve(EVENT_FATAL_SIGNAL);
 	if (!e)
 		return 0;

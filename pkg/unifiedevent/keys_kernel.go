@@ -14,3 +14,40 @@ var kernelKeySpecs = []KeySpec{
 	{KeyKernelOOMMemcgLimitBytes, OnRecord, "memory cgroup limit of an OOM victim, bytes"},
 	{KeyKernelOOMMemcgUsageBytes, OnRecord, "memory cgroup usage of an OOM victim, bytes"},
 }
+
+// Process and network keys the ebpf receiver writes beyond the core set.
+const (
+	KeyProcessExecutablePath     = "process.executable.path"
+	KeyProcessUserID             = "process.user.id"
+	KeyThreadID                  = "thread.id"
+	KeyNetworkType               = "network.type"
+	KeyKernelCgroupPath          = "tapio.kernel.cgroup.path"
+	KeyKernelCgroupID            = "tapio.kernel.cgroup.id"
+	KeyKernelProcessStartNs      = "tapio.kernel.process.start_ns"
+	KeyKernelCoreDumped          = "tapio.kernel.core_dumped"
+	KeyKernelSignalSenderPID     = "tapio.kernel.signal.sender.pid"
+	KeyKernelSignalSenderName    = "tapio.kernel.signal.sender.name"
+	KeyKernelOOMTotalVMBytes     = "tapio.kernel.oom.total_vm_bytes"
+	KeyKernelOOMAnonRSSBytes     = "tapio.kernel.oom.anon_rss_bytes"
+	KeyNetworkResetDirection     = "tapio.network.reset.direction"
+	KeyNetworkRetransmitCount    = "tapio.network.retransmit.count"
+	KeyNetworkRetransmitInterval = "tapio.network.retransmit.interval_ms"
+)
+
+var kernelReceiverKeySpecs = []KeySpec{
+	{KeyProcessExecutablePath, OnRecord, "program a process executed (process_exec)"},
+	{KeyProcessUserID, OnRecord, "real user id of the process"},
+	{KeyThreadID, OnRecord, "thread id, when the event is about a thread other than the main one"},
+	{KeyNetworkType, OnRecord, "ipv4 or ipv6"},
+	{KeyKernelCgroupPath, OnRecord, "the task's cgroup path as the kernel saw it at event time (last levels)"},
+	{KeyKernelCgroupID, OnRecord, "kernfs id of that cgroup"},
+	{KeyKernelProcessStartNs, OnRecord, "process start time, ns since boot: with the pid, a process id that survives pid reuse"},
+	{KeyKernelCoreDumped, OnRecord, "the process dumped core"},
+	{KeyKernelSignalSenderPID, OnRecord, "process that sent a fatal signal (0: the kernel)"},
+	{KeyKernelSignalSenderName, OnRecord, "its executable name"},
+	{KeyKernelOOMTotalVMBytes, OnRecord, "OOM victim's total virtual memory, bytes"},
+	{KeyKernelOOMAnonRSSBytes, OnRecord, "OOM victim's anonymous resident memory, bytes"},
+	{KeyNetworkResetDirection, OnRecord, "received or sent"},
+	{KeyNetworkRetransmitCount, OnRecord, "segments retransmitted on the connection in the interval"},
+	{KeyNetworkRetransmitInterval, OnRecord, "length of that interval, milliseconds"},
+}

@@ -150,11 +150,20 @@ func loadError(err error) error {
 // Dropped returns, per event kind, how many records the kernel could not reserve in the ring
 // buffer, summed over CPUs.
 func (p *Programs) Dropped() ([KindCount]uint64, error) {
+	return sumPerCPU(p.objects.Dropped)
+}
+
+// Filtered returns, per event kind, how many events the programs filtered out by rule.
+func (p *Programs) Filtered() ([KindCount]uint64, error) {
+	return sumPerCPU(p.objects.Filtered)
+}
+
+func sumPerCPU(m *ebpf.Map) ([KindCount]uint64, error) {
 	var out [KindCount]uint64
 	var perCPU []uint64
 	for kind := uint32(0); kind < uint32(KindCount); kind++ {
-		if err := p.objects.Dropped.Lookup(kind, &perCPU); err != nil {
-			return out, fmt.Errorf("reading drop counters: %w", err)
+		if err := m.Lookup(kind, &perCPU); err != nil {
+			return out, fmt.Errorf("reading per-CPU counters: %w", err)
 		}
 		for _, n := range perCPU {
 			out[kind] += n

@@ -49,6 +49,7 @@ type tapioRetransmitValue struct {
 const (
 	tapioMapDropped               = "dropped"
 	tapioMapEvents                = "events"
+	tapioMapFiltered              = "filtered"
 	tapioMapListeners             = "listeners"
 	tapioMapRetransmits           = "retransmits"
 	tapioMapScratch               = "scratch"
@@ -123,6 +124,7 @@ type tapioProgramSpecs struct {
 type tapioMapSpecs struct {
 	Dropped     *ebpf.MapSpec `ebpf:"dropped"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	Filtered    *ebpf.MapSpec `ebpf:"filtered"`
 	Listeners   *ebpf.MapSpec `ebpf:"listeners"`
 	Retransmits *ebpf.MapSpec `ebpf:"retransmits"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
@@ -159,6 +161,7 @@ func (o *tapioObjects) Close() error {
 type tapioMaps struct {
 	Dropped     *ebpf.Map `ebpf:"dropped"`
 	Events      *ebpf.Map `ebpf:"events"`
+	Filtered    *ebpf.Map `ebpf:"filtered"`
 	Listeners   *ebpf.Map `ebpf:"listeners"`
 	Retransmits *ebpf.Map `ebpf:"retransmits"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
@@ -169,6 +172,7 @@ func (m *tapioMaps) Close() error {
 	return _TapioClose(
 		m.Dropped,
 		m.Events,
+		m.Filtered,
 		m.Listeners,
 		m.Retransmits,
 		m.Scratch,

@@ -1,0 +1,47 @@
+// Written by hand in the shape mdatagen generates (mdatagen is not served to this project).
+
+package metadata
+
+import (
+	"errors"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+)
+
+func Meter(settings component.TelemetrySettings) metric.Meter {
+	return settings.MeterProvider.Meter(ScopeName)
+}
+
+// TelemetryBuilder holds the receiver's self-telemetry instruments.
+type TelemetryBuilder struct {
+	meter                             metric.Meter
+	ReceiverEbpfEventsReceived        metric.Int64Counter
+	ReceiverEbpfRingbufDropped        metric.Int64Counter
+	ReceiverEbpfFiltered              metric.Int64Counter
+	ReceiverEbpfRateLimited           metric.Int64Counter
+	ReceiverEbpfDecodeErrors          metric.Int64Counter
+	ReceiverEbpfMetricEntitiesEvicted metric.Int64Counter
+}
+
+// Shutdown releases the builder; no asynchronous instruments are registered.
+func (builder *TelemetryBuilder) Shutdown() {}
+
+// NewTelemetryBuilder creates every instrument of the receiver.
+func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilder, error) {
+	b := TelemetryBuilder{meter: Meter(settings)}
+	var err, errs error
+	counter := func(name, description string) metric.Int64Counter {
+		var c metric.Int64Counter
+		c, err = b.meter.Int64Counter(name, metric.WithDescription(description), metric.WithUnit("{events}"))
+		errs = errors.Join(errs, err)
+		return c
+	}
+	b.ReceiverEbpfEventsReceived = counter("otelcol_receiver_ebpf_events_received", "Kernel events read from the ring buffer, by event. [Alpha]")
+	b.ReceiverEbpfRingbufDropped = counter("otelcol_receiver_ebpf_ringbuf_dropped", "Kernel events lost because the ring buffer was full, counted in the kernel, by event. [Alpha]")
+	b.ReceiverEbpfFiltered = counter("otelcol_receiver_ebpf_filtered", "Kernel events filtered out by rule in the kernel (normal exits, non-fatal signals), by event. [Alpha]")
+	b.ReceiverEbpfRateLimited = counter("otelcol_receiver_ebpf_rate_limited", "Kernel events dropped by the configured per-event rate limit, by event. [Alpha]")
+	b.ReceiverEbpfDecodeErrors = counter("otelcol_receiver_ebpf_decode_errors", "Ring-buffer records that could not be decoded. [Alpha]")
+	b.ReceiverEbpfMetricEntitiesEvicted = counter("otelcol_receiver_ebpf_metric_entities_evicted", "Per-container counter series evicted at the max_metric_entities cap. [Alpha]")
+	return &b, errs
+}

@@ -1,0 +1,70 @@
+package ebpfreceiver
+
+import (
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+func TestProcessExecExitAndFatalSignal(t *testing.T) {
+	rr := startReceiver(t, func(c *Config) { c.Probes.ProcessExec = true })
+
+	exec1 := exec.Command("/bin/sh", "-c", "exit 3")
+	if err := exec1.Run(); err == nil {
+		t.Fatal("sh -c 'exit 3' should fail")
+	}
+	pid := exec1.Process.Pid
+
+	e := rr.waitFor(t, unifiedevent.ProcessExec, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
+	assertUnifiedEvent(t, e)
+	mustContain(t, "process.executable.path", e.str("process.executable.path"), "/sh")
+
+	e = rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
+	assertUnifiedEvent(t, e)
+	if code := e.int("process.exit.code"); code != 3 {
+		t.Errorf("process.exit.code = %d, want 3", code)
+	}
+	if e.str("process.executable.name") != "sh" {
+		t.Errorf("process.executable.name = %q", e.str("process.executable.name"))
+	}
+	mustContain(t, "body", e.record.Body().Str(), "(pid "+pidString(pid)+") exited with code 3")
+
+	// A child that segfaults: the kernel sends SIGSEGV and the process dies of it.
+	segv := exec.Command("/bin/sh", "-c", "kill -SEGV $$")
+	_ = segv.Run()
+	spid := segv.Process.Pid
+	e = rr.waitFor(t, unifiedevent.FatalSignal, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(spid) })
+	assertUnifiedEvent(t, e)
+	if e.str("tapio.kernel.signal.name") != "SIGSEGV" || e.int("tapio.kernel.signal.sender.pid") != int64(spid) {
+		t.Errorf("fatal_signal attributes: %v", e.record.Attributes().AsRaw())
+	}
+	e = rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(spid) })
+	if e.str("tapio.kernel.signal.name") != "SIGSEGV" || e.int("process.exit.code") != 128+11 {
+		t.Errorf("process_exit after SIGSEGV: %v", e.record.Attributes().AsRaw())
+	}
+	mustContain(t, "body", e.record.Body().Str(), "was killed by SIGSEGV")
+
+	// A normal exit is filtered in the kernel, and counted.
+	ok := exec.Command("/bin/true")
+	if err := ok.Run(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, ld := range rr.sink.AllLogs() {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			sl := ld.ResourceLogs().At(i).ScopeLogs()
+			for j := 0; j < sl.Len(); j++ {
+				for k := 0; k < sl.At(j).LogRecords().Len(); k++ {
+					a := sl.At(j).LogRecords().At(k).Attributes()
+					name, _ := a.Get("event.name")
+					p, _ := a.Get("process.pid")
+					if name.Str() == string(unifiedevent.ProcessExit) && p.Int() == int64(ok.Process.Pid) {
+						t.Error("a zero exit was emitted although abnormal_only is on")
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,361 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
+)
+
+// counterPollInterval is how often the kernel's drop and filter counters are read.
+const counterPollInterval = time.Second
+
+type ebpfReceiver struct {
+	cfg       *Config
+	set       receiver.Settings
+	release   func()
+	telemetry *metadata.TelemetryBuilder
+	obs       *receiverhelper.ObsReport
+	sampled   *zap.Logger
+	host      string
+
+	logs    consumer.Logs
+	metrics consumer.Metrics
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	programs *kernel.Programs
+	cancel   context.CancelFunc
+	done     chan struct{}
+
+	// Owned by the reading goroutine.
+	limiters     [kernel.KindCount]*rate.Limiter
+	kindAttrs    [kernel.KindCount][]metric.AddOption
+	received     [kernel.KindCount]int64
+	rateLimited  [kernel.KindCount]int64
+	decodeErrors int64
+	lastDropped  [kernel.KindCount]uint64
+	lastFiltered [kernel.KindCount]uint64
+	clock        wallClock
+	retransmits  map[kernel.Connection]uint64
+	counters     *entityCounters
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, release func()) (*ebpfReceiver, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set})
+	if err != nil {
+		return nil, err
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("reading the host name: %w", err)
+	}
+	r := &ebpfReceiver{cfg: cfg, set: set, release: release, telemetry: tb, obs: obs, host: host,
+		retransmits: map[kernel.Connection]uint64{}}
+	r.sampled = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(core, 10*time.Second, 1, 0)
+	}))
+	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
+		name := string(eventNameOfKind(kind))
+		r.kindAttrs[kind] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("event", name)))}
+		if limit, ok := cfg.RateLimits[name]; ok {
+			r.limiters[kind] = rate.NewLimiter(rate.Limit(limit), int(limit)+1)
+		}
+	}
+	return r, nil
+}
+
+func (r *ebpfReceiver) setLogs(next consumer.Logs)       { r.logs = next }
+func (r *ebpfReceiver) setMetrics(next consumer.Metrics) { r.metrics = next }
+
+func (r *ebpfReceiver) probes() []kernel.Probe {
+	p := r.cfg.Probes
+	var out []kernel.Probe
+	for _, sw := range []struct {
+		on    bool
+		probe kernel.Probe
+	}{{p.ProcessExec, kernel.ProbeProcessExec}, {p.ProcessExit, kernel.ProbeProcessExit}, {p.OOMKill, kernel.ProbeOOMKill},
+		{p.FatalSignal, kernel.ProbeFatalSignal}, {p.Connections, kernel.ProbeConnections},
+		{p.ConnectionReset, kernel.ProbeConnectionReset}, {p.TCPRetransmit, kernel.ProbeTCPRetransmit}} {
+		if sw.on {
+			out = append(out, sw.probe)
+		}
+	}
+	return out
+}
+
+// Start loads and attaches the programs; a receiver shared by a logs and a metrics pipeline
+// starts once.
+func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return nil
+	}
+	if runtime.GOOS != "linux" {
+		return fmt.Errorf("the ebpf receiver needs Linux; this is %s", runtime.GOOS)
+	}
+	programs, err := kernel.Load(kernel.Options{Probes: r.probes(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly, RingBufferBytes: r.cfg.RingBufferBytes})
+	if err != nil {
+		return err
+	}
+	r.programs = programs
+	r.clock.sync()
+	r.counters = newEntityCounters(r.cfg.MaxMetricEntities, r.host, time.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	r.started = true
+	go r.run(ctx)
+	return nil
+}
+
+// Shutdown stops reading, flushes what was read and detaches the programs. Safe without Start
+// and when called again.
+func (r *ebpfReceiver) Shutdown(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return nil
+	}
+	r.stopped = true
+	r.release()
+	if !r.started {
+		return nil
+	}
+	r.cancel()
+	// Closing the reader unblocks the reading goroutine, which flushes and exits.
+	err := r.programs.Events.Close()
+	<-r.done
+	return errors.Join(err, r.programs.Close())
+}
+
+func (r *ebpfReceiver) run(ctx context.Context) {
+	defer close(r.done)
+	builder := newLogBuilder(r.host, r.set.BuildInfo.Version)
+	var (
+		rec            ringbuf.Record
+		event          kernel.Event
+		now            = time.Now()
+		batchDeadline  time.Time
+		nextPoll       = now.Add(counterPollInterval)
+		nextRetransmit = now.Add(r.cfg.RetransmitInterval)
+		nextMetrics    = now.Add(r.cfg.MetricsInterval)
+	)
+	flush := func() {
+		if builder.count > 0 {
+			r.deliverLogs(ctx, builder.take())
+		}
+		batchDeadline = time.Time{}
+	}
+	for {
+		deadline := earliest(batchDeadline, nextPoll, nextRetransmit, nextMetrics)
+		r.programs.Events.SetDeadline(deadline)
+		err := r.programs.Events.ReadInto(&rec)
+		now = time.Now()
+		switch {
+		case err == nil:
+			if decodeErr := event.Decode(rec.RawSample); decodeErr != nil {
+				r.decodeErrors++
+				r.sampled.Warn("undecodable ring-buffer record", zap.Error(decodeErr))
+				break
+			}
+			r.received[event.Kind]++
+			if l := r.limiters[event.Kind]; l != nil && !l.AllowN(now, 1) {
+				r.rateLimited[event.Kind]++
+				r.sampled.Warn("kernel events over their rate limit are dropped (counted in otelcol_receiver_ebpf_rate_limited)",
+					zap.String("event", string(eventNameOfKind(event.Kind))))
+				break
+			}
+			if event.Kind != kernel.KindProcessExit || event.ExitCode() != 0 {
+				r.counters.count(&event.Subject, event.Kind, 1, now)
+			}
+			if r.logs != nil {
+				builder.observed = pcommonNow(now)
+				builder.add(&event, r.clock.wall(event.KTimeNs))
+				if batchDeadline.IsZero() {
+					batchDeadline = now.Add(r.cfg.Batch.Timeout)
+				}
+				if builder.count >= r.cfg.Batch.MaxSize {
+					flush()
+				}
+			}
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrClosed):
+			flush()
+			r.pollCounters(ctx)
+			return
+		default:
+			r.sampled.Error("reading the kernel ring buffer", zap.Error(err))
+		}
+		if !batchDeadline.IsZero() && !now.Before(batchDeadline) {
+			flush()
+		}
+		if !now.Before(nextPoll) {
+			r.pollCounters(ctx)
+			r.clock.sync()
+			nextPoll = now.Add(counterPollInterval)
+		}
+		if !now.Before(nextRetransmit) {
+			r.pollRetransmits(builder, now)
+			flush()
+			nextRetransmit = now.Add(r.cfg.RetransmitInterval)
+		}
+		if !now.Before(nextMetrics) {
+			if r.metrics != nil {
+				r.deliverMetrics(ctx, now)
+			}
+			nextMetrics = now.Add(r.cfg.MetricsInterval)
+		}
+	}
+}
+
+func earliest(times ...time.Time) time.Time {
+	var min time.Time
+	for _, t := range times {
+		if !t.IsZero() && (min.IsZero() || t.Before(min)) {
+			min = t
+		}
+	}
+	return min
+}
+
+func (r *ebpfReceiver) deliverLogs(ctx context.Context, ld plog.Logs) {
+	opCtx := r.obs.StartLogsOp(ctx)
+	n := ld.LogRecordCount()
+	err := r.logs.ConsumeLogs(opCtx, ld)
+	r.obs.EndLogsOp(opCtx, "unifiedevent", n, err)
+	if err != nil {
+		r.sampled.Warn("the next consumer refused kernel events (counted in otelcol_receiver_refused_log_records)", zap.Int("records", n), zap.Error(err))
+	}
+}
+
+// pollCounters moves the per-batch tallies and the kernel's per-CPU counters into self-telemetry.
+func (r *ebpfReceiver) pollCounters(ctx context.Context) {
+	tb := r.telemetry
+	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
+		if n := r.received[kind]; n > 0 {
+			tb.ReceiverEbpfEventsReceived.Add(ctx, n, r.kindAttrs[kind]...)
+			r.received[kind] = 0
+		}
+		if n := r.rateLimited[kind]; n > 0 {
+			tb.ReceiverEbpfRateLimited.Add(ctx, n, r.kindAttrs[kind]...)
+			r.rateLimited[kind] = 0
+		}
+	}
+	if r.decodeErrors > 0 {
+		tb.ReceiverEbpfDecodeErrors.Add(ctx, r.decodeErrors)
+		r.decodeErrors = 0
+	}
+	if dropped, err := r.programs.Dropped(); err == nil {
+		for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
+			if delta := dropped[kind] - r.lastDropped[kind]; delta > 0 {
+				tb.ReceiverEbpfRingbufDropped.Add(ctx, int64(delta), r.kindAttrs[kind]...)
+				r.sampled.Warn("the kernel ring buffer was full: events lost (counted in otelcol_receiver_ebpf_ringbuf_dropped); raise ring_buffer_bytes",
+					zap.String("event", string(eventNameOfKind(kind))), zap.Uint64("lost", delta))
+			}
+		}
+		r.lastDropped = dropped
+	}
+	if filtered, err := r.programs.Filtered(); err == nil {
+		for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
+			if delta := filtered[kind] - r.lastFiltered[kind]; delta > 0 {
+				tb.ReceiverEbpfFiltered.Add(ctx, int64(delta), r.kindAttrs[kind]...)
+			}
+		}
+		r.lastFiltered = filtered
+	}
+	if n := r.counters.takeEvicted(); n > 0 {
+		tb.ReceiverEbpfMetricEntitiesEvicted.Add(ctx, n)
+	}
+}
+
+// pollRetransmits turns each connection's retransmits since the last poll into one event.
+func (r *ebpfReceiver) pollRetransmits(builder *logBuilder, now time.Time) {
+	if !r.cfg.Probes.TCPRetransmit {
+		return
+	}
+	seen := make(map[kernel.Connection]bool, len(r.retransmits))
+	err := r.programs.Retransmits(func(conn kernel.Connection, count, lastNs uint64, owner *kernel.Identity) {
+		seen[conn] = true
+		previous := r.retransmits[conn]
+		r.retransmits[conn] = count
+		if count <= previous {
+			return
+		}
+		delta := count - previous
+		r.counters.countRetransmits(owner, delta, now)
+		if r.logs != nil {
+			builder.observed = pcommonNow(now)
+			builder.addRetransmits(conn, delta, r.cfg.RetransmitInterval, owner, r.clock.wall(lastNs))
+		}
+	})
+	if err != nil {
+		r.sampled.Warn("reading retransmit counters", zap.Error(err))
+	}
+	for conn := range r.retransmits {
+		if !seen[conn] {
+			delete(r.retransmits, conn) // evicted from the kernel's LRU map
+		}
+	}
+}
+
+func (r *ebpfReceiver) deliverMetrics(ctx context.Context, now time.Time) {
+	md := r.counters.build(now)
+	if md.DataPointCount() == 0 {
+		return
+	}
+	opCtx := r.obs.StartMetricsOp(ctx)
+	n := md.DataPointCount()
+	err := r.metrics.ConsumeMetrics(opCtx, md)
+	r.obs.EndMetricsOp(opCtx, "unifiedevent", n, err)
+}
+
+func eventNameOfKind(kind kernel.Kind) unifiedevent.Name {
+	e := kernel.Event{Kind: kind}
+	return eventName(&e)
+}
+
+// wallClock converts the kernel's CLOCK_MONOTONIC timestamps to wall-clock time. The offset is
+// re-read every second so that clock adjustments are followed.
+type wallClock struct{ offset int64 }
+
+func (c *wallClock) sync() {
+	var mono unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return
+	}
+	c.offset = time.Now().UnixNano() - mono.Nano()
+}
+
+func (c *wallClock) wall(ktimeNs uint64) time.Time {
+	return time.Unix(0, int64(ktimeNs)+c.offset)
+}
+
+func pcommonNow(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }

@@ -1,0 +1,286 @@
+package ebpfreceiver
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
+)
+
+const sourceEBPF = "ebpf"
+
+// logBuilder accumulates kernel events into one plog.Logs, one resource per cgroup, because the
+// resource is where an event says which container and pod it is about.
+type logBuilder struct {
+	host     string
+	version  string
+	logs     plog.Logs
+	groups   map[uint64]*resourceGroup
+	count    int
+	observed pcommon.Timestamp
+}
+
+type resourceGroup struct {
+	records     plog.LogRecordSlice
+	entityID    string // the container or pod, when the cgroup names one
+	containerID string
+	podUID      string
+}
+
+func newLogBuilder(host, version string) *logBuilder {
+	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{}}
+}
+
+// take hands over the accumulated logs and starts a new batch.
+func (b *logBuilder) take() plog.Logs {
+	out := b.logs
+	b.logs = plog.NewLogs()
+	clear(b.groups)
+	b.count = 0
+	return out
+}
+
+func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
+	if g, ok := b.groups[id.CgroupID]; ok {
+		return g
+	}
+	rl := b.logs.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr(unifiedevent.KeyHostName, b.host)
+	g := &resourceGroup{}
+	if id.Known() {
+		g.containerID, g.podUID = containerIdentity(cgroupComponents(id))
+		if g.containerID != "" {
+			res.PutStr(unifiedevent.KeyContainerID, g.containerID)
+		}
+		if g.podUID != "" {
+			res.PutStr(unifiedevent.KeyK8sPodUID, g.podUID)
+		}
+		g.entityID = unifiedevent.ResourceEntityID(res)
+		if g.entityID == b.host {
+			g.entityID = "" // a host process: the entity is host/pid, per record
+		}
+	}
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(metadata.ScopeName)
+	sl.Scope().SetVersion(b.version)
+	unifiedevent.MarkScope(sl.Scope())
+	g.records = sl.LogRecords()
+	b.groups[id.CgroupID] = g
+	return g
+}
+
+func cgroupComponents(id *kernel.Identity) [][]byte {
+	comps := make([][]byte, 0, kernel.CgroupDepth)
+	for i := range id.Cgroup {
+		comps = append(comps, kernel.CString(id.Cgroup[i][:]))
+	}
+	return comps
+}
+
+// newRecord starts a record about subject, stamped as a def event at wall-clock time when.
+func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Identity, when time.Time) (plog.LogRecord, *resourceGroup) {
+	g := b.group(subject)
+	rec := g.records.AppendEmpty()
+	b.count++
+	rec.SetTimestamp(pcommon.NewTimestampFromTime(when))
+	rec.SetObservedTimestamp(b.observed)
+	rec.SetSeverityNumber(def.Severity)
+	rec.SetSeverityText(severityText(def.Severity))
+	attrs := rec.Attributes()
+	attrs.EnsureCapacity(16)
+	ue := unifiedevent.Of(attrs)
+	ue.Stamp(def, sourceEBPF)
+	if subject.Known() {
+		putProcess(attrs, subject)
+	}
+	switch {
+	case g.entityID != "":
+		ue.SetEntityID(g.entityID)
+	case subject.Known():
+		ue.SetEntityID(b.host + "/" + strconv.FormatUint(uint64(subject.TGID), 10))
+	default:
+		ue.SetEntityID(b.host)
+	}
+	return rec, g
+}
+
+func putProcess(attrs pcommon.Map, id *kernel.Identity) {
+	attrs.PutInt(unifiedevent.KeyProcessPID, int64(id.TGID))
+	if id.PID != id.TGID {
+		attrs.PutInt(unifiedevent.KeyThreadID, int64(id.PID))
+	}
+	attrs.PutInt(unifiedevent.KeyProcessParentPID, int64(id.PPID))
+	attrs.PutStr(unifiedevent.KeyProcessExecutableName, string(kernel.CString(id.Comm[:])))
+	attrs.PutInt(unifiedevent.KeyProcessUserID, int64(id.UID))
+	attrs.PutInt(unifiedevent.KeyKernelProcessStartNs, int64(id.StartNs))
+	// When the deepest captured level is not the root, the path goes on above what was captured.
+	top := kernel.CString(id.Cgroup[kernel.CgroupDepth-1][:])
+	attrs.PutStr(unifiedevent.KeyKernelCgroupPath, cgroupPath(cgroupComponents(id), len(top) > 0 && string(top) != "/"))
+	attrs.PutInt(unifiedevent.KeyKernelCgroupID, int64(id.CgroupID))
+}
+
+func severityText(sev plog.SeverityNumber) string {
+	switch {
+	case sev >= plog.SeverityNumberError:
+		return "ERROR"
+	case sev >= plog.SeverityNumberWarn:
+		return "WARN"
+	}
+	return "INFO"
+}
+
+func comm(id *kernel.Identity) string { return string(kernel.CString(id.Comm[:])) }
+
+// add turns one kernel event into a UnifiedEvent record. It returns the event's name.
+func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
+	name := eventName(e)
+	def, _ := unifiedevent.Lookup(string(name))
+	rec, _ := b.newRecord(def, &e.Subject, when)
+	attrs := rec.Attributes()
+	subject := &e.Subject
+	switch e.Kind {
+	case kernel.KindProcessExec:
+		path := string(e.ExecFilename())
+		attrs.PutStr(unifiedevent.KeyProcessExecutablePath, path)
+		rec.Body().SetStr(unifiedevent.ExecNarrative(comm(subject), subject.TGID, path))
+	case kernel.KindProcessExit:
+		status := e.ExitCode()
+		sig := uint32(status & 0x7f)
+		core := status&0x80 != 0
+		code := int((status >> 8) & 0xff)
+		sigName := ""
+		if sig != 0 {
+			sigName = signalName(sig)
+			attrs.PutStr(unifiedevent.KeyKernelSignalName, sigName)
+			attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(sig))
+			attrs.PutBool(unifiedevent.KeyKernelCoreDumped, core)
+			// A shell reports death by signal as 128+n; so does Tapio, so both read the same.
+			code = 128 + int(sig)
+		}
+		attrs.PutInt(unifiedevent.KeyProcessExitCode, int64(code))
+		rec.Body().SetStr(unifiedevent.ExitNarrative(comm(subject), subject.TGID, code, sigName, core))
+	case kernel.KindOOMKill:
+		oom := e.OOM()
+		const pageSize = 4096
+		if oom.MemcgLimitBytes > 0 && oom.MemcgLimitBytes < 1<<60 {
+			attrs.PutInt(unifiedevent.KeyKernelOOMMemcgLimitBytes, int64(oom.MemcgLimitBytes))
+		}
+		attrs.PutInt(unifiedevent.KeyKernelOOMMemcgUsageBytes, int64(oom.MemcgUsageBytes))
+		attrs.PutInt(unifiedevent.KeyKernelOOMTotalVMBytes, int64(oom.TotalVMPages*pageSize))
+		attrs.PutInt(unifiedevent.KeyKernelOOMAnonRSSBytes, int64(oom.AnonRSSPages*pageSize))
+		rec.Body().SetStr(unifiedevent.OOMKillNarrative(comm(subject), subject.TGID, oom.MemcgLimitBytes, oom.MemcgUsageBytes))
+	case kernel.KindFatalSignal:
+		s := e.Signal()
+		attrs.PutStr(unifiedevent.KeyKernelSignalName, signalName(s.Number))
+		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(s.Number))
+		attrs.PutInt(unifiedevent.KeyKernelSignalSenderPID, int64(s.SenderTGID))
+		attrs.PutStr(unifiedevent.KeyKernelSignalSenderName, string(s.SenderComm))
+		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), comm(subject), subject.TGID, string(s.SenderComm), s.SenderTGID))
+	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout, kernel.KindConnectionReset:
+		s := e.Socket()
+		local, remote := putConnection(attrs, s.Connection)
+		var detail string
+		switch e.Kind {
+		case kernel.KindConnectionReset:
+			direction, what := "received", "reset received from the peer"
+			if s.Direction == kernel.ResetSent {
+				direction, what = "sent", "reset sent to the peer"
+			}
+			attrs.PutStr(unifiedevent.KeyNetworkResetDirection, direction)
+			detail = what
+		default:
+			attrs.PutStr(unifiedevent.KeyErrorType, errnoName(s.Err))
+			detail = errnoName(s.Err)
+		}
+		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, comm(subject), subject.TGID, local, remote, detail))
+	case kernel.KindListen:
+		s := e.Socket()
+		addr := endpoint(s.Family, s.Source, s.SourcePort)
+		attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
+		attrs.PutStr(unifiedevent.KeyNetworkType, networkType(s.Family))
+		attrs.PutStr(unifiedevent.KeySourceAddress, address(s.Family, s.Source))
+		attrs.PutInt(unifiedevent.KeySourcePort, int64(s.SourcePort))
+		rec.Body().SetStr(unifiedevent.ListenNarrative(comm(subject), subject.TGID, addr))
+	}
+	return name
+}
+
+// addRetransmits records one connection's retransmits over an interval as one event.
+func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interval time.Duration, owner *kernel.Identity, when time.Time) {
+	def, _ := unifiedevent.Lookup(string(unifiedevent.TCPRetransmit))
+	rec, _ := b.newRecord(def, owner, when)
+	attrs := rec.Attributes()
+	local, remote := putConnection(attrs, conn)
+	attrs.PutInt(unifiedevent.KeyNetworkRetransmitCount, int64(count))
+	attrs.PutInt(unifiedevent.KeyNetworkRetransmitInterval, interval.Milliseconds())
+	detail := strconv.FormatUint(count, 10) + " segments in " + interval.String()
+	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, comm(owner), owner.TGID, local, remote, detail))
+}
+
+func putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string) {
+	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
+	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
+	attrs.PutStr(unifiedevent.KeySourceAddress, address(c.Family, c.Source))
+	attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
+	attrs.PutStr(unifiedevent.KeyDestinationAddress, address(c.Family, c.Destination))
+	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
+	// The peer a client called is its server: server.* lets traces and kernel events meet.
+	attrs.PutStr(unifiedevent.KeyServerAddress, address(c.Family, c.Destination))
+	attrs.PutInt(unifiedevent.KeyServerPort, int64(c.DestinationPort))
+	return endpoint(c.Family, c.Source, c.SourcePort), endpoint(c.Family, c.Destination, c.DestinationPort)
+}
+
+const (
+	afInet  = 2
+	afInet6 = 10
+)
+
+func networkType(family uint16) string {
+	if family == afInet6 {
+		return "ipv6"
+	}
+	return "ipv4"
+}
+
+func address(family uint16, raw [16]byte) string {
+	if family == afInet {
+		return netip.AddrFrom4([4]byte{raw[0], raw[1], raw[2], raw[3]}).String()
+	}
+	return netip.AddrFrom16(raw).Unmap().String()
+}
+
+func endpoint(family uint16, raw [16]byte, port uint16) string {
+	if family == afInet {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{raw[0], raw[1], raw[2], raw[3]}), port).String()
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16(raw).Unmap(), port).String()
+}
+
+func eventName(e *kernel.Event) unifiedevent.Name {
+	switch e.Kind {
+	case kernel.KindProcessExec:
+		return unifiedevent.ProcessExec
+	case kernel.KindProcessExit:
+		return unifiedevent.ProcessExit
+	case kernel.KindOOMKill:
+		return unifiedevent.OOMKill
+	case kernel.KindFatalSignal:
+		return unifiedevent.FatalSignal
+	case kernel.KindConnectionRefused:
+		return unifiedevent.ConnectionRefused
+	case kernel.KindConnectionTimeout:
+		return unifiedevent.ConnectionTimeout
+	case kernel.KindConnectionReset:
+		return unifiedevent.ConnectionReset
+	case kernel.KindListen:
+		return unifiedevent.Listen
+	}
+	return ""
+}
