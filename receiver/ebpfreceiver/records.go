@@ -228,13 +228,19 @@ func putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string
 	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
 	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
 	attrs.PutStr(unifiedevent.KeySourceAddress, address(c.Family, c.Source))
-	attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
+	if c.SourcePort != 0 { // 0 once close() has released the port, before an active reset
+		attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
+	}
 	attrs.PutStr(unifiedevent.KeyDestinationAddress, address(c.Family, c.Destination))
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
 	// The peer a client called is its server: server.* lets traces and kernel events meet.
 	attrs.PutStr(unifiedevent.KeyServerAddress, address(c.Family, c.Destination))
 	attrs.PutInt(unifiedevent.KeyServerPort, int64(c.DestinationPort))
-	return endpoint(c.Family, c.Source, c.SourcePort), endpoint(c.Family, c.Destination, c.DestinationPort)
+	local = address(c.Family, c.Source)
+	if c.SourcePort != 0 {
+		local = endpoint(c.Family, c.Source, c.SourcePort)
+	}
+	return local, endpoint(c.Family, c.Destination, c.DestinationPort)
 }
 
 const (

@@ -1,0 +1,163 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+func TestConnectionRefusedListenAndReset(t *testing.T) {
+	rr := startReceiver(t, nil)
+	self := int64(os.Getpid())
+
+	// listen: a real listening socket, attributed to this process.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	e := rr.waitFor(t, unifiedevent.Listen, 5*time.Second, func(e kernelEvent) bool { return e.int("source.port") == int64(port) })
+	assertUnifiedEvent(t, e)
+	if e.int("process.pid") != self || e.str("source.address") != "127.0.0.1" {
+		t.Errorf("listen attributes: %v", e.record.Attributes().AsRaw())
+	}
+
+	// connection_reset: the server closes an accepted connection with SO_LINGER 0, which sends
+	// a reset instead of a FIN.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	if err := server.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	ln.Close()
+	if _, err := io.ReadAll(client); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("client read after the peer's reset: %v, want ECONNRESET", err)
+	}
+	clientPort := client.LocalAddr().(*net.TCPAddr).Port
+	e = rr.waitFor(t, unifiedevent.ConnectionReset, 5*time.Second, func(e kernelEvent) bool {
+		return e.str("tapio.network.reset.direction") == "received" && e.int("source.port") == int64(clientPort)
+	})
+	assertUnifiedEvent(t, e)
+	if e.int("destination.port") != int64(port) || e.int("process.pid") != self {
+		t.Errorf("received reset: %v", e.record.Attributes().AsRaw())
+	}
+	rr.waitFor(t, unifiedevent.ConnectionReset, 5*time.Second, func(e kernelEvent) bool {
+		// The active reset is sent after close() released the local port: the peer identifies it.
+		return e.str("tapio.network.reset.direction") == "sent" && e.int("destination.port") == int64(clientPort) && e.int("process.pid") == self
+	})
+
+	// connection_refused: nothing listens on the port any more.
+	_, err = net.Dial("tcp", ln.Addr().String())
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial a closed port: %v", err)
+	}
+	e = rr.waitFor(t, unifiedevent.ConnectionRefused, 5*time.Second, func(e kernelEvent) bool { return e.int("destination.port") == int64(port) })
+	assertUnifiedEvent(t, e)
+	if e.int("process.pid") != self || e.str("error.type") != "ECONNREFUSED" || e.str("destination.address") != "127.0.0.1" || e.int("server.port") != int64(port) {
+		t.Errorf("connection_refused attributes: %v", e.record.Attributes().AsRaw())
+	}
+	mustContain(t, "body", e.record.Body().Str(), fmt.Sprintf("to 127.0.0.1:%d was refused", port))
+}
+
+// dropOnPort installs an nftables rule that drops loopback packets to port on input, the way a
+// dead network path would. (Dropping on output makes the sender's transmit fail locally, which
+// the kernel counts as a failed retransmit, not a retransmit.) It is removed when the test ends.
+func dropOnPort(t *testing.T, port int) {
+	t.Helper()
+	if _, err := exec.LookPath("nft"); err != nil {
+		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
+			t.Fatal("nft is needed to drop packets for this test (make deps installs nftables)")
+		}
+		t.Skip("nft not installed")
+	}
+	table := fmt.Sprintf("tapio_test_%d", port)
+	script := fmt.Sprintf("table inet %s {\n chain out {\n  type filter hook input priority 0;\n  tcp dport %d drop\n }\n}\n", table, port)
+	cmd := exec.Command("nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("nft", "delete", "table", "inet", table).Run() })
+}
+
+func TestRetransmitsAndConnectTimeout(t *testing.T) {
+	rr := startReceiver(t, func(c *Config) { c.RetransmitInterval = 500 * time.Millisecond })
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	dropOnPort(t, port)
+	// Data sent now is never acknowledged: the kernel retransmits it with backoff.
+	if _, err := client.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	clientPort := client.LocalAddr().(*net.TCPAddr).Port
+	e := rr.waitFor(t, unifiedevent.TCPRetransmit, 15*time.Second, func(e kernelEvent) bool {
+		return e.int("destination.port") == int64(port) && e.int("source.port") == int64(clientPort)
+	})
+	assertUnifiedEvent(t, e)
+	if n := e.int("tapio.network.retransmit.count"); n < 1 {
+		t.Errorf("retransmit count = %d", n)
+	}
+	if e.int("process.pid") != int64(os.Getpid()) {
+		t.Errorf("retransmits attributed to pid %d", e.int("process.pid"))
+	}
+
+	// connection_timeout: SYNs to the dropped port are never answered. One SYN retry keeps the
+	// wait near three seconds instead of the default two minutes.
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_SYNCNT, 1) })
+		return errors.Join(err, serr)
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = dialer.DialContext(ctx, "tcp", ln.Addr().String())
+	if !errors.Is(err, syscall.ETIMEDOUT) {
+		t.Fatalf("dial through the drop rule: %v, want ETIMEDOUT", err)
+	}
+	e = rr.waitFor(t, unifiedevent.ConnectionTimeout, 5*time.Second, func(e kernelEvent) bool { return e.int("destination.port") == int64(port) })
+	assertUnifiedEvent(t, e)
+	if e.str("error.type") != "ETIMEDOUT" || e.int("process.pid") != int64(os.Getpid()) {
+		t.Errorf("connection_timeout attributes: %v", e.record.Attributes().AsRaw())
+	}
+}
