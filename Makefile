@@ -17,7 +17,7 @@ GO_MIN      := 1.24
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run test unit-test e2e-test generate lint bench fuzz tools check-go clean
+.PHONY: build run test unit-test e2e-test generate check-generated lint bench fuzz tools deps check-go clean
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -37,8 +37,9 @@ run: $(OTELCOL)
 	@mkdir -p $${TAPIO_DATA_DIR:-./_data}
 	$(OTELCOL) --config $(RUN_CONFIG)
 
-# Unit tests under the race detector, then the end-to-end tests against the built binary.
-test: unit-test e2e-test
+# Unit tests under the race detector (kernel tests included: they need root, and skip without it
+# unless TAPIO_REQUIRE_EBPF=1), then the end-to-end tests against the built binary.
+test: deps check-generated unit-test e2e-test
 
 unit-test: | check-go
 	$(GO) test -race -count=1 ./...
@@ -46,8 +47,25 @@ unit-test: | check-go
 e2e-test: $(OTELCOL)
 	TAPIO_COLLECTOR_BIN=$(OTELCOL) $(GO) test -tags e2e -count=1 ./test/e2e/...
 
-generate: | check-go
+# What kernel work needs: clang/libbpf/bpftool to compile the eBPF programs (make generate), and
+# nftables for the kernel tests that drop packets. Installed with apt-get when missing and root.
+KERNEL_TOOLS := clang:clang bpftool:bpftool nft:nftables
+deps:
+	@missing=""; for pair in $(KERNEL_TOOLS); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null || missing="$$missing $$pkg"; done; \
+	  [ -f /usr/include/bpf/bpf_helpers.h ] || missing="$$missing libbpf-dev"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing:$$missing (install them, e.g. apt-get install$$missing)" >&2; exit 1; fi; \
+	  fi
+
+generate: deps | check-go
 	$(GO) generate ./...
+
+# CI regenerates the eBPF objects and the schema document and fails when the committed ones differ.
+check-generated: generate
+	@git diff --exit-code -- receiver/ebpfreceiver/internal/kernel docs || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 
 lint: | check-go
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -1,0 +1,107 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(name string) (*Config, error) {
+		cfg := NewFactory().CreateDefaultConfig()
+		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.Unmarshal(cfg); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.(*Config), xconfmap.Validate(cfg)
+	}
+
+	def, err := load("")
+	if err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	if def.Probes.ProcessExec || !def.Probes.OOMKill || !def.ProcessExit.AbnormalOnly || def.RingBufferBytes != 4<<20 {
+		t.Errorf("defaults: %+v", def)
+	}
+	all, err := load("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all.Probes.ProcessExec || all.ProcessExit.AbnormalOnly || all.Batch.MaxSize != 1024 || all.Batch.Timeout != time.Second ||
+		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 {
+		t.Errorf("custom config: %+v", all)
+	}
+	for name, want := range map[string]string{
+		"nothing":  "every probe is off",
+		"bad_ring": "ring_buffer_bytes must be a power of two",
+		"bad_rate": `"tapio.application.error_log" is not an event this receiver emits`,
+	} {
+		if _, err := load(name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate() = %v, want %q", name, err, want)
+		}
+	}
+	if err := componenttest.CheckConfigStruct(createDefaultConfig()); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestLifecycleWithoutStartAndTwice(t *testing.T) {
+	f := NewFactory()
+	set := receivertest.NewNopSettings(metadata.Type)
+	logs, err := f.CreateLogs(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := f.CreateMetrics(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logs != metrics {
+		t.Error("a logs and a metrics pipeline with the same id must share one receiver (one set of kernel programs)")
+	}
+	for i := 0; i < 2; i++ {
+		if err := logs.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown #%d without Start: %v", i+1, err)
+		}
+	}
+}
+
+func TestStartTwiceShutdownTwice(t *testing.T) {
+	rr := startReceiver(t, nil) // starts once and shuts down in cleanup
+	_ = rr
+	f := NewFactory()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewIDWithName(metadata.Type, "twice")
+	r, err := f.CreateLogs(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			t.Fatalf("Start #%d: %v", i+1, err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Fatalf("Shutdown #%d: %v", i+1, err)
+		}
+	}
+}
