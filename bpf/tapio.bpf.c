@@ -31,6 +31,9 @@ const struct event *unused_event __attribute__((unused));
 
 /* Set by user space before load. */
 volatile const bool exit_abnormal_only = true;
+/* High-volume records wake the reader only once this much is pending; it also drains the buffer
+ * on its own schedule. A wake-up per record would cost more than the event itself. */
+volatile const __u64 wakeup_bytes = 1 << 18;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -77,13 +80,21 @@ struct {
 	__type(value, struct retransmit_value);
 } retransmits SEC(".maps");
 
-/* Scratch space: an identity is too large for the 512-byte BPF stack. */
+/* cgroup id → the cgroup's path, captured the first time a cgroup is seen. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct cgroup_path);
+} cgroup_paths SEC(".maps");
+
+/* Scratch space for values too large for the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct retransmit_value);
-} scratch SEC(".maps");
+	__type(value, struct cgroup_path);
+} path_scratch SEC(".maps");
 
 static __always_inline void count_drop(__u32 kind)
 {
@@ -110,6 +121,18 @@ static __always_inline struct event *reserve(__u32 kind)
 	e->kind = kind;
 	e->_pad = 0;
 	return e;
+}
+
+/* submit_rare wakes the reader at once: these events are few and each matters. */
+static __always_inline void submit_rare(struct event *e)
+{
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void submit_frequent(struct event *e)
+{
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
@@ -150,16 +173,23 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	struct cgroup *cg = task_cgroup(task);
 	struct kernfs_node *kn = cg ? BPF_CORE_READ(cg, kn) : 0;
 	id->cgroup_id = kn ? BPF_CORE_READ(kn, id) : 0;
+	if (!kn || bpf_map_lookup_elem(&cgroup_paths, &id->cgroup_id))
+		return;
+	__u32 zero = 0;
+	struct cgroup_path *path = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!path)
+		return;
 #pragma unroll
 	for (int i = 0; i < CGROUP_DEPTH; i++) {
-		id->cgroup[i][0] = 0;
+		path->name[i][0] = 0;
 		if (!kn)
 			continue;
 		const char *name = BPF_CORE_READ(kn, name);
 		if (name)
-			bpf_probe_read_kernel_str(id->cgroup[i], CGROUP_NAME_LEN, name);
+			bpf_probe_read_kernel_str(path->name[i], CGROUP_NAME_LEN, name);
 		kn = kernfs_parent(kn);
 	}
+	bpf_map_update_elem(&cgroup_paths, &id->cgroup_id, path, BPF_NOEXIST);
 }
 
 SEC("raw_tracepoint/sched_process_exec")
@@ -172,7 +202,7 @@ int tapio_process_exec(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	fill_identity(&e->subject, task);
 	bpf_probe_read_kernel_str(e->exec.filename, sizeof(e->exec.filename), BPF_CORE_READ(bprm, filename));
-	bpf_ringbuf_submit(e, 0);
+	submit_frequent(e);
 	return 0;
 }
 
@@ -198,7 +228,7 @@ int tapio_process_exit(struct bpf_raw_tracepoint_args *ctx)
 	fill_identity(&e->subject, task);
 	e->exit.exit_code = code;
 	e->exit._pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_rare(e);
 	return 0;
 }
 
@@ -227,7 +257,7 @@ int tapio_oom_victim(struct bpf_raw_tracepoint_args *ctx)
 	struct mm_struct *mm = BPF_CORE_READ(victim, mm);
 	e->oom.total_vm_pages = mm ? BPF_CORE_READ(mm, total_vm) : 0;
 	e->oom.anon_rss_pages = mm ? BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count) : 0;
-	bpf_ringbuf_submit(e, 0);
+	submit_rare(e);
 	return 0;
 }
 
@@ -270,7 +300,7 @@ int tapio_signal_generate(struct bpf_raw_tracepoint_args *ctx)
 	e->signal.sender_tgid = BPF_CORE_READ(sender, tgid);
 	e->signal._pad = 0;
 	bpf_probe_read_kernel_str(e->signal.sender_comm, sizeof(e->signal.sender_comm), BPF_CORE_READ(sender, comm));
-	bpf_ringbuf_submit(e, 0);
+	submit_rare(e);
 	return 0;
 }
 
@@ -324,7 +354,7 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, int err
 	else
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
 	fill_sock(e, sk, err, direction);
-	bpf_ringbuf_submit(e, 0);
+	submit_frequent(e);
 }
 
 SEC("raw_tracepoint/inet_sock_set_state")
@@ -339,15 +369,12 @@ int tapio_sock_state(struct bpf_raw_tracepoint_args *ctx)
 
 	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
 		/* connect() and listen() run in the owner's context. */
-		__u32 zero = 0;
-		struct retransmit_value *buf = bpf_map_lookup_elem(&scratch, &zero);
-		if (!buf)
-			return 0;
-		fill_identity(&buf->owner, (struct task_struct *)bpf_get_current_task());
-		bpf_map_update_elem(&sock_owner, &key, &buf->owner, BPF_ANY);
+		struct identity owner;
+		fill_identity(&owner, (struct task_struct *)bpf_get_current_task());
+		bpf_map_update_elem(&sock_owner, &key, &owner, BPF_ANY);
 		if (newstate == TCP_LISTEN) {
 			__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-			bpf_map_update_elem(&listeners, &port, &buf->owner, BPF_ANY);
+			bpf_map_update_elem(&listeners, &port, &owner, BPF_ANY);
 			emit_sock(EVENT_LISTEN, sk, 0, 0, true);
 		}
 		return 0;
@@ -405,18 +432,10 @@ int tapio_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
 		v->last_ns = now;
 		return 0;
 	}
-	__u32 zero = 0;
-	struct retransmit_value *fresh = bpf_map_lookup_elem(&scratch, &zero);
-	if (!fresh)
-		return 0;
-	fresh->count = 1;
-	fresh->first_ns = now;
-	fresh->last_ns = now;
+	struct retransmit_value fresh = {.count = 1, .first_ns = now, .last_ns = now};
 	struct identity *owner = owner_of(sk);
 	if (owner)
-		__builtin_memcpy(&fresh->owner, owner, sizeof(fresh->owner));
-	else
-		__builtin_memset(&fresh->owner, 0, sizeof(fresh->owner));
-	bpf_map_update_elem(&retransmits, &key, fresh, BPF_NOEXIST);
+		__builtin_memcpy(&fresh.owner, owner, sizeof(fresh.owner));
+	bpf_map_update_elem(&retransmits, &key, &fresh, BPF_NOEXIST);
 	return 0;
 }

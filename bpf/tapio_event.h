@@ -24,7 +24,8 @@ enum event_kind {
 };
 
 /* Who an event is about, read from the task at event time: the process may be gone by the time
- * user space reads the record. */
+ * user space reads the record. The cgroup's path is captured too, once per cgroup, into the
+ * cgroup_paths map keyed by cgroup_id: records stay small, and the names survive the cgroup. */
 struct identity {
 	__u32 pid;
 	__u32 tgid;
@@ -33,7 +34,11 @@ struct identity {
 	__u64 cgroup_id;
 	__u64 start_ns;
 	char comm[TASK_COMM_LEN];
-	char cgroup[CGROUP_DEPTH][CGROUP_NAME_LEN];
+};
+
+/* The names of a cgroup and its ancestors, leaf first. */
+struct cgroup_path {
+	char name[CGROUP_DEPTH][CGROUP_NAME_LEN];
 };
 
 struct exit_payload {

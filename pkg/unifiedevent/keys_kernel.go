@@ -22,8 +22,6 @@ const (
 	KeyThreadID                  = "thread.id"
 	KeyNetworkType               = "network.type"
 	KeyKernelCgroupPath          = "tapio.kernel.cgroup.path"
-	KeyKernelCgroupID            = "tapio.kernel.cgroup.id"
-	KeyKernelProcessStartNs      = "tapio.kernel.process.start_ns"
 	KeyKernelCoreDumped          = "tapio.kernel.core_dumped"
 	KeyKernelSignalSenderPID     = "tapio.kernel.signal.sender.pid"
 	KeyKernelSignalSenderName    = "tapio.kernel.signal.sender.name"
@@ -40,8 +38,6 @@ var kernelReceiverKeySpecs = []KeySpec{
 	{KeyThreadID, OnRecord, "thread id, when the event is about a thread other than the main one"},
 	{KeyNetworkType, OnRecord, "ipv4 or ipv6"},
 	{KeyKernelCgroupPath, OnRecord, "the task's cgroup path as the kernel saw it at event time (last levels)"},
-	{KeyKernelCgroupID, OnRecord, "kernfs id of that cgroup"},
-	{KeyKernelProcessStartNs, OnRecord, "process start time, ns since boot: with the pid, a process id that survives pid reuse"},
 	{KeyKernelCoreDumped, OnRecord, "the process dumped core"},
 	{KeyKernelSignalSenderPID, OnRecord, "process that sent a fatal signal (0: the kernel)"},
 	{KeyKernelSignalSenderName, OnRecord, "its executable name"},

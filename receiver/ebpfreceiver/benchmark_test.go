@@ -10,7 +10,7 @@ import (
 
 // sampleRecord lays out a ring-buffer record exactly as struct event in bpf/tapio_event.h
 // (the layout test in internal/kernel pins those offsets to the compiled object).
-func sampleRecord(kind kernel.Kind, pid uint32, cgroup string) []byte {
+func sampleRecord(kind kernel.Kind, pid uint32) []byte {
 	raw := make([]byte, kernel.EventSize)
 	le := binary.LittleEndian
 	le.PutUint64(raw[0:], 1_000_000_000+uint64(pid))
@@ -21,9 +21,7 @@ func sampleRecord(kind kernel.Kind, pid uint32, cgroup string) []byte {
 	le.PutUint32(subject[8:], 1)
 	le.PutUint64(subject[16:], uint64(pid%64)) // 64 cgroups
 	copy(subject[32:], "ledger-db")
-	copy(subject[48:], cgroup)
-	copy(subject[48+128:], "kubepods-burstable-pod6b1c2a4e_0d7a_4c1e_9a55_1f2e3d4c5b6a.slice")
-	payload := raw[16+48+4*128:]
+	payload := raw[16+48:]
 	switch kind {
 	case kernel.KindOOMKill:
 		le.PutUint64(payload[0:], 64<<20)
@@ -48,9 +46,13 @@ func BenchmarkDecodeAndBatch(b *testing.B) {
 	kinds := []kernel.Kind{kernel.KindConnectionRefused, kernel.KindConnectionRefused, kernel.KindProcessExit, kernel.KindOOMKill}
 	samples := make([][]byte, 1024)
 	for i := range samples {
-		samples[i] = sampleRecord(kinds[i%len(kinds)], uint32(1000+i), container)
+		samples[i] = sampleRecord(kinds[i%len(kinds)], uint32(1000+i))
 	}
-	builder := newLogBuilder("node-a", "bench")
+	var path kernel.CgroupPath
+	copy(path[0][:], container)
+	copy(path[1][:], "kubepods-burstable-pod6b1c2a4e_0d7a_4c1e_9a55_1f2e3d4c5b6a.slice")
+	cgroups := newCgroupCache(func(uint64) (kernel.CgroupPath, bool) { return path, true })
+	builder := newLogBuilder("node-a", "bench", cgroups)
 	var event kernel.Event
 	var clock wallClock
 	clock.sync()

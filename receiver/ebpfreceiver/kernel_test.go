@@ -36,14 +36,15 @@ func (e kernelEvent) int(key string) int64 {
 }
 
 type runningReceiver struct {
-	sink *consumertest.LogsSink
-	mu   sync.Mutex
-	tel  *componenttest.Telemetry
+	sink     *consumertest.LogsSink
+	mu       sync.Mutex
+	tel      *componenttest.Telemetry
+	receiver *ebpfReceiver
 }
 
 // startReceiver starts the real receiver against the running kernel, or skips with the reason;
 // with TAPIO_REQUIRE_EBPF=1 (CI) a skip is a failure.
-func startReceiver(t *testing.T, mutate func(*Config)) *runningReceiver {
+func startReceiver(t testing.TB, mutate func(*Config)) *runningReceiver {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Batch.Timeout = 50 * time.Millisecond
@@ -60,6 +61,7 @@ func startReceiver(t *testing.T, mutate func(*Config)) *runningReceiver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rr.receiver = r.(*ebpfReceiver)
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
 			t.Fatalf("eBPF required (TAPIO_REQUIRE_EBPF=1) but the receiver cannot start: %v", err)

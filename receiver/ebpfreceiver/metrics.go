@@ -28,6 +28,7 @@ var counterMetrics = []struct {
 // entityCounters counts events per cgroup (a container, a pod, or a host's processes), bounded
 // by max entities; the least recently active one is evicted and counted.
 type entityCounters struct {
+	cgroups *cgroupCache
 	max     int
 	host    string
 	start   pcommon.Timestamp
@@ -42,8 +43,8 @@ type entityCount struct {
 	lastSeen            time.Time
 }
 
-func newEntityCounters(max int, host string, start time.Time) *entityCounters {
-	return &entityCounters{max: max, host: host, start: pcommon.NewTimestampFromTime(start), byGroup: map[uint64]*entityCount{}}
+func newEntityCounters(cgroups *cgroupCache, max int, host string, start time.Time) *entityCounters {
+	return &entityCounters{cgroups: cgroups, max: max, host: host, start: pcommon.NewTimestampFromTime(start), byGroup: map[uint64]*entityCount{}}
 }
 
 func (c *entityCounters) entry(id *kernel.Identity, now time.Time) *entityCount {
@@ -54,7 +55,8 @@ func (c *entityCounters) entry(id *kernel.Identity, now time.Time) *entityCount 
 		}
 		e = &entityCount{}
 		if id.Known() {
-			e.containerID, e.podUID = containerIdentity(cgroupComponents(id))
+			info := c.cgroups.info(id.CgroupID)
+			e.containerID, e.podUID = info.containerID, info.podUID
 		}
 		c.byGroup[id.CgroupID] = e
 	}

@@ -61,6 +61,7 @@ type ebpfReceiver struct {
 	clock        wallClock
 	retransmits  map[kernel.Connection]uint64
 	counters     *entityCounters
+	cgroups      *cgroupCache
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, release func()) (*ebpfReceiver, error) {
@@ -127,7 +128,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	}
 	r.programs = programs
 	r.clock.sync()
-	r.counters = newEntityCounters(r.cfg.MaxMetricEntities, r.host, time.Now())
+	r.cgroups = newCgroupCache(programs.CgroupPath)
+	r.counters = newEntityCounters(r.cgroups, r.cfg.MaxMetricEntities, r.host, time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.done = make(chan struct{})
@@ -158,7 +160,7 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 
 func (r *ebpfReceiver) run(ctx context.Context) {
 	defer close(r.done)
-	builder := newLogBuilder(r.host, r.set.BuildInfo.Version)
+	builder := newLogBuilder(r.host, r.set.BuildInfo.Version, r.cgroups)
 	var (
 		rec            ringbuf.Record
 		event          kernel.Event
@@ -175,7 +177,9 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		batchDeadline = time.Time{}
 	}
 	for {
-		deadline := earliest(batchDeadline, nextPoll, nextRetransmit, nextMetrics)
+		// Frequent records do not wake the reader one by one, so it also drains the ring buffer
+		// on its own at least every batch timeout.
+		deadline := earliest(batchDeadline, nextPoll, nextRetransmit, nextMetrics, now.Add(r.cfg.Batch.Timeout))
 		r.programs.Events.SetDeadline(deadline)
 		err := r.programs.Events.ReadInto(&rec)
 		now = time.Now()

@@ -24,7 +24,12 @@ type logBuilder struct {
 	groups   map[uint64]*resourceGroup
 	count    int
 	observed pcommon.Timestamp
+	cgroups  *cgroupCache
+	comms    map[[16]byte]string
 }
+
+// internLimit bounds the caches; when one is full it starts over.
+const internLimit = 4096
 
 type resourceGroup struct {
 	records     plog.LogRecordSlice
@@ -33,8 +38,9 @@ type resourceGroup struct {
 	podUID      string
 }
 
-func newLogBuilder(host, version string) *logBuilder {
-	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{}}
+func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
+	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{},
+		cgroups: cgroups, comms: map[[16]byte]string{}}
 }
 
 // take hands over the accumulated logs and starts a new batch.
@@ -55,7 +61,8 @@ func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
 	res.PutStr(unifiedevent.KeyHostName, b.host)
 	g := &resourceGroup{}
 	if id.Known() {
-		g.containerID, g.podUID = containerIdentity(cgroupComponents(id))
+		info := b.cgroups.info(id.CgroupID)
+		g.containerID, g.podUID = info.containerID, info.podUID
 		if g.containerID != "" {
 			res.PutStr(unifiedevent.KeyContainerID, g.containerID)
 		}
@@ -76,12 +83,16 @@ func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
 	return g
 }
 
-func cgroupComponents(id *kernel.Identity) [][]byte {
-	comps := make([][]byte, 0, kernel.CgroupDepth)
-	for i := range id.Cgroup {
-		comps = append(comps, kernel.CString(id.Cgroup[i][:]))
+func (b *logBuilder) comm(id *kernel.Identity) string {
+	if s, ok := b.comms[id.Comm]; ok {
+		return s
 	}
-	return comps
+	if len(b.comms) >= internLimit {
+		clear(b.comms)
+	}
+	s := string(kernel.CString(id.Comm[:]))
+	b.comms[id.Comm] = s
+	return s
 }
 
 // newRecord starts a record about subject, stamped as a def event at wall-clock time when.
@@ -94,11 +105,11 @@ func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Iden
 	rec.SetSeverityNumber(def.Severity)
 	rec.SetSeverityText(severityText(def.Severity))
 	attrs := rec.Attributes()
-	attrs.EnsureCapacity(16)
+	attrs.EnsureCapacity(20)
 	ue := unifiedevent.Of(attrs)
 	ue.Stamp(def, sourceEBPF)
 	if subject.Known() {
-		putProcess(attrs, subject)
+		b.putProcess(attrs, subject)
 	}
 	switch {
 	case g.entityID != "":
@@ -111,19 +122,17 @@ func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Iden
 	return rec, g
 }
 
-func putProcess(attrs pcommon.Map, id *kernel.Identity) {
+func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity) {
 	attrs.PutInt(unifiedevent.KeyProcessPID, int64(id.TGID))
 	if id.PID != id.TGID {
 		attrs.PutInt(unifiedevent.KeyThreadID, int64(id.PID))
 	}
 	attrs.PutInt(unifiedevent.KeyProcessParentPID, int64(id.PPID))
-	attrs.PutStr(unifiedevent.KeyProcessExecutableName, string(kernel.CString(id.Comm[:])))
+	attrs.PutStr(unifiedevent.KeyProcessExecutableName, b.comm(id))
 	attrs.PutInt(unifiedevent.KeyProcessUserID, int64(id.UID))
-	attrs.PutInt(unifiedevent.KeyKernelProcessStartNs, int64(id.StartNs))
-	// When the deepest captured level is not the root, the path goes on above what was captured.
-	top := kernel.CString(id.Cgroup[kernel.CgroupDepth-1][:])
-	attrs.PutStr(unifiedevent.KeyKernelCgroupPath, cgroupPath(cgroupComponents(id), len(top) > 0 && string(top) != "/"))
-	attrs.PutInt(unifiedevent.KeyKernelCgroupID, int64(id.CgroupID))
+	if path := b.cgroups.info(id.CgroupID).path; path != "" {
+		attrs.PutStr(unifiedevent.KeyKernelCgroupPath, path)
+	}
 }
 
 func severityText(sev plog.SeverityNumber) string {
@@ -136,8 +145,6 @@ func severityText(sev plog.SeverityNumber) string {
 	return "INFO"
 }
 
-func comm(id *kernel.Identity) string { return string(kernel.CString(id.Comm[:])) }
-
 // add turns one kernel event into a UnifiedEvent record. It returns the event's name.
 func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 	name := eventName(e)
@@ -149,7 +156,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 	case kernel.KindProcessExec:
 		path := string(e.ExecFilename())
 		attrs.PutStr(unifiedevent.KeyProcessExecutablePath, path)
-		rec.Body().SetStr(unifiedevent.ExecNarrative(comm(subject), subject.TGID, path))
+		rec.Body().SetStr(unifiedevent.ExecNarrative(b.comm(subject), subject.TGID, path))
 	case kernel.KindProcessExit:
 		status := e.ExitCode()
 		sig := uint32(status & 0x7f)
@@ -165,7 +172,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 			code = 128 + int(sig)
 		}
 		attrs.PutInt(unifiedevent.KeyProcessExitCode, int64(code))
-		rec.Body().SetStr(unifiedevent.ExitNarrative(comm(subject), subject.TGID, code, sigName, core))
+		rec.Body().SetStr(unifiedevent.ExitNarrative(b.comm(subject), subject.TGID, code, sigName, core))
 	case kernel.KindOOMKill:
 		oom := e.OOM()
 		const pageSize = 4096
@@ -175,14 +182,14 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutInt(unifiedevent.KeyKernelOOMMemcgUsageBytes, int64(oom.MemcgUsageBytes))
 		attrs.PutInt(unifiedevent.KeyKernelOOMTotalVMBytes, int64(oom.TotalVMPages*pageSize))
 		attrs.PutInt(unifiedevent.KeyKernelOOMAnonRSSBytes, int64(oom.AnonRSSPages*pageSize))
-		rec.Body().SetStr(unifiedevent.OOMKillNarrative(comm(subject), subject.TGID, oom.MemcgLimitBytes, oom.MemcgUsageBytes))
+		rec.Body().SetStr(unifiedevent.OOMKillNarrative(b.comm(subject), subject.TGID, oom.MemcgLimitBytes, oom.MemcgUsageBytes))
 	case kernel.KindFatalSignal:
 		s := e.Signal()
 		attrs.PutStr(unifiedevent.KeyKernelSignalName, signalName(s.Number))
 		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(s.Number))
 		attrs.PutInt(unifiedevent.KeyKernelSignalSenderPID, int64(s.SenderTGID))
 		attrs.PutStr(unifiedevent.KeyKernelSignalSenderName, string(s.SenderComm))
-		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), comm(subject), subject.TGID, string(s.SenderComm), s.SenderTGID))
+		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), b.comm(subject), subject.TGID, string(s.SenderComm), s.SenderTGID))
 	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout, kernel.KindConnectionReset:
 		s := e.Socket()
 		local, remote := putConnection(attrs, s.Connection)
@@ -199,7 +206,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 			attrs.PutStr(unifiedevent.KeyErrorType, errnoName(s.Err))
 			detail = errnoName(s.Err)
 		}
-		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, comm(subject), subject.TGID, local, remote, detail))
+		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, b.comm(subject), subject.TGID, local, remote, detail))
 	case kernel.KindListen:
 		s := e.Socket()
 		addr := endpoint(s.Family, s.Source, s.SourcePort)
@@ -207,7 +214,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutStr(unifiedevent.KeyNetworkType, networkType(s.Family))
 		attrs.PutStr(unifiedevent.KeySourceAddress, address(s.Family, s.Source))
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(s.SourcePort))
-		rec.Body().SetStr(unifiedevent.ListenNarrative(comm(subject), subject.TGID, addr))
+		rec.Body().SetStr(unifiedevent.ListenNarrative(b.comm(subject), subject.TGID, addr))
 	}
 	return name
 }
@@ -221,7 +228,7 @@ func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interv
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitCount, int64(count))
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitInterval, interval.Milliseconds())
 	detail := strconv.FormatUint(count, 10) + " segments in " + interval.String()
-	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, comm(owner), owner.TGID, local, remote, detail))
+	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, b.comm(owner), owner.TGID, local, remote, detail))
 }
 
 func putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string) {
@@ -233,9 +240,6 @@ func putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string
 	}
 	attrs.PutStr(unifiedevent.KeyDestinationAddress, address(c.Family, c.Destination))
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
-	// The peer a client called is its server: server.* lets traces and kernel events meet.
-	attrs.PutStr(unifiedevent.KeyServerAddress, address(c.Family, c.Destination))
-	attrs.PutInt(unifiedevent.KeyServerPort, int64(c.DestinationPort))
 	local = address(c.Family, c.Source)
 	if c.SourcePort != 0 {
 		local = endpoint(c.Family, c.Source, c.SourcePort)

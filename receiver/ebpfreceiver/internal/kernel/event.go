@@ -29,7 +29,7 @@ const (
 	offPayload = offSubject + identitySize
 	EventSize  = offPayload + payloadSize
 
-	identitySize  = 48 + CgroupDepth*CgroupNameLen
+	identitySize  = 48
 	payloadSize   = 64
 	CgroupDepth   = 4
 	CgroupNameLen = 128
@@ -43,7 +43,6 @@ const (
 	offIDCgroupID = 16
 	offIDStartNs  = 24
 	offIDComm     = 32
-	offIDCgroup   = 48
 
 	// struct exit_payload
 	offExitCode = 0
@@ -73,15 +72,17 @@ const (
 	offSockDaddr     = 32
 )
 
-// Identity is who an event is about, as the kernel read it from the task at event time.
+// Identity is who an event is about, as the kernel read it from the task at event time. The
+// cgroup's path is in the kernel's cgroup_paths map under CgroupID (Programs.CgroupPath).
 type Identity struct {
 	PID, TGID, PPID, UID uint32
 	CgroupID             uint64
 	StartNs              uint64
 	Comm                 [commLen]byte
-	// Cgroup holds the names of the task's cgroup and its ancestors, leaf first.
-	Cgroup [CgroupDepth][CgroupNameLen]byte
 }
+
+// CgroupPath is the names of a cgroup and its ancestors, leaf first.
+type CgroupPath [CgroupDepth][CgroupNameLen]byte
 
 func (id *Identity) decode(b []byte) {
 	le := binary.LittleEndian
@@ -92,10 +93,6 @@ func (id *Identity) decode(b []byte) {
 	id.CgroupID = le.Uint64(b[offIDCgroupID:])
 	id.StartNs = le.Uint64(b[offIDStartNs:])
 	copy(id.Comm[:], b[offIDComm:offIDComm+commLen])
-	for i := 0; i < CgroupDepth; i++ {
-		start := offIDCgroup + i*CgroupNameLen
-		copy(id.Cgroup[i][:], b[start:start+CgroupNameLen])
-	}
 }
 
 func (id *Identity) fromGenerated(g *tapioIdentity) {
@@ -103,11 +100,6 @@ func (id *Identity) fromGenerated(g *tapioIdentity) {
 	id.CgroupID, id.StartNs = g.CgroupId, g.StartNs
 	for i, c := range g.Comm {
 		id.Comm[i] = byte(c)
-	}
-	for i := range g.Cgroup {
-		for j, c := range g.Cgroup[i] {
-			id.Cgroup[i][j] = byte(c)
-		}
 	}
 }
 

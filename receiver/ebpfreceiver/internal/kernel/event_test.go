@@ -55,8 +55,11 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 		t.Errorf("struct identity is %d bytes in C, %d in Go", id.Size, identitySize)
 	}
 	for member, off := range map[string]int{"pid": offIDPid, "tgid": offIDTgid, "ppid": offIDPpid, "uid": offIDUid,
-		"cgroup_id": offIDCgroupID, "start_ns": offIDStartNs, "comm": offIDComm, "cgroup": offIDCgroup} {
+		"cgroup_id": offIDCgroupID, "start_ns": offIDStartNs, "comm": offIDComm} {
 		check(id, member, off)
+	}
+	if path := structOf("cgroup_path"); int(path.Size) != CgroupDepth*CgroupNameLen {
+		t.Errorf("struct cgroup_path is %d bytes in C, %d in Go", path.Size, CgroupDepth*CgroupNameLen)
 	}
 	check(structOf("exit_payload"), "exit_code", offExitCode)
 	check(structOf("exec_payload"), "filename", offExecFilename)

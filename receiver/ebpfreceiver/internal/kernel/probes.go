@@ -61,7 +61,9 @@ type Options struct {
 	Probes []Probe
 	// ExitAbnormalOnly keeps process_exit to non-zero codes and deaths by signal.
 	ExitAbnormalOnly bool
-	// RingBufferBytes sizes the ring buffer: a power of two, a multiple of the page size.
+	// RingBufferBytes sizes the ring buffer: a power of two, a multiple of the page size. Frequent
+	// records wake the reader when a sixteenth of it is pending; the reader must also drain it
+	// on its own schedule (a read deadline).
 	RingBufferBytes uint32
 }
 
@@ -93,6 +95,9 @@ func Load(opts Options) (*Programs, error) {
 	}
 	if opts.RingBufferBytes != 0 {
 		spec.Maps["events"].MaxEntries = opts.RingBufferBytes
+	}
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(spec.Maps["events"].MaxEntries / 16)); err != nil {
+		return nil, fmt.Errorf("configuring wakeup_bytes: %w", err)
 	}
 
 	p := &Programs{}
@@ -185,6 +190,22 @@ func (p *Programs) Retransmits(visit func(conn Connection, count, lastNs uint64,
 			value.Count, value.LastNs, &owner)
 	}
 	return it.Err()
+}
+
+// CgroupPath returns the path the kernel captured for a cgroup id; false when the cgroup was never
+// seen or its entry was evicted from the map.
+func (p *Programs) CgroupPath(id uint64) (CgroupPath, bool) {
+	var raw tapioCgroupPath
+	if err := p.objects.CgroupPaths.Lookup(id, &raw); err != nil {
+		return CgroupPath{}, false
+	}
+	var out CgroupPath
+	for i := range raw.Name {
+		for j, c := range raw.Name[i] {
+			out[i][j] = byte(c)
+		}
+	}
+	return out, true
 }
 
 // Close detaches every probe and releases the maps and the reader; safe to call twice.

@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tapioCgroupPath struct {
+	_    structs.HostLayout
+	Name [4][128]int8
+}
+
 type tapioIdentity struct {
 	_        structs.HostLayout
 	Pid      uint32
@@ -22,7 +27,6 @@ type tapioIdentity struct {
 	CgroupId uint64
 	StartNs  uint64
 	Comm     [16]int8
-	Cgroup   [4][128]int8
 }
 
 type tapioRetransmitKey struct {
@@ -47,12 +51,13 @@ type tapioRetransmitValue struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	tapioMapCgroupPaths           = "cgroup_paths"
 	tapioMapDropped               = "dropped"
 	tapioMapEvents                = "events"
 	tapioMapFiltered              = "filtered"
 	tapioMapListeners             = "listeners"
+	tapioMapPathScratch           = "path_scratch"
 	tapioMapRetransmits           = "retransmits"
-	tapioMapScratch               = "scratch"
 	tapioMapSockOwner             = "sock_owner"
 	tapioProgTapioOomVictim       = "tapio_oom_victim"
 	tapioProgTapioProcessExec     = "tapio_process_exec"
@@ -64,6 +69,7 @@ const (
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
 	tapioVarExitAbnormalOnly      = "exit_abnormal_only"
 	tapioVarUnusedEvent           = "unused_event"
+	tapioVarWakeupBytes           = "wakeup_bytes"
 )
 
 // loadTapio returns the embedded CollectionSpec for tapio.
@@ -122,12 +128,13 @@ type tapioProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioMapSpecs struct {
+	CgroupPaths *ebpf.MapSpec `ebpf:"cgroup_paths"`
 	Dropped     *ebpf.MapSpec `ebpf:"dropped"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Filtered    *ebpf.MapSpec `ebpf:"filtered"`
 	Listeners   *ebpf.MapSpec `ebpf:"listeners"`
+	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Retransmits *ebpf.MapSpec `ebpf:"retransmits"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	SockOwner   *ebpf.MapSpec `ebpf:"sock_owner"`
 }
 
@@ -137,6 +144,7 @@ type tapioMapSpecs struct {
 type tapioVariableSpecs struct {
 	ExitAbnormalOnly *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // tapioObjects contains all objects after they have been loaded into the kernel.
@@ -159,23 +167,25 @@ func (o *tapioObjects) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioMaps struct {
+	CgroupPaths *ebpf.Map `ebpf:"cgroup_paths"`
 	Dropped     *ebpf.Map `ebpf:"dropped"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Filtered    *ebpf.Map `ebpf:"filtered"`
 	Listeners   *ebpf.Map `ebpf:"listeners"`
+	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Retransmits *ebpf.Map `ebpf:"retransmits"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
 	SockOwner   *ebpf.Map `ebpf:"sock_owner"`
 }
 
 func (m *tapioMaps) Close() error {
 	return _TapioClose(
+		m.CgroupPaths,
 		m.Dropped,
 		m.Events,
 		m.Filtered,
 		m.Listeners,
+		m.PathScratch,
 		m.Retransmits,
-		m.Scratch,
 		m.SockOwner,
 	)
 }
@@ -186,6 +196,7 @@ func (m *tapioMaps) Close() error {
 type tapioVariables struct {
 	ExitAbnormalOnly *ebpf.Variable `ebpf:"exit_abnormal_only"`
 	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tapioPrograms contains all programs after they have been loaded into the kernel.
