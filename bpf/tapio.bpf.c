@@ -34,6 +34,8 @@ volatile const bool exit_abnormal_only = true;
 /* High-volume records wake the reader only once this much is pending; it also drains the buffer
  * on its own schedule. A wake-up per record would cost more than the event itself. */
 volatile const __u64 wakeup_bytes = 1 << 18;
+/* Completed block requests slower than this become io_latency events; 0 turns them off. */
+volatile const __u64 io_latency_threshold_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -79,6 +81,14 @@ struct {
 	__type(key, struct retransmit_key);
 	__type(value, struct retransmit_value);
 } retransmits SEC(".maps");
+
+/* In-flight block requests: when and by whom they were issued. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct io_start);
+} io_inflight SEC(".maps");
 
 /* cgroup id → the cgroup's path, captured the first time a cgroup is seen. */
 struct {
@@ -437,5 +447,65 @@ int tapio_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
 	if (owner)
 		__builtin_memcpy(&fresh.owner, owner, sizeof(fresh.owner));
 	bpf_map_update_elem(&retransmits, &key, &fresh, BPF_NOEXIST);
+	return 0;
+}
+
+#define REQ_OP_MASK 0xff
+
+SEC("raw_tracepoint/block_rq_issue")
+int tapio_block_issue(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 key = ctx->args[0];
+	struct io_start start = {.ktime_ns = bpf_ktime_get_ns()};
+	fill_identity(&start.issuer, (struct task_struct *)bpf_get_current_task());
+	bpf_map_update_elem(&io_inflight, &key, &start, BPF_ANY);
+	return 0;
+}
+
+SEC("raw_tracepoint/block_rq_complete")
+int tapio_block_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct request *rq = (struct request *)ctx->args[0];
+	int error = (int)(__u8)ctx->args[1];
+	__u32 nr_bytes = (__u32)ctx->args[2];
+	__u64 key = ctx->args[0];
+	__u64 now = bpf_ktime_get_ns();
+	struct io_start *start = bpf_map_lookup_elem(&io_inflight, &key);
+	__u64 latency = start ? now - start->ktime_ns : 0;
+
+	__u32 kind;
+	if (error)
+		kind = EVENT_IO_ERROR;
+	else if (io_latency_threshold_ns && start && latency >= io_latency_threshold_ns)
+		kind = EVENT_IO_LATENCY;
+	else
+		goto done;
+
+	struct event *e = reserve(kind);
+	if (!e)
+		goto done;
+	if (start)
+		__builtin_memcpy(&e->subject, &start->issuer, sizeof(e->subject));
+	else
+		__builtin_memset(&e->subject, 0, sizeof(e->subject));
+	e->io.sector = BPF_CORE_READ(rq, __sector);
+	e->io.latency_ns = latency;
+	e->io.bytes = nr_bytes;
+	e->io.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	e->io.error = error;
+	e->io._pad = 0;
+	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
+	e->io.major = disk ? BPF_CORE_READ(disk, major) : 0;
+	e->io.minor = disk ? BPF_CORE_READ(disk, first_minor) : 0;
+	e->io.disk[0] = 0;
+	if (disk)
+		bpf_probe_read_kernel_str(e->io.disk, sizeof(e->io.disk), disk->disk_name);
+	if (kind == EVENT_IO_ERROR)
+		submit_rare(e);
+	else
+		submit_frequent(e);
+done:
+	if (start)
+		bpf_map_delete_elem(&io_inflight, &key);
 	return 0;
 }

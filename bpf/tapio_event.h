@@ -20,7 +20,9 @@ enum event_kind {
 	EVENT_CONNECTION_TIMEOUT = 6,
 	EVENT_CONNECTION_RESET = 7,
 	EVENT_LISTEN = 8,
-	EVENT_KIND_MAX = 9,
+	EVENT_IO_ERROR = 9,
+	EVENT_IO_LATENCY = 10,
+	EVENT_KIND_MAX = 11,
 };
 
 /* Who an event is about, read from the task at event time: the process may be gone by the time
@@ -79,6 +81,24 @@ struct sock_payload {
 	__u8 daddr[16];
 };
 
+struct io_payload {
+	__u64 sector;
+	__u64 latency_ns; /* issue → completion; 0 when the issue was not seen */
+	__u32 bytes;
+	__u32 op;         /* REQ_OP_*: 0 read, 1 write, 2 flush, 3 discard, … */
+	__s32 error;      /* blk_status_t */
+	__u32 major;
+	__u32 minor;
+	__u32 _pad;
+	char disk[32];
+};
+
+/* What block_rq_issue remembers about a request until it completes. */
+struct io_start {
+	__u64 ktime_ns;
+	struct identity issuer;
+};
+
 struct event {
 	__u64 ktime_ns; /* CLOCK_MONOTONIC */
 	__u32 kind;
@@ -90,6 +110,7 @@ struct event {
 		struct oom_payload oom;
 		struct signal_payload signal;
 		struct sock_payload sock;
+		struct io_payload io;
 	};
 };
 

@@ -151,6 +151,23 @@ struct task_struct {
 	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
 
+struct gendisk {
+	int major;
+	int first_minor;
+	char disk_name[32];
+} __attribute__((preserve_access_index));
+
+struct request_queue {
+	struct gendisk *disk;
+} __attribute__((preserve_access_index));
+
+struct request {
+	struct request_queue *q;
+	unsigned int cmd_flags;
+	unsigned int __data_len;
+	u64 __sector;
+} __attribute__((preserve_access_index));
+
 struct linux_binprm {
 	const char *filename;
 } __attribute__((preserve_access_index));

@@ -86,3 +86,35 @@ func ListenNarrative(process string, pid uint32, address string) string {
 func ExecNarrative(process string, pid uint32, path string) string {
 	return ProcessLabel(process, pid) + " executed " + path
 }
+
+// IONarrative describes a failed or slow block request: "I/O error on loop0: write of 1 MiB at
+// sector 2048 failed (BLK_STS_NOSPC), issued by dd (pid 77)" or "Slow I/O on vda: read of 4 KiB
+// at sector 8 took 812ms".
+func IONarrative(name Name, device, op string, bytes uint64, sector uint64, status string, took string, issuer string, pid uint32) string {
+	var b strings.Builder
+	if name == IOError {
+		b.WriteString("I/O error on ")
+	} else {
+		b.WriteString("Slow I/O on ")
+	}
+	b.WriteString(device)
+	b.WriteString(": ")
+	b.WriteString(op)
+	b.WriteString(" of ")
+	b.WriteString(FormatBytes(bytes))
+	b.WriteString(" at sector ")
+	b.WriteString(strconv.FormatUint(sector, 10))
+	if name == IOError {
+		b.WriteString(" failed (")
+		b.WriteString(status)
+		b.WriteByte(')')
+	} else {
+		b.WriteString(" took ")
+		b.WriteString(took)
+	}
+	if issuer != "" || pid != 0 {
+		b.WriteString(", issued by ")
+		b.WriteString(ProcessLabel(issuer, pid))
+	}
+	return b.String()
+}

@@ -26,6 +26,8 @@ type Config struct {
 	RateLimits map[string]float64 `mapstructure:"rate_limits"`
 	// MetricsInterval is how often the per-container counters are emitted (metrics pipelines).
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
+	// IOLatency turns completed block requests slower than threshold into io_latency events.
+	IOLatency IOLatencyConfig `mapstructure:"io_latency"`
 	// MaxMetricEntities caps the containers tracked by the counters; the oldest are evicted and counted.
 	MaxMetricEntities int `mapstructure:"max_metric_entities"`
 
@@ -41,6 +43,13 @@ type ProbesConfig struct {
 	Connections     bool `mapstructure:"connections"`
 	ConnectionReset bool `mapstructure:"connection_reset"`
 	TCPRetransmit   bool `mapstructure:"tcp_retransmit"`
+	// BlockIO reports failed block requests (io_error), and slow ones when io_latency.threshold is set.
+	BlockIO bool `mapstructure:"block_io"`
+}
+
+// IOLatencyConfig configures io_latency; a zero threshold turns it off.
+type IOLatencyConfig struct {
+	Threshold time.Duration `mapstructure:"threshold"`
 }
 
 // ProcessExitConfig configures process_exit.
@@ -58,7 +67,7 @@ type BatchConfig struct {
 func (cfg *Config) Validate() error {
 	var errs []error
 	p := cfg.Probes
-	if !(p.ProcessExec || p.ProcessExit || p.OOMKill || p.FatalSignal || p.Connections || p.ConnectionReset || p.TCPRetransmit) {
+	if !(p.ProcessExec || p.ProcessExit || p.OOMKill || p.FatalSignal || p.Connections || p.ConnectionReset || p.TCPRetransmit || p.BlockIO) {
 		errs = append(errs, errors.New("probes: every probe is off; enable at least one"))
 	}
 	if cfg.Batch.MaxSize < 1 {
@@ -74,6 +83,12 @@ func (cfg *Config) Validate() error {
 	if cfg.RetransmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("retransmit_interval must be positive, got %s", cfg.RetransmitInterval))
 	}
+	if cfg.IOLatency.Threshold < 0 {
+		errs = append(errs, fmt.Errorf("io_latency.threshold must not be negative, got %s", cfg.IOLatency.Threshold))
+	}
+	if cfg.IOLatency.Threshold > 0 && !p.BlockIO {
+		errs = append(errs, errors.New("io_latency.threshold is set but probes.block_io is off"))
+	}
 	if cfg.MetricsInterval <= 0 {
 		errs = append(errs, fmt.Errorf("metrics_interval must be positive, got %s", cfg.MetricsInterval))
 	}
@@ -82,7 +97,7 @@ func (cfg *Config) Validate() error {
 	}
 	for name, limit := range cfg.RateLimits {
 		def, ok := unifiedevent.Lookup(name)
-		if !ok || (def.Layer != unifiedevent.LayerKernel && def.Layer != unifiedevent.LayerNetwork) {
+		if !ok || (def.Layer != unifiedevent.LayerKernel && def.Layer != unifiedevent.LayerNetwork && def.Layer != unifiedevent.LayerStorage) {
 			errs = append(errs, fmt.Errorf("rate_limits: %q is not an event this receiver emits", name))
 		}
 		if limit <= 0 {

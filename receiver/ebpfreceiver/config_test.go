@@ -46,13 +46,14 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !all.Probes.ProcessExec || all.ProcessExit.AbnormalOnly || all.Batch.MaxSize != 1024 || all.Batch.Timeout != time.Second ||
-		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 {
+		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 || all.IOLatency.Threshold != 250*time.Millisecond {
 		t.Errorf("custom config: %+v", all)
 	}
 	for name, want := range map[string]string{
-		"nothing":  "every probe is off",
-		"bad_ring": "ring_buffer_bytes must be a power of two",
-		"bad_rate": `"tapio.application.error_log" is not an event this receiver emits`,
+		"nothing":                  "every probe is off",
+		"bad_ring":                 "ring_buffer_bytes must be a power of two",
+		"bad_rate":                 `"tapio.application.error_log" is not an event this receiver emits`,
+		"latency_without_block_io": "io_latency.threshold is set but probes.block_io is off",
 	} {
 		if _, err := load(name); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Validate() = %v, want %q", name, err, want)

@@ -31,6 +31,7 @@ func createDefaultConfig() component.Config {
 			Connections:     true,
 			ConnectionReset: true,
 			TCPRetransmit:   true,
+			BlockIO:         true,
 		},
 		ProcessExit:        ProcessExitConfig{AbnormalOnly: true},
 		Batch:              BatchConfig{MaxSize: 512, Timeout: 200 * time.Millisecond},

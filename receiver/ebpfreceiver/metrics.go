@@ -22,6 +22,7 @@ var counterMetrics = []struct {
 	{"tapio.network.connections_refused", "Outgoing TCP connections refused by the peer.", kernel.KindConnectionRefused},
 	{"tapio.network.connection_timeouts", "Outgoing TCP connections that timed out before being established.", kernel.KindConnectionTimeout},
 	{"tapio.network.connection_resets", "TCP connections reset, sent or received.", kernel.KindConnectionReset},
+	{"tapio.storage.io_errors", "Block requests that completed with an error, by issuing container.", kernel.KindIOError},
 	{"tapio.network.retransmits", "TCP segments retransmitted.", 0},
 }
 

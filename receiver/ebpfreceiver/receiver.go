@@ -103,7 +103,8 @@ func (r *ebpfReceiver) probes() []kernel.Probe {
 		probe kernel.Probe
 	}{{p.ProcessExec, kernel.ProbeProcessExec}, {p.ProcessExit, kernel.ProbeProcessExit}, {p.OOMKill, kernel.ProbeOOMKill},
 		{p.FatalSignal, kernel.ProbeFatalSignal}, {p.Connections, kernel.ProbeConnections},
-		{p.ConnectionReset, kernel.ProbeConnectionReset}, {p.TCPRetransmit, kernel.ProbeTCPRetransmit}} {
+		{p.ConnectionReset, kernel.ProbeConnectionReset}, {p.TCPRetransmit, kernel.ProbeTCPRetransmit},
+		{p.BlockIO, kernel.ProbeBlockIO}} {
 		if sw.on {
 			out = append(out, sw.probe)
 		}
@@ -122,7 +123,8 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("the ebpf receiver needs Linux; this is %s", runtime.GOOS)
 	}
-	programs, err := kernel.Load(kernel.Options{Probes: r.probes(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly, RingBufferBytes: r.cfg.RingBufferBytes})
+	programs, err := kernel.Load(kernel.Options{Probes: r.probes(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly,
+		RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold})
 	if err != nil {
 		return err
 	}
@@ -161,6 +163,7 @@ func (r *ebpfReceiver) Shutdown(context.Context) error {
 func (r *ebpfReceiver) run(ctx context.Context) {
 	defer close(r.done)
 	builder := newLogBuilder(r.host, r.set.BuildInfo.Version, r.cgroups)
+	builder.ioThreshold = r.cfg.IOLatency.Threshold
 	var (
 		rec            ringbuf.Record
 		event          kernel.Event

@@ -26,6 +26,8 @@ type logBuilder struct {
 	observed pcommon.Timestamp
 	cgroups  *cgroupCache
 	comms    map[[16]byte]string
+	// ioThreshold is reported on io_latency events.
+	ioThreshold time.Duration
 }
 
 // internLimit bounds the caches; when one is full it starts over.
@@ -207,6 +209,28 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 			detail = errnoName(s.Err)
 		}
 		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, b.comm(subject), subject.TGID, local, remote, detail))
+	case kernel.KindIOError, kernel.KindIOLatency:
+		io := e.BlockIO()
+		op := blockOpName(io.Op)
+		attrs.PutStr(unifiedevent.KeyDiskIODirection, op)
+		attrs.PutStr(unifiedevent.KeyStorageDevice, string(io.Disk))
+		attrs.PutStr(unifiedevent.KeyStorageDeviceID, strconv.FormatUint(uint64(io.Major), 10)+":"+strconv.FormatUint(uint64(io.Minor), 10))
+		attrs.PutInt(unifiedevent.KeyStorageSector, int64(io.Sector))
+		attrs.PutInt(unifiedevent.KeyStorageBytes, int64(io.Bytes))
+		took := ""
+		if io.LatencyNs > 0 {
+			latency := time.Duration(io.LatencyNs)
+			attrs.PutDouble(unifiedevent.KeyStorageLatencyMs, float64(io.LatencyNs)/1e6)
+			took = latency.Round(time.Microsecond).String()
+		}
+		status := ""
+		if e.Kind == kernel.KindIOError {
+			status = blockStatusName(io.Error)
+			attrs.PutStr(unifiedevent.KeyErrorType, status)
+		} else if b.ioThreshold > 0 {
+			attrs.PutInt(unifiedevent.KeyStorageThresholdMs, b.ioThreshold.Milliseconds())
+		}
+		rec.Body().SetStr(unifiedevent.IONarrative(name, string(io.Disk), op, uint64(io.Bytes), io.Sector, status, took, b.comm(subject), subject.TGID))
 	case kernel.KindListen:
 		s := e.Socket()
 		addr := endpoint(s.Family, s.Source, s.SourcePort)
@@ -291,6 +315,31 @@ func eventName(e *kernel.Event) unifiedevent.Name {
 		return unifiedevent.ConnectionReset
 	case kernel.KindListen:
 		return unifiedevent.Listen
+	case kernel.KindIOError:
+		return unifiedevent.IOError
+	case kernel.KindIOLatency:
+		return unifiedevent.IOLatency
 	}
 	return ""
+}
+
+var blockOps = [...]string{0: "read", 1: "write", 2: "flush", 3: "discard", 5: "secure_erase", 9: "write_zeroes"}
+
+func blockOpName(op uint32) string {
+	if int(op) < len(blockOps) && blockOps[op] != "" {
+		return blockOps[op]
+	}
+	return "op " + strconv.FormatUint(uint64(op), 10)
+}
+
+// blockStatusName names a blk_status_t as the kernel does (include/linux/blk_types.h).
+var blockStatuses = [...]string{1: "BLK_STS_NOTSUPP", 2: "BLK_STS_TIMEOUT", 3: "BLK_STS_NOSPC", 4: "BLK_STS_TRANSPORT",
+	5: "BLK_STS_TARGET", 6: "BLK_STS_RESV_CONFLICT", 7: "BLK_STS_MEDIUM", 8: "BLK_STS_PROTECTION", 9: "BLK_STS_RESOURCE",
+	10: "BLK_STS_IOERR"}
+
+func blockStatusName(status int32) string {
+	if status > 0 && int(status) < len(blockStatuses) && blockStatuses[status] != "" {
+		return blockStatuses[status]
+	}
+	return "blk_status " + strconv.Itoa(int(status))
 }

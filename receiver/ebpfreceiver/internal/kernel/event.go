@@ -17,7 +17,9 @@ const (
 	KindConnectionTimeout Kind = 6
 	KindConnectionReset   Kind = 7
 	KindListen            Kind = 8
-	KindCount                  = 9
+	KindIOError           Kind = 9
+	KindIOLatency         Kind = 10
+	KindCount                  = 11
 )
 
 // Offsets into struct event (bpf/tapio_event.h). TestEventLayoutMatchesObject checks each one
@@ -30,7 +32,7 @@ const (
 	EventSize  = offPayload + payloadSize
 
 	identitySize  = 48
-	payloadSize   = 64
+	payloadSize   = 72
 	CgroupDepth   = 4
 	CgroupNameLen = 128
 	commLen       = 16
@@ -62,6 +64,16 @@ const (
 	offSigSenderPid  = 12
 	offSigSenderTgid = 16
 	offSigSenderComm = 24
+	// struct io_payload
+	offIOSector  = 0
+	offIOLatency = 8
+	offIOBytes   = 16
+	offIOOp      = 20
+	offIOError   = 24
+	offIOMajor   = 28
+	offIOMinor   = 32
+	offIODisk    = 40
+	ioDiskLen    = 32
 	// struct sock_payload
 	offSockFamily    = 0
 	offSockSport     = 2
@@ -218,4 +230,29 @@ func (e *Event) Socket() Socket {
 	copy(s.Source[:], e.payload[offSockSaddr:offSockSaddr+16])
 	copy(s.Destination[:], e.payload[offSockDaddr:offSockDaddr+16])
 	return s
+}
+
+// BlockIO is a completed block request: failed, or slower than the configured threshold.
+type BlockIO struct {
+	Sector       uint64
+	LatencyNs    uint64
+	Bytes        uint32
+	Op           uint32
+	Error        int32
+	Major, Minor uint32
+	Disk         []byte
+}
+
+func (e *Event) BlockIO() BlockIO {
+	le := binary.LittleEndian
+	return BlockIO{
+		Sector:    le.Uint64(e.payload[offIOSector:]),
+		LatencyNs: le.Uint64(e.payload[offIOLatency:]),
+		Bytes:     le.Uint32(e.payload[offIOBytes:]),
+		Op:        le.Uint32(e.payload[offIOOp:]),
+		Error:     int32(le.Uint32(e.payload[offIOError:])),
+		Major:     le.Uint32(e.payload[offIOMajor:]),
+		Minor:     le.Uint32(e.payload[offIOMinor:]),
+		Disk:      CString(e.payload[offIODisk : offIODisk+ioDiskLen]),
+	}
 }

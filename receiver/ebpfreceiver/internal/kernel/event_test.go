@@ -73,6 +73,11 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 		"sender_pid": offSigSenderPid, "sender_tgid": offSigSenderTgid, "sender_comm": offSigSenderComm} {
 		check(sig, member, off)
 	}
+	io := structOf("io_payload")
+	for member, off := range map[string]int{"sector": offIOSector, "latency_ns": offIOLatency, "bytes": offIOBytes, "op": offIOOp,
+		"error": offIOError, "major": offIOMajor, "minor": offIOMinor, "disk": offIODisk} {
+		check(io, member, off)
+	}
 	sock := structOf("sock_payload")
 	for member, off := range map[string]int{"family": offSockFamily, "sport": offSockSport, "dport": offSockDport,
 		"direction": offSockDirection, "err": offSockErr, "saddr": offSockSaddr, "daddr": offSockDaddr} {

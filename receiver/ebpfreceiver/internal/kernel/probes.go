@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -24,11 +25,12 @@ const (
 	ProbeConnections     Probe = "connections" // refused, timed out, listen
 	ProbeConnectionReset Probe = "connection_reset"
 	ProbeTCPRetransmit   Probe = "tcp_retransmit"
+	ProbeBlockIO         Probe = "block_io" // io_error, and io_latency when a threshold is set
 )
 
 // AllProbes lists every probe in a stable order.
 func AllProbes() []Probe {
-	return []Probe{ProbeProcessExec, ProbeProcessExit, ProbeOOMKill, ProbeFatalSignal, ProbeConnections, ProbeConnectionReset, ProbeTCPRetransmit}
+	return []Probe{ProbeProcessExec, ProbeProcessExit, ProbeOOMKill, ProbeFatalSignal, ProbeConnections, ProbeConnectionReset, ProbeTCPRetransmit, ProbeBlockIO}
 }
 
 // attachment is one program on one raw tracepoint.
@@ -50,6 +52,10 @@ var probeAttachments = map[Probe][]attachment{
 		// the socket state changes.
 		{"inet_sock_set_state", func(o *tapioObjects) *ebpf.Program { return o.TapioSockState }},
 	},
+	ProbeBlockIO: {
+		{"block_rq_issue", func(o *tapioObjects) *ebpf.Program { return o.TapioBlockIssue }},
+		{"block_rq_complete", func(o *tapioObjects) *ebpf.Program { return o.TapioBlockComplete }},
+	},
 	ProbeTCPRetransmit: {
 		{"tcp_retransmit_skb", func(o *tapioObjects) *ebpf.Program { return o.TapioTcpRetransmit }},
 		{"inet_sock_set_state", func(o *tapioObjects) *ebpf.Program { return o.TapioSockState }},
@@ -61,6 +67,9 @@ type Options struct {
 	Probes []Probe
 	// ExitAbnormalOnly keeps process_exit to non-zero codes and deaths by signal.
 	ExitAbnormalOnly bool
+	// IOLatencyThreshold makes completed block requests at least this slow io_latency events;
+	// 0 turns io_latency off (io_error stays).
+	IOLatencyThreshold time.Duration
 	// RingBufferBytes sizes the ring buffer: a power of two, a multiple of the page size. Frequent
 	// records wake the reader when a sixteenth of it is pending; the reader must also drain it
 	// on its own schedule (a read deadline).
@@ -95,6 +104,9 @@ func Load(opts Options) (*Programs, error) {
 	}
 	if opts.RingBufferBytes != 0 {
 		spec.Maps["events"].MaxEntries = opts.RingBufferBytes
+	}
+	if err := spec.Variables["io_latency_threshold_ns"].Set(uint64(opts.IOLatencyThreshold.Nanoseconds())); err != nil {
+		return nil, fmt.Errorf("configuring io_latency_threshold_ns: %w", err)
 	}
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(spec.Maps["events"].MaxEntries / 16)); err != nil {
 		return nil, fmt.Errorf("configuring wakeup_bytes: %w", err)

@@ -29,6 +29,12 @@ type tapioIdentity struct {
 	Comm     [16]int8
 }
 
+type tapioIoStart struct {
+	_       structs.HostLayout
+	KtimeNs uint64
+	Issuer  tapioIdentity
+}
+
 type tapioRetransmitKey struct {
 	_      structs.HostLayout
 	Family uint16
@@ -55,10 +61,13 @@ const (
 	tapioMapDropped               = "dropped"
 	tapioMapEvents                = "events"
 	tapioMapFiltered              = "filtered"
+	tapioMapIoInflight            = "io_inflight"
 	tapioMapListeners             = "listeners"
 	tapioMapPathScratch           = "path_scratch"
 	tapioMapRetransmits           = "retransmits"
 	tapioMapSockOwner             = "sock_owner"
+	tapioProgTapioBlockComplete   = "tapio_block_complete"
+	tapioProgTapioBlockIssue      = "tapio_block_issue"
 	tapioProgTapioOomVictim       = "tapio_oom_victim"
 	tapioProgTapioProcessExec     = "tapio_process_exec"
 	tapioProgTapioProcessExit     = "tapio_process_exit"
@@ -68,6 +77,7 @@ const (
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
 	tapioVarExitAbnormalOnly      = "exit_abnormal_only"
+	tapioVarIoLatencyThresholdNs  = "io_latency_threshold_ns"
 	tapioVarUnusedEvent           = "unused_event"
 	tapioVarWakeupBytes           = "wakeup_bytes"
 )
@@ -114,6 +124,8 @@ type tapioSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioProgramSpecs struct {
+	TapioBlockComplete   *ebpf.ProgramSpec `ebpf:"tapio_block_complete"`
+	TapioBlockIssue      *ebpf.ProgramSpec `ebpf:"tapio_block_issue"`
 	TapioOomVictim       *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
 	TapioProcessExec     *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
 	TapioProcessExit     *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
@@ -132,6 +144,7 @@ type tapioMapSpecs struct {
 	Dropped     *ebpf.MapSpec `ebpf:"dropped"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Filtered    *ebpf.MapSpec `ebpf:"filtered"`
+	IoInflight  *ebpf.MapSpec `ebpf:"io_inflight"`
 	Listeners   *ebpf.MapSpec `ebpf:"listeners"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Retransmits *ebpf.MapSpec `ebpf:"retransmits"`
@@ -142,9 +155,10 @@ type tapioMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
-	ExitAbnormalOnly *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
-	UnusedEvent      *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ExitAbnormalOnly     *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
+	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // tapioObjects contains all objects after they have been loaded into the kernel.
@@ -171,6 +185,7 @@ type tapioMaps struct {
 	Dropped     *ebpf.Map `ebpf:"dropped"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Filtered    *ebpf.Map `ebpf:"filtered"`
+	IoInflight  *ebpf.Map `ebpf:"io_inflight"`
 	Listeners   *ebpf.Map `ebpf:"listeners"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Retransmits *ebpf.Map `ebpf:"retransmits"`
@@ -183,6 +198,7 @@ func (m *tapioMaps) Close() error {
 		m.Dropped,
 		m.Events,
 		m.Filtered,
+		m.IoInflight,
 		m.Listeners,
 		m.PathScratch,
 		m.Retransmits,
@@ -194,15 +210,18 @@ func (m *tapioMaps) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
-	ExitAbnormalOnly *ebpf.Variable `ebpf:"exit_abnormal_only"`
-	UnusedEvent      *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ExitAbnormalOnly     *ebpf.Variable `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
+	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tapioPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioPrograms struct {
+	TapioBlockComplete   *ebpf.Program `ebpf:"tapio_block_complete"`
+	TapioBlockIssue      *ebpf.Program `ebpf:"tapio_block_issue"`
 	TapioOomVictim       *ebpf.Program `ebpf:"tapio_oom_victim"`
 	TapioProcessExec     *ebpf.Program `ebpf:"tapio_process_exec"`
 	TapioProcessExit     *ebpf.Program `ebpf:"tapio_process_exit"`
@@ -215,6 +234,8 @@ type tapioPrograms struct {
 
 func (p *tapioPrograms) Close() error {
 	return _TapioClose(
+		p.TapioBlockComplete,
+		p.TapioBlockIssue,
 		p.TapioOomVictim,
 		p.TapioProcessExec,
 		p.TapioProcessExit,
