@@ -7,20 +7,38 @@ import (
 
 // ProcessLabel names a process the way narratives do: "ledger-db (pid 4242)".
 func ProcessLabel(name string, pid uint32) string {
+	var b strings.Builder
+	writeProcessLabel(&b, name, pid)
+	return b.String()
+}
+
+func writeProcessLabel(b *strings.Builder, name string, pid uint32) {
 	if name == "" && pid == 0 {
-		return "an unknown process"
+		b.WriteString("an unknown process")
+		return
 	}
 	if name == "" {
 		name = "process"
 	}
-	return name + " (pid " + strconv.FormatUint(uint64(pid), 10) + ")"
+	b.WriteString(name)
+	b.WriteString(" (pid ")
+	var digits [10]byte
+	b.Write(strconv.AppendUint(digits[:0], uint64(pid), 10))
+	b.WriteByte(')')
+}
+
+// narrative builds one sentence in a single allocation of a generous size.
+func narrative(size int) *strings.Builder {
+	b := new(strings.Builder)
+	b.Grow(size)
+	return b
 }
 
 // OOMKillNarrative: "Kernel OOM killer killed ledger-db (pid 4242): memory cgroup limit 64 MiB reached".
 func OOMKillNarrative(victim string, pid uint32, limitBytes, usageBytes uint64) string {
-	var b strings.Builder
+	b := narrative(96 + len(victim))
 	b.WriteString("Kernel OOM killer killed ")
-	b.WriteString(ProcessLabel(victim, pid))
+	writeProcessLabel(b, victim, pid)
 	if limitBytes > 0 && limitBytes < 1<<60 {
 		b.WriteString(": memory cgroup limit ")
 		b.WriteString(FormatBytes(limitBytes))
@@ -38,53 +56,94 @@ func OOMKillNarrative(victim string, pid uint32, limitBytes, usageBytes uint64) 
 
 // ExitNarrative: "ledger-db (pid 4242) exited with code 3" or "... was killed by SIGSEGV (core dumped)".
 func ExitNarrative(name string, pid uint32, exitCode int, signal string, coreDumped bool) string {
-	label := ProcessLabel(name, pid)
+	b := narrative(64 + len(name))
+	writeProcessLabel(b, name, pid)
 	if signal != "" {
-		s := label + " was killed by " + signal
+		b.WriteString(" was killed by ")
+		b.WriteString(signal)
 		if coreDumped {
-			s += " (core dumped)"
+			b.WriteString(" (core dumped)")
 		}
-		return s
+		return b.String()
 	}
-	return label + " exited with code " + strconv.Itoa(exitCode)
+	b.WriteString(" exited with code ")
+	var digits [20]byte
+	b.Write(strconv.AppendInt(digits[:0], int64(exitCode), 10))
+	return b.String()
 }
 
 // SignalNarrative: "SIGKILL sent to ledger-db (pid 4242) by the kernel".
 func SignalNarrative(signal, target string, targetPID uint32, sender string, senderPID uint32) string {
-	by := "the kernel"
-	if senderPID != 0 {
-		by = ProcessLabel(sender, senderPID)
+	b := narrative(64 + len(signal) + len(target) + len(sender))
+	b.WriteString(signal)
+	b.WriteString(" sent to ")
+	writeProcessLabel(b, target, targetPID)
+	b.WriteString(" by ")
+	if senderPID == 0 {
+		b.WriteString("the kernel")
+	} else {
+		writeProcessLabel(b, sender, senderPID)
 	}
-	return signal + " sent to " + ProcessLabel(target, targetPID) + " by " + by
+	return b.String()
 }
 
 // ConnectionNarrative describes a failed or reset connection from the local process's side.
 func ConnectionNarrative(name Name, process string, pid uint32, local, remote, detail string) string {
-	who := "A connection"
+	b := narrative(96 + len(process) + len(local) + len(remote) + len(detail))
 	if process != "" || pid != 0 {
-		who = ProcessLabel(process, pid) + "'s connection"
+		writeProcessLabel(b, process, pid)
+		b.WriteString("'s connection")
+	} else {
+		b.WriteString("A connection")
 	}
 	switch name {
 	case ConnectionRefused:
-		return who + " to " + remote + " was refused: nothing listens there"
+		b.WriteString(" to ")
+		b.WriteString(remote)
+		b.WriteString(" was refused: nothing listens there")
 	case ConnectionTimeout:
-		return who + " to " + remote + " timed out before it was established (" + detail + ")"
+		b.WriteString(" to ")
+		b.WriteString(remote)
+		b.WriteString(" timed out before it was established (")
+		b.WriteString(detail)
+		b.WriteByte(')')
 	case ConnectionReset:
-		return who + " " + local + " ↔ " + remote + " was reset (" + detail + ")"
-	case TCPRetransmit:
-		return who + " " + local + " → " + remote + " retransmitted " + detail
+		b.WriteByte(' ')
+		b.WriteString(local)
+		b.WriteString(" ↔ ")
+		b.WriteString(remote)
+		b.WriteString(" was reset (")
+		b.WriteString(detail)
+		b.WriteByte(')')
+	default:
+		b.WriteByte(' ')
+		b.WriteString(local)
+		b.WriteString(" → ")
+		b.WriteString(remote)
+		if detail != "" {
+			b.WriteString(" retransmitted ")
+			b.WriteString(detail)
+		}
 	}
-	return who + " " + local + " → " + remote
+	return b.String()
 }
 
 // ListenNarrative: "ledger-db (pid 4242) listens on 0.0.0.0:5432".
 func ListenNarrative(process string, pid uint32, address string) string {
-	return ProcessLabel(process, pid) + " listens on " + address
+	b := narrative(48 + len(process) + len(address))
+	writeProcessLabel(b, process, pid)
+	b.WriteString(" listens on ")
+	b.WriteString(address)
+	return b.String()
 }
 
 // ExecNarrative: "bash (pid 17) executed /usr/bin/curl".
 func ExecNarrative(process string, pid uint32, path string) string {
-	return ProcessLabel(process, pid) + " executed " + path
+	b := narrative(48 + len(process) + len(path))
+	writeProcessLabel(b, process, pid)
+	b.WriteString(" executed ")
+	b.WriteString(path)
+	return b.String()
 }
 
 // IONarrative describes a failed or slow block request: "I/O error on loop0: write of 1 MiB at
