@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/yairfalse/tapio/internal/kerneltest"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -63,10 +64,7 @@ func startReceiver(t testing.TB, mutate func(*Config)) *runningReceiver {
 	}
 	rr.receiver = r.(*ebpfReceiver)
 	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-			t.Fatalf("eBPF required (TAPIO_REQUIRE_EBPF=1) but the receiver cannot start: %v", err)
-		}
-		t.Skipf("the ebpf receiver cannot start on this machine: %v", err)
+		kerneltest.SkipOrFail(t, "the ebpf receiver cannot start on this machine: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := r.Shutdown(context.Background()); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yairfalse/tapio/internal/kerneltest"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -91,10 +92,7 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 func dropOnPort(t *testing.T, port int) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
-		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-			t.Fatal("nft is needed to drop packets for this test (make deps installs nftables)")
-		}
-		t.Skip("nft not installed")
+		kerneltest.SkipOrFail(t, "nft is needed to drop packets for this test (make deps installs nftables)")
 	}
 	table := fmt.Sprintf("tapio_test_%d", port)
 	script := fmt.Sprintf("table inet %s {\n chain out {\n  type filter hook input priority 0;\n  tcp dport %d drop\n }\n}\n", table, port)

@@ -23,7 +23,6 @@ import (
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
-	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -342,11 +341,6 @@ func (r *ebpfReceiver) deliverMetrics(ctx context.Context, now time.Time) {
 	n := md.DataPointCount()
 	err := r.metrics.ConsumeMetrics(opCtx, md)
 	r.obs.EndMetricsOp(opCtx, "unifiedevent", n, err)
-}
-
-func eventNameOfKind(kind kernel.Kind) unifiedevent.Name {
-	e := kernel.Event{Kind: kind}
-	return eventName(&e)
 }
 
 // wallClock converts the kernel's CLOCK_MONOTONIC timestamps to wall-clock time. The offset is

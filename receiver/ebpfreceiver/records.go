@@ -297,28 +297,25 @@ func endpoint(family uint16, raw [16]byte, port uint16) string {
 	return netip.AddrPortFrom(netip.AddrFrom16(raw).Unmap(), port).String()
 }
 
-func eventName(e *kernel.Event) unifiedevent.Name {
-	switch e.Kind {
-	case kernel.KindProcessExec:
-		return unifiedevent.ProcessExec
-	case kernel.KindProcessExit:
-		return unifiedevent.ProcessExit
-	case kernel.KindOOMKill:
-		return unifiedevent.OOMKill
-	case kernel.KindFatalSignal:
-		return unifiedevent.FatalSignal
-	case kernel.KindConnectionRefused:
-		return unifiedevent.ConnectionRefused
-	case kernel.KindConnectionTimeout:
-		return unifiedevent.ConnectionTimeout
-	case kernel.KindConnectionReset:
-		return unifiedevent.ConnectionReset
-	case kernel.KindListen:
-		return unifiedevent.Listen
-	case kernel.KindIOError:
-		return unifiedevent.IOError
-	case kernel.KindIOLatency:
-		return unifiedevent.IOLatency
+var kindNames = [kernel.KindCount]unifiedevent.Name{
+	kernel.KindProcessExec:       unifiedevent.ProcessExec,
+	kernel.KindProcessExit:       unifiedevent.ProcessExit,
+	kernel.KindOOMKill:           unifiedevent.OOMKill,
+	kernel.KindFatalSignal:       unifiedevent.FatalSignal,
+	kernel.KindConnectionRefused: unifiedevent.ConnectionRefused,
+	kernel.KindConnectionTimeout: unifiedevent.ConnectionTimeout,
+	kernel.KindConnectionReset:   unifiedevent.ConnectionReset,
+	kernel.KindListen:            unifiedevent.Listen,
+	kernel.KindIOError:           unifiedevent.IOError,
+	kernel.KindIOLatency:         unifiedevent.IOLatency,
+}
+
+func eventName(e *kernel.Event) unifiedevent.Name { return eventNameOfKind(e.Kind) }
+
+// eventNameOfKind maps a record kind to its catalogue name ("" for none; Decode rejects those).
+func eventNameOfKind(kind kernel.Kind) unifiedevent.Name {
+	if kind < kernel.KindCount {
+		return kindNames[kind]
 	}
 	return ""
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/yairfalse/tapio/internal/kerneltest"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -20,18 +21,12 @@ func fullLoopDevice(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"losetup", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-				t.Fatalf("%s is needed for the block I/O test", tool)
-			}
-			t.Skipf("%s not installed", tool)
+			kerneltest.SkipOrFail(t, "%s is needed for the block I/O test", tool)
 		}
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1M", "tapio-io-test", dir).CombinedOutput(); err != nil {
-		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-			t.Fatalf("mounting a small tmpfs: %v: %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
+		kerneltest.SkipOrFail(t, "cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
 	backing := filepath.Join(dir, "backing")

@@ -11,24 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yairfalse/tapio/internal/kerneltest"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
-const memoryHogEnv = "TAPIO_E2E_MEMORY_HOG"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(memoryHogEnv) == "1" {
-		var chunks [][]byte
-		for i := 0; i < 4096; i++ {
-			chunk := make([]byte, 1<<20)
-			for j := 0; j < len(chunk); j += 4096 {
-				chunk[j] = 1
-			}
-			chunks = append(chunks, chunk)
-		}
-		_ = chunks
-		os.Exit(3)
-	}
+	kerneltest.HogMemoryIfAsked() // the OOM test runs this binary as its victim
 	os.Exit(m.Run())
 }
 
@@ -59,18 +47,16 @@ service:
 // OOM-kill a process in a 64 MiB memory cgroup, and reads the oom_kill event the binary wrote.
 func TestCollectorObservesARealOOMKill(t *testing.T) {
 	if os.Geteuid() != 0 {
-		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-			t.Fatal("TAPIO_REQUIRE_EBPF=1 but not root: the ebpf receiver needs CAP_BPF and CAP_PERFMON")
-		}
-		t.Skip("not root: the ebpf receiver needs CAP_BPF and CAP_PERFMON")
+		kerneltest.SkipOrFail(t, "not root: the ebpf receiver needs CAP_BPF and CAP_PERFMON")
 	}
 	healthPort := freePort(t)
 	out := filepath.Join(t.TempDir(), "kernel.jsonl")
 	collector := startCollector(t, fmt.Sprintf(oomConfig, healthPort, out), healthPort)
 
-	procs := memoryCgroupProcs(t, 64<<20)
-	hog := exec.Command("/bin/sh", "-c", `echo $$ > "$0" && exec "$1" -test.run '^$'`, procs, os.Args[0])
-	hog.Env = append(os.Environ(), memoryHogEnv+"=1")
+	_, procs := kerneltest.MemoryCgroup(t, 64<<20)
+	args := kerneltest.HogCommandArgs(procs)
+	hog := exec.Command(args[0], args[1:]...)
+	hog.Env = append(os.Environ(), kerneltest.MemoryHogEnv+"=1")
 	if err := hog.Run(); err == nil {
 		t.Fatal("the memory hog survived its 64 MiB limit")
 	}
@@ -101,43 +87,4 @@ func TestCollectorObservesARealOOMKill(t *testing.T) {
 		t.Errorf("narrative %q", oom.rec.Body().Str())
 	}
 	collector.stop(t)
-}
-
-// memoryCgroupProcs makes a child of this process's memory cgroup with the given limit and
-// returns its cgroup.procs file.
-func memoryCgroupProcs(t *testing.T, limit int) string {
-	t.Helper()
-	raw, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("tapio-e2e-oom-%d", time.Now().UnixNano())
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		var dir, limitFile string
-		switch {
-		case strings.Contains(","+parts[1]+",", ",memory,"):
-			dir, limitFile = filepath.Join("/sys/fs/cgroup/memory", parts[2], name), "memory.limit_in_bytes"
-		case parts[0] == "0" && parts[1] == "":
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-				continue
-			}
-			dir, limitFile = filepath.Join("/sys/fs/cgroup", parts[2], name), "memory.max"
-		default:
-			continue
-		}
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			continue
-		}
-		t.Cleanup(func() { _ = os.Remove(dir) })
-		if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(fmt.Sprint(limit)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return filepath.Join(dir, "cgroup.procs")
-	}
-	t.Fatal("no writable memory cgroup")
-	return ""
 }

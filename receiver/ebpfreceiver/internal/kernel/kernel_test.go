@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/yairfalse/tapio/internal/kerneltest"
 )
 
 // loadForTest loads every probe, or skips with the reason when this machine cannot; with
@@ -18,10 +20,7 @@ func loadForTest(t *testing.T, opts Options) *Programs {
 	t.Helper()
 	p, err := Load(opts)
 	if err != nil {
-		if os.Getenv("TAPIO_REQUIRE_EBPF") == "1" {
-			t.Fatalf("eBPF required (TAPIO_REQUIRE_EBPF=1) but unavailable: %v", err)
-		}
-		t.Skipf("eBPF unavailable here: %v", err)
+		kerneltest.SkipOrFail(t, "eBPF unavailable here: %v", err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	return p

@@ -1,0 +1,93 @@
+// Package kerneltest causes real kernel events for tests: a memory cgroup with a small limit and a
+// process that allocates until the kernel OOM-kills it. It skips where the machine cannot, and
+// fails instead when TAPIO_REQUIRE_EBPF=1 (CI).
+package kerneltest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireEBPFEnv makes a skipped kernel test a failure.
+const RequireEBPFEnv = "TAPIO_REQUIRE_EBPF"
+
+// SkipOrFail skips with the reason, or fails when the environment requires kernel tests to run.
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(RequireEBPFEnv) == "1" {
+		t.Fatalf(RequireEBPFEnv+"=1 but: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// MemoryHogEnv, set to 1, makes HogMemoryIfAsked turn the process into a memory hog.
+const MemoryHogEnv = "TAPIO_TEST_MEMORY_HOG"
+
+// HogMemoryIfAsked allocates and touches memory until the kernel kills the process, when
+// MemoryHogEnv is set; a test binary calls it first thing in TestMain.
+func HogMemoryIfAsked() {
+	if os.Getenv(MemoryHogEnv) != "1" {
+		return
+	}
+	var chunks [][]byte
+	for i := 0; i < 4096; i++ {
+		chunk := make([]byte, 1<<20)
+		for j := 0; j < len(chunk); j += 4096 {
+			chunk[j] = 1 // touch every page so that it is really resident
+		}
+		chunks = append(chunks, chunk)
+	}
+	_ = chunks
+	os.Exit(3) // not reached under a limit: the OOM killer ends the process first
+}
+
+// MemoryCgroup creates a child of this process's memory cgroup (cgroup v1 memory controller, or
+// cgroup v2) limited to limitBytes, removed when the test ends. It returns the cgroup's directory
+// and the cgroup.procs file that moves a process into it.
+func MemoryCgroup(t testing.TB, limitBytes int) (dir, procs string) {
+	t.Helper()
+	raw, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("tapio-oom-%d", time.Now().UnixNano())
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var base, limitFile string
+		switch {
+		case strings.Contains(","+parts[1]+",", ",memory,"):
+			base, limitFile = filepath.Join("/sys/fs/cgroup/memory", parts[2]), "memory.limit_in_bytes"
+		case parts[0] == "0" && parts[1] == "":
+			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+				continue // no unified hierarchy mounted
+			}
+			base, limitFile = filepath.Join("/sys/fs/cgroup", parts[2]), "memory.max"
+		default:
+			continue
+		}
+		dir = filepath.Join(base, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			continue
+		}
+		t.Cleanup(func() { _ = os.Remove(dir) })
+		if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(fmt.Sprint(limitBytes)), 0o644); err != nil {
+			t.Fatalf("setting the memory limit: %v", err)
+		}
+		return dir, filepath.Join(dir, "cgroup.procs")
+	}
+	SkipOrFail(t, "no writable memory cgroup here (needs the cgroup v1 memory controller or cgroup v2 with memory delegated)")
+	return "", ""
+}
+
+// HogCommandArgs runs this test binary as a memory hog inside the cgroup whose cgroup.procs is
+// given: the shell moves itself in, then becomes the hog. Set MemoryHogEnv=1 in its environment.
+func HogCommandArgs(procs string) []string {
+	return []string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$1" -test.run '^$'`, procs, os.Args[0]}
+}
