@@ -59,9 +59,10 @@ struct {
 } filtered SEC(".maps");
 
 /* Who opened a socket, captured in process context at connect()/listen(): resets and refusals
- * arrive in softirq context, where the current task is unrelated. */
+ * arrive in softirq context, where the current task is unrelated. Entries leave on the socket's
+ * move to CLOSE, so a plain (preallocated, cheaper than LRU) hash is enough. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct identity);
@@ -410,8 +411,8 @@ SEC("raw_tracepoint/tcp_receive_reset")
 int tapio_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
 {
 	const struct sock *sk = (const struct sock *)ctx->args[0];
-	/* In SYN_SENT a reset is a refusal, reported on the state change with the socket error. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_dport) == 0)
+	/* In SYN_SENT a reset is a refusal, reported as connection_refused on the state change. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_SYN_SENT)
 		return 0;
 	emit_sock(EVENT_CONNECTION_RESET, sk, 0, 1, false);
 	return 0;

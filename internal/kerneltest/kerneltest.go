@@ -6,8 +6,10 @@ package kerneltest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -90,4 +92,45 @@ func MemoryCgroup(t testing.TB, limitBytes int) (dir, procs string) {
 // given: the shell moves itself in, then becomes the hog. Set MemoryHogEnv=1 in its environment.
 func HogCommandArgs(procs string) []string {
 	return []string{"/bin/sh", "-c", `echo $$ > "$0" && exec "$1" -test.run '^$'`, procs, os.Args[0]}
+}
+
+// ConnectLoopEnv, set to "port:count", makes ConnectLoopIfAsked turn the process into a workload
+// that makes count refused connects to 127.0.0.1:port and exits: benchmarks run it as a process of
+// its own, the way a real workload runs beside the collector.
+const ConnectLoopEnv = "TAPIO_TEST_CONNECT_LOOP"
+
+// ConnectLoopIfAsked runs the connect workload when ConnectLoopEnv is set; a test binary calls it
+// first thing in TestMain.
+func ConnectLoopIfAsked() {
+	spec := os.Getenv(ConnectLoopEnv)
+	if spec == "" {
+		return
+	}
+	var port, count int
+	if _, err := fmt.Sscanf(spec, "%d:%d", &port, &count); err != nil {
+		fmt.Fprintln(os.Stderr, "bad", ConnectLoopEnv, spec, err)
+		os.Exit(2)
+	}
+	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	for i := 0; i < count; i++ {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
+			fmt.Fprintln(os.Stderr, "connect:", err)
+			os.Exit(1)
+		}
+		syscall.Close(fd)
+	}
+	os.Exit(0)
+}
+
+// ConnectLoopCommand is the command that runs this test binary as the connect workload.
+func ConnectLoopCommand(port, count int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d:%d", ConnectLoopEnv, port, count))
+	cmd.Stderr = os.Stderr
+	return cmd
 }

@@ -9,6 +9,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	kerneltest.HogMemoryIfAsked() // the OOM test runs this binary as its victim
+	kerneltest.HogMemoryIfAsked()   // the OOM test runs this binary as its victim
+	kerneltest.ConnectLoopIfAsked() // the overhead benchmarks run it as their workload
 	goleak.VerifyTestMain(m)
 }

@@ -74,6 +74,7 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 	})
 
 	// connection_refused: nothing listens on the port any more.
+	refusedAt := time.Now()
 	_, err = net.Dial("tcp", ln.Addr().String())
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial a closed port: %v", err)
@@ -84,6 +85,25 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 		t.Errorf("connection_refused attributes: %v", e.record.Attributes().AsRaw())
 	}
 	mustContain(t, "body", e.record.Body().Str(), fmt.Sprintf("to 127.0.0.1:%d was refused", port))
+
+	// The refusal's reset is the refusal itself: it must not also be reported as a reset.
+	time.Sleep(300 * time.Millisecond)
+	for _, ld := range rr.sink.AllLogs() {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			sls := ld.ResourceLogs().At(i).ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				records := sls.At(j).LogRecords()
+				for k := 0; k < records.Len(); k++ {
+					a := records.At(k).Attributes()
+					name, _ := a.Get("event.name")
+					dport, _ := a.Get("destination.port")
+					if name.Str() == string(unifiedevent.ConnectionReset) && dport.Int() == int64(port) && records.At(k).Timestamp().AsTime().After(refusedAt) {
+						t.Errorf("the refused connect was also reported as a reset: %v", a.AsRaw())
+					}
+				}
+			}
+		}
+	}
 }
 
 // dropOnPort installs an nftables rule that drops loopback packets to port on input, the way a
