@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/yairfalse/tapio/internal/memcg"
 )
 
 // RequireEBPFEnv makes a skipped kernel test a failure.
@@ -47,45 +46,16 @@ func HogMemoryIfAsked() {
 	os.Exit(3) // not reached under a limit: the OOM killer ends the process first
 }
 
-// MemoryCgroup creates a child of this process's memory cgroup (cgroup v1 memory controller, or
-// cgroup v2) limited to limitBytes, removed when the test ends. It returns the cgroup's directory
-// and the cgroup.procs file that moves a process into it.
+// MemoryCgroup creates a child of this process's memory cgroup limited to limitBytes, removed
+// when the test ends. It returns the cgroup's directory and the cgroup.procs file.
 func MemoryCgroup(t testing.TB, limitBytes int) (dir, procs string) {
 	t.Helper()
-	raw, err := os.ReadFile("/proc/self/cgroup")
+	g, err := memcg.Create("tapio-oom", int64(limitBytes))
 	if err != nil {
-		t.Fatal(err)
+		SkipOrFail(t, "%v", err)
 	}
-	name := fmt.Sprintf("tapio-oom-%d", time.Now().UnixNano())
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		var base, limitFile string
-		switch {
-		case strings.Contains(","+parts[1]+",", ",memory,"):
-			base, limitFile = filepath.Join("/sys/fs/cgroup/memory", parts[2]), "memory.limit_in_bytes"
-		case parts[0] == "0" && parts[1] == "":
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
-				continue // no unified hierarchy mounted
-			}
-			base, limitFile = filepath.Join("/sys/fs/cgroup", parts[2]), "memory.max"
-		default:
-			continue
-		}
-		dir = filepath.Join(base, name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			continue
-		}
-		t.Cleanup(func() { _ = os.Remove(dir) })
-		if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(fmt.Sprint(limitBytes)), 0o644); err != nil {
-			t.Fatalf("setting the memory limit: %v", err)
-		}
-		return dir, filepath.Join(dir, "cgroup.procs")
-	}
-	SkipOrFail(t, "no writable memory cgroup here (needs the cgroup v1 memory controller or cgroup v2 with memory delegated)")
-	return "", ""
+	t.Cleanup(func() { _ = g.Remove() })
+	return g.Dir, g.Procs()
 }
 
 // HogCommandArgs runs this test binary as a memory hog inside the cgroup whose cgroup.procs is
