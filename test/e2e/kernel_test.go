@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,4 +88,41 @@ func TestCollectorObservesARealOOMKill(t *testing.T) {
 		t.Errorf("narrative %q", oom.rec.Body().Str())
 	}
 	collector.stop(t)
+}
+
+// TestReceiverRefusesToStartWithoutPrivileges runs the binary as an unprivileged user: the
+// collector must not start, and the reason must name the capabilities needed.
+func TestReceiverRefusesToStartWithoutPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the binary as another user")
+	}
+	dir, err := os.MkdirTemp("", "tapio-unprivileged-") // reachable by the unprivileged user
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "otelcol-tapio")
+	raw, err := os.ReadFile(collectorBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte("receivers:\n  ebpf:\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [ebpf]\n      exporters: [debug]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", config)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the collector started without privileges:\n%s", out)
+	}
+	if !strings.Contains(string(out), "the ebpf receiver needs CAP_BPF and CAP_PERFMON") {
+		t.Errorf("the refusal does not name the capabilities needed (%v):\n%s", err, out)
+	}
 }
