@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -124,7 +126,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	for _, addr := range []string{ledgerAddr, paymentAddr, checkoutAddr} {
-		if err := waitTCP(ctx, addr, 20*time.Second); err != nil {
+		if err := waitListening(ctx, addr, 20*time.Second); err != nil {
 			return s, err
 		}
 	}
@@ -326,21 +328,39 @@ func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 	}
 }
 
-func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
+// waitListening waits until something listens on addr, reading /proc/net/tcp rather than
+// connecting: a probe before the server is up would be a real refused connection, and Tapio
+// would rightly report it.
+func waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+	_, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprintf(":%04X ", port)
 	deadline := time.Now().Add(timeout)
 	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return nil
+		raw, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			fields := strings.Fields(line)
+			// local_address is the second field, st the fourth; 0A is TCP_LISTEN.
+			if len(fields) > 3 && strings.HasSuffix(fields[1]+" ", want) && fields[3] == "0A" {
+				return nil
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s never accepted connections: %w", addr, err)
+			return fmt.Errorf("nothing listens on %s after %s", addr, timeout)
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -112,3 +112,21 @@ func Catalogue() []Definition {
 func IsTapioName(name string) bool {
 	return len(name) > len(NamePrefix) && name[:len(NamePrefix)] == NamePrefix
 }
+
+// causalPrecedence orders events of one layer that happen at the same moment. The kernel sends an
+// OOM victim its SIGKILL microseconds before it records the victim, and the process exits after
+// both: by time alone the signal would look like the cause.
+var causalPrecedence = map[Name]uint8{
+	OOMKill:     0,
+	FatalSignal: 2,
+	ProcessExit: 3,
+}
+
+// CausalPrecedence ranks an event among events of its own layer within clock skew of each other:
+// lower is more likely the cause. Events not ranked explicitly rank 1.
+func CausalPrecedence(name Name) uint8 {
+	if p, ok := causalPrecedence[name]; ok {
+		return p
+	}
+	return 1
+}

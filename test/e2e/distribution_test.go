@@ -18,7 +18,7 @@ func TestComponentsListsTapioBesideUpstream(t *testing.T) {
 	}
 	listing := string(out)
 	for _, name := range []string{
-		"unifiedevent", "ebpf", // ours
+		"unifiedevent", "ebpf", "correlation", // ours
 		"otlp", "k8sobjects", // receivers
 		"batch", "memory_limiter", "k8sattributes", // processors
 		"debug", "otlp_grpc", "otlp_http", "file", // exporters

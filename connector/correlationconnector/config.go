@@ -1,0 +1,202 @@
+package correlationconnector
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// Config configures the correlation connector.
+type Config struct {
+	// Window bounds every link that is not a trace: two events join by entity, peer or service
+	// only when they are at most this far apart. It is also how long span structure is kept, and
+	// an event older than now - Window is late: dropped and counted.
+	Window time.Duration `mapstructure:"window"`
+	// DecisionWait is the quiet period after the last new evidence before an incident is emitted
+	// (and again before each re-emission with a higher version).
+	DecisionWait time.Duration `mapstructure:"decision_wait"`
+	// MaxDecisionDelay bounds how long an incident that keeps receiving evidence (and so is never
+	// quiet for DecisionWait) waits before it is emitted again.
+	MaxDecisionDelay time.Duration `mapstructure:"max_decision_delay"`
+	// IncidentTimeout closes an incident that has had no new evidence for this long.
+	IncidentTimeout time.Duration `mapstructure:"incident_timeout"`
+	// ClockSkew is how far apart two events may be and still count as simultaneous, in which case
+	// the lower layer is taken as the cause (Kubernetes reports an OOM kill with second precision,
+	// after the kernel did).
+	ClockSkew time.Duration `mapstructure:"clock_skew"`
+	// FlushInterval is how often incidents are checked for emission and state for expiry.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+
+	// MaxEvents caps the span-structure store and, separately, the problem events held by open
+	// incidents. Reaching it evicts the oldest state and counts it.
+	MaxEvents int `mapstructure:"max_events"`
+	// MaxEventsPerIncident caps the chain kept for one incident; further events are counted in
+	// its event_count but not kept.
+	MaxEventsPerIncident int `mapstructure:"max_events_per_incident"`
+	// MaxIncidents caps open incidents; reaching it closes (and emits) the least recently updated.
+	MaxIncidents int `mapstructure:"max_incidents"`
+	// MaxPeers caps the address → entity directory learnt from listen events, pod IPs and spans.
+	MaxPeers int `mapstructure:"max_peers"`
+	// PeerTTL forgets an address → entity mapping not seen again for this long. Listen events are
+	// rare (a server listens once, at start), so this is much longer than Window.
+	PeerTTL time.Duration `mapstructure:"peer_ttl"`
+	// MaxMetricSeries caps the series tracked by threshold rules.
+	MaxMetricSeries int `mapstructure:"max_metric_series"`
+	// Shards splits the span-structure store so that concurrent Consume calls rarely contend.
+	Shards int `mapstructure:"shards"`
+
+	// Links sets the confidence of each kind of evidence link.
+	Links LinkConfidences `mapstructure:"links"`
+	// Thresholds turn metric data points into events.
+	Thresholds []ThresholdRule `mapstructure:"thresholds"`
+	// Recommendations add to (or replace, for the same event_name / metric_rule) the built-in table.
+	Recommendations []RecommendationRule `mapstructure:"recommendations"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// LinkConfidences is the confidence of each evidence link, 0 < c ≤ 1.
+type LinkConfidences struct {
+	Trace      float64 `mapstructure:"trace"`
+	Kubernetes float64 `mapstructure:"kubernetes"`
+	Entity     float64 `mapstructure:"entity"`
+	Peer       float64 `mapstructure:"peer"`
+	Service    float64 `mapstructure:"service"`
+}
+
+// Comparison is how a threshold rule compares a value with its threshold.
+type Comparison string
+
+const (
+	GreaterThan      Comparison = "gt"
+	GreaterOrEqual   Comparison = "gte"
+	LessThan         Comparison = "lt"
+	LessOrEqual      Comparison = "lte"
+	comparisonPhrase            = "gt, gte, lt, lte"
+)
+
+// ThresholdRule turns a metric breach into an event, e.g. memory utilisation over 0.9 for 30s.
+type ThresholdRule struct {
+	// Name identifies the rule in narratives, self-telemetry and recommendations.
+	Name string `mapstructure:"name"`
+	// Metric is the metric name. Gauges and sums (int or double data points) are evaluated.
+	Metric string `mapstructure:"metric"`
+	// Attributes must all be present on a data point with these values (compared as strings).
+	Attributes map[string]string `mapstructure:"attributes"`
+	Comparison Comparison        `mapstructure:"comparison"`
+	Value      float64           `mapstructure:"value"`
+	// For is how long the breach must last before it becomes an event; 0 fires at once.
+	For time.Duration `mapstructure:"for"`
+	// Layer is the layer the event is placed in for root-cause preference: kernel, container, …
+	Layer string `mapstructure:"layer"`
+}
+
+// RecommendationRule gives the actions for incidents whose root cause is EventName (or a breach
+// of the threshold rule MetricRule).
+type RecommendationRule struct {
+	EventName  string `mapstructure:"event_name"`
+	MetricRule string `mapstructure:"metric_rule"`
+	Immediate  string `mapstructure:"immediate"`
+	ShortTerm  string `mapstructure:"short_term"`
+	LongTerm   string `mapstructure:"long_term"`
+}
+
+// Validate checks the configuration.
+func (cfg *Config) Validate() error {
+	var errs []error
+	positive := func(field string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", field, d))
+		}
+	}
+	positive("window", cfg.Window)
+	positive("decision_wait", cfg.DecisionWait)
+	positive("incident_timeout", cfg.IncidentTimeout)
+	if cfg.MaxDecisionDelay < cfg.DecisionWait {
+		errs = append(errs, fmt.Errorf("max_decision_delay (%s) must be at least decision_wait (%s)", cfg.MaxDecisionDelay, cfg.DecisionWait))
+	}
+	positive("flush_interval", cfg.FlushInterval)
+	positive("peer_ttl", cfg.PeerTTL)
+	if cfg.ClockSkew < 0 {
+		errs = append(errs, fmt.Errorf("clock_skew must not be negative, got %s", cfg.ClockSkew))
+	}
+	if cfg.DecisionWait > 0 && cfg.IncidentTimeout > 0 && cfg.IncidentTimeout <= cfg.DecisionWait {
+		errs = append(errs, fmt.Errorf("incident_timeout (%s) must be longer than decision_wait (%s)", cfg.IncidentTimeout, cfg.DecisionWait))
+	}
+	capAtLeast := func(field string, n, min int) {
+		if n < min {
+			errs = append(errs, fmt.Errorf("%s must be at least %d, got %d", field, min, n))
+		}
+	}
+	capAtLeast("max_events", cfg.MaxEvents, 1)
+	capAtLeast("max_events_per_incident", cfg.MaxEventsPerIncident, 1)
+	capAtLeast("max_incidents", cfg.MaxIncidents, 1)
+	capAtLeast("max_peers", cfg.MaxPeers, 1)
+	capAtLeast("max_metric_series", cfg.MaxMetricSeries, 1)
+	capAtLeast("shards", cfg.Shards, 1)
+	if cfg.Shards > maxShards {
+		errs = append(errs, fmt.Errorf("shards must be at most %d, got %d", maxShards, cfg.Shards))
+	}
+	for _, l := range []struct {
+		name string
+		c    float64
+	}{{"trace", cfg.Links.Trace}, {"kubernetes", cfg.Links.Kubernetes}, {"entity", cfg.Links.Entity}, {"peer", cfg.Links.Peer}, {"service", cfg.Links.Service}} {
+		if !(l.c > 0 && l.c <= 1) {
+			errs = append(errs, fmt.Errorf("links.%s must be in (0, 1], got %v", l.name, l.c))
+		}
+	}
+	ruleNames := map[string]bool{}
+	for i, r := range cfg.Thresholds {
+		field := fmt.Sprintf("thresholds[%d]", i)
+		if r.Name == "" {
+			errs = append(errs, fmt.Errorf("%s: name is required", field))
+		} else if ruleNames[r.Name] {
+			errs = append(errs, fmt.Errorf("%s: name %q is used twice", field, r.Name))
+		}
+		ruleNames[r.Name] = true
+		if r.Metric == "" {
+			errs = append(errs, fmt.Errorf("%s: metric is required", field))
+		}
+		switch r.Comparison {
+		case GreaterThan, GreaterOrEqual, LessThan, LessOrEqual:
+		default:
+			errs = append(errs, fmt.Errorf("%s: comparison must be one of %s, got %q", field, comparisonPhrase, r.Comparison))
+		}
+		if r.For < 0 {
+			errs = append(errs, fmt.Errorf("%s: for must not be negative, got %s", field, r.For))
+		}
+		if _, ok := unifiedevent.ParseLayer(r.Layer); !ok {
+			errs = append(errs, fmt.Errorf("%s: layer must name a layer (kernel, container, kubernetes, network, storage, application, trace), got %q", field, r.Layer))
+		}
+	}
+	seen := map[string]bool{}
+	for i, r := range cfg.Recommendations {
+		field := fmt.Sprintf("recommendations[%d]", i)
+		switch {
+		case r.EventName != "" && r.MetricRule != "":
+			errs = append(errs, fmt.Errorf("%s: set event_name or metric_rule, not both", field))
+		case r.EventName != "":
+			if def, ok := unifiedevent.Lookup(r.EventName); !ok || !def.Problem {
+				errs = append(errs, fmt.Errorf("%s: event_name %q is not a problem event of the UnifiedEvent catalogue", field, r.EventName))
+			}
+		case r.MetricRule != "":
+			if !ruleNames[r.MetricRule] {
+				errs = append(errs, fmt.Errorf("%s: metric_rule %q names no threshold rule", field, r.MetricRule))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: set event_name or metric_rule", field))
+		}
+		key := r.EventName + "\x00" + r.MetricRule
+		if seen[key] {
+			errs = append(errs, fmt.Errorf("%s: %s%s is listed twice", field, r.EventName, r.MetricRule))
+		}
+		seen[key] = true
+		if r.Immediate == "" && r.ShortTerm == "" && r.LongTerm == "" {
+			errs = append(errs, fmt.Errorf("%s: give at least one of immediate, short_term, long_term", field))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,413 @@
+package correlationconnector
+
+import (
+	"context"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// ignoreReason says why a log record was not taken into state.
+type ignoreReason uint8
+
+const (
+	ignoreNotUnifiedEvent ignoreReason = iota
+	ignoreUnknownName
+	ignoreContextEvent
+	ignoreReasonCount
+)
+
+var ignoreReasonNames = [ignoreReasonCount]string{
+	ignoreNotUnifiedEvent: "not_unified_event",
+	ignoreUnknownName:     "unknown_event_name",
+	ignoreContextEvent:    "context_event",
+}
+
+// acceptKind says what was taken into state.
+type acceptKind uint8
+
+const (
+	acceptSpan acceptKind = iota
+	acceptProblem
+	acceptListen
+	acceptBreach
+	acceptKindCount
+)
+
+var acceptKindNames = [acceptKindCount]string{
+	acceptSpan:    "span",
+	acceptProblem: "problem_event",
+	acceptListen:  "listen",
+	acceptBreach:  "threshold_breach",
+}
+
+// batch is the scratch space of one Consume call, pooled so that the hot path reuses it.
+type batch struct {
+	nodes    [][]spanNode // per shard
+	problems []pendingEvent
+	tally    tally
+	// lastPeer avoids re-registering the same SERVER address for every span of a batch.
+	lastPeer       peerKey
+	lastPeerEntity string
+}
+
+// tally counts one Consume call so that instruments are updated once per batch.
+type tally struct {
+	accepted  [acceptKindCount]int64
+	ignored   [ignoreReasonCount]int64
+	late      int64
+	evicted   [evictReasonCount]int64
+	spansHeld int64
+	problems  int64
+	openDelta int64
+	emitted   [emitTriggerCount]int64
+	links     [linkReasonCount]int64
+	breaches  map[int]int64
+}
+
+func (c *correlator) getBatch() *batch {
+	b := c.batches.Get().(*batch)
+	if len(b.nodes) != len(c.store.shards) {
+		b.nodes = make([][]spanNode, len(c.store.shards))
+	}
+	return b
+}
+
+func (c *correlator) putBatch(b *batch) {
+	for i := range b.nodes {
+		b.nodes[i] = b.nodes[i][:0]
+	}
+	clear(b.problems)
+	b.problems = b.problems[:0]
+	breaches := b.tally.breaches
+	clear(breaches)
+	b.tally = tally{breaches: breaches}
+	b.lastPeer, b.lastPeerEntity = peerKey{}, ""
+	c.batches.Put(b)
+}
+
+// resourceFacts is what a resource says about every event under it.
+type resourceFacts struct {
+	attrs        pcommon.Map
+	service      string
+	podUID       string
+	podIP        string
+	podNamespace string
+	podName      string
+	entity       string // tapio.entity.id on the resource (metrics), else computed on demand
+	entityDone   bool
+}
+
+func readResource(res pcommon.Map) resourceFacts {
+	f := resourceFacts{attrs: res}
+	res.Range(func(k string, v pcommon.Value) bool {
+		if v.Type() != pcommon.ValueTypeStr {
+			return true
+		}
+		switch k {
+		case unifiedevent.KeyServiceName:
+			f.service = v.Str()
+		case unifiedevent.KeyK8sPodUID:
+			f.podUID = v.Str()
+		case unifiedevent.KeyK8sPodIP:
+			f.podIP = v.Str()
+		case unifiedevent.KeyK8sNamespaceName:
+			f.podNamespace = v.Str()
+		case unifiedevent.KeyK8sPodName:
+			f.podName = v.Str()
+		case unifiedevent.KeyEntityID:
+			f.entity, f.entityDone = v.Str(), true
+		}
+		return true
+	})
+	return f
+}
+
+// resourceEntity is the entity of the resource alone: who serves a pod IP or a listen socket.
+func (f *resourceFacts) resourceEntity() string {
+	if !f.entityDone {
+		f.entity, f.entityDone = unifiedevent.ResourceEntityID(f.attrs), true
+	}
+	return f.entity
+}
+
+func (c *correlator) registerPodIP(t *tally, f *resourceFacts, now int64) {
+	if f.podIP == "" {
+		return
+	}
+	t.evicted[evictPeers] += int64(c.peers.register(f.podIP, 0, f.resourceEntity(), peerFromPodIP, now))
+}
+
+func (c *correlator) consumeTraces(ctx context.Context, td ptrace.Traces) error {
+	now := c.clock.Now().UnixNano()
+	oldest := now - c.window
+	b := c.getBatch()
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := readResource(rs.Resource().Attributes())
+		c.registerPodIP(&b.tally, &res, now)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				c.readSpan(b, &res, spans.At(k), now, oldest)
+			}
+		}
+	}
+	return c.commit(ctx, b, now)
+}
+
+func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, now, oldest int64) {
+	tid := span.TraceID()
+	end := int64(span.EndTimestamp())
+	if end == 0 {
+		end = int64(span.StartTimestamp())
+	}
+	if end == 0 {
+		end = now
+	}
+	if end < oldest {
+		b.tally.late++
+		return
+	}
+	attrs := span.Attributes()
+	problem := false
+	var def unifiedevent.Definition
+	if v, ok := attrs.Get(unifiedevent.KeyEventName); ok && v.Type() == pcommon.ValueTypeStr {
+		if d, known := unifiedevent.Lookup(v.Str()); known && d.Problem {
+			def, problem = d, true
+		}
+	}
+	if span.Kind() == ptrace.SpanKindServer {
+		c.registerServerSpan(b, res, attrs, now)
+	}
+	if problem {
+		e := c.appendProblem(b)
+		e.time = end
+		e.name, e.layer = def.Name, def.Layer
+		e.trace, e.span, e.parent = tid, span.SpanID(), span.ParentSpanID()
+		e.isSpan = true
+		e.details.kind = span.Kind()
+		e.details.spanName = span.Name()
+		e.details.duration = int64(span.EndTimestamp()) - int64(span.StartTimestamp())
+		if span.Status().Code() == ptrace.StatusCodeError && span.Status().Message() != "" {
+			e.details.errorType = span.Status().Message()
+		}
+		readEventAttributes(e, res, attrs)
+		b.tally.accepted[acceptProblem]++
+	}
+	if tid.IsEmpty() {
+		return
+	}
+	sh := c.store.shardOf(tid)
+	b.nodes[sh] = append(b.nodes[sh], spanNode{trace: tid, span: span.SpanID(), parent: span.ParentSpanID(), problem: problem})
+	b.tally.accepted[acceptSpan]++
+}
+
+// registerServerSpan learns that the address clients used for this SERVER span is served by the
+// span's entity.
+func (c *correlator) registerServerSpan(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
+	addr, ok := attrs.Get(unifiedevent.KeyServerAddress)
+	if !ok || addr.Type() != pcommon.ValueTypeStr {
+		return
+	}
+	port, _ := intOf(attrs, unifiedevent.KeyServerPort)
+	entity := res.resourceEntity()
+	key := peerKey{addr.Str(), port}
+	if key == b.lastPeer && entity == b.lastPeerEntity {
+		return
+	}
+	b.lastPeer, b.lastPeerEntity = key, entity
+	b.tally.evicted[evictPeers] += int64(c.peers.register(key.addr, key.port, entity, peerFromSpan, now))
+}
+
+func (c *correlator) appendProblem(b *batch) *pendingEvent {
+	b.problems = append(b.problems, pendingEvent{})
+	return &b.problems[len(b.problems)-1]
+}
+
+// readEventAttributes reads, in one pass, what a problem event's attributes say.
+func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) {
+	var peerAddr, serverAddr, destAddr string
+	var peerPort, serverPort, destPort int64
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case unifiedevent.KeyEventID:
+			if v.Type() == pcommon.ValueTypeStr {
+				e.hasEventID = parseEventID(v.Str(), &e.eventID)
+			}
+		case unifiedevent.KeyEntityID:
+			e.entity = strOf(v)
+		case unifiedevent.KeyHTTPRoute:
+			e.details.route = strOf(v)
+		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
+			if n, ok := valueInt(v); ok {
+				e.details.httpStatus = int32(n)
+			}
+		case unifiedevent.KeyErrorType:
+			e.details.errorType = strOf(v)
+		case unifiedevent.KeyEndUserID:
+			e.details.endUser = strOf(v)
+		case unifiedevent.KeyUserID:
+			e.details.user = strOf(v)
+		case unifiedevent.KeySessionID:
+			e.details.session = strOf(v)
+		case unifiedevent.KeyServerAddress:
+			serverAddr = strOf(v)
+		case unifiedevent.KeyServerPort:
+			serverPort, _ = valueInt(v)
+		case unifiedevent.KeyDestinationAddress:
+			destAddr = strOf(v)
+		case unifiedevent.KeyDestinationPort:
+			destPort, _ = valueInt(v)
+		case unifiedevent.KeyNetworkPeerAddress:
+			peerAddr = strOf(v)
+		case unifiedevent.KeyNetworkPeerPort:
+			peerPort, _ = valueInt(v)
+		}
+		return true
+	})
+	// A client failure is about the address it called: destination.* for kernel events,
+	// server.* (then network.peer.*) for CLIENT spans and logs.
+	if isClientFailure(e.name) {
+		switch {
+		case destAddr != "":
+			e.peerAddr, e.peerPort = destAddr, int32(destPort)
+		case serverAddr != "":
+			e.peerAddr, e.peerPort = serverAddr, int32(serverPort)
+		case peerAddr != "":
+			e.peerAddr, e.peerPort = peerAddr, int32(peerPort)
+		}
+	}
+	e.service = res.service
+	e.podNamespace, e.podName = res.podNamespace, res.podName
+	if e.entity == "" {
+		e.entity = unifiedevent.EntityID(res.attrs, attrs)
+	}
+}
+
+func (c *correlator) consumeLogs(ctx context.Context, ld plog.Logs) error {
+	now := c.clock.Now().UnixNano()
+	oldest := now - c.window
+	b := c.getBatch()
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := readResource(rl.Resource().Attributes())
+		c.registerPodIP(&b.tally, &res, now)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			records := sls.At(j).LogRecords()
+			for k := 0; k < records.Len(); k++ {
+				c.readLogRecord(b, &res, records.At(k), now, oldest)
+			}
+		}
+	}
+	return c.commit(ctx, b, now)
+}
+
+func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRecord, now, oldest int64) {
+	attrs := rec.Attributes()
+	v, ok := attrs.Get(unifiedevent.KeyEventName)
+	if !ok || v.Type() != pcommon.ValueTypeStr || !unifiedevent.IsTapioName(v.Str()) {
+		b.tally.ignored[ignoreNotUnifiedEvent]++
+		return
+	}
+	def, known := unifiedevent.Lookup(v.Str())
+	if !known {
+		b.tally.ignored[ignoreUnknownName]++
+		return
+	}
+	if def.Name == unifiedevent.Listen {
+		c.registerListen(b, res, attrs, now)
+		return
+	}
+	if !def.Problem {
+		b.tally.ignored[ignoreContextEvent]++
+		return
+	}
+	ts := int64(rec.Timestamp())
+	if ts == 0 {
+		ts = int64(rec.ObservedTimestamp())
+	}
+	if ts == 0 {
+		ts = now
+	}
+	if ts < oldest {
+		b.tally.late++
+		return
+	}
+	e := c.appendProblem(b)
+	e.time = ts
+	e.name, e.layer = def.Name, def.Layer
+	e.trace, e.span = rec.TraceID(), rec.SpanID()
+	if rec.Body().Type() == pcommon.ValueTypeStr {
+		e.narrative = rec.Body().Str()
+	}
+	readEventAttributes(e, res, attrs)
+	b.tally.accepted[acceptProblem]++
+}
+
+// registerListen learns that the listening socket's address is served by the event's entity: the
+// address itself, or for a wildcard listen the pod IP; and the service name on that port, so that
+// clients calling the server by its name resolve too.
+func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
+	addr, _ := attrs.Get(unifiedevent.KeySourceAddress)
+	port, _ := intOf(attrs, unifiedevent.KeySourcePort)
+	entity := strOf(mustGet(attrs, unifiedevent.KeyEntityID))
+	if entity == "" {
+		entity = unifiedevent.EntityID(res.attrs, attrs)
+	}
+	evicted := 0
+	if a := strOf(addr); !isWildcard(a) {
+		evicted += c.peers.register(a, port, entity, peerFromListen, now)
+	} else if res.podIP != "" {
+		evicted += c.peers.register(res.podIP, port, entity, peerFromListen, now)
+	}
+	if res.service != "" {
+		evicted += c.peers.register(res.service, port, entity, peerFromListen, now)
+	}
+	b.tally.evicted[evictPeers] += int64(evicted)
+	b.tally.accepted[acceptListen]++
+}
+
+func mustGet(m pcommon.Map, key string) pcommon.Value {
+	v, ok := m.Get(key)
+	if !ok {
+		return pcommon.NewValueEmpty()
+	}
+	return v
+}
+
+func strOf(v pcommon.Value) string {
+	if v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func intOf(m pcommon.Map, key string) (int64, bool) {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0, false
+	}
+	return valueInt(v)
+}
+
+func valueInt(v pcommon.Value) (int64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double()), true
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(v.Str(), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}

@@ -1,0 +1,99 @@
+// Package sharedcomponent lets the several pipelines a component ID appears in share one instance:
+// the first Start starts it, the last Release shuts it down and forgets it. It is a small,
+// reference-counted version of the pattern in the collector's own internal/sharedcomponent.
+package sharedcomponent
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Map holds the shared instances, keyed by K (the component ID).
+type Map[K comparable, V component.Component] struct {
+	mu         sync.Mutex
+	components map[K]*Component[V]
+}
+
+// NewMap returns an empty map.
+func NewMap[K comparable, V component.Component]() *Map[K, V] {
+	return &Map[K, V]{components: map[K]*Component[V]{}}
+}
+
+// Acquire returns the instance for key, creating it with create when there is none, and adds a
+// reference that the caller gives back with Release.
+func (m *Map[K, V]) Acquire(key K, create func() (V, error)) (*Component[V], error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.components[key]; ok {
+		c.mu.Lock()
+		c.refs++
+		c.mu.Unlock()
+		return c, nil
+	}
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	c := &Component[V]{value: v, refs: 1}
+	c.forget = func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.components[key] == c {
+			delete(m.components, key)
+		}
+	}
+	m.components[key] = c
+	return c, nil
+}
+
+// Len returns the number of live shared instances.
+func (m *Map[K, V]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.components)
+}
+
+// Component is one shared instance and its reference count.
+type Component[V component.Component] struct {
+	value   V
+	forget  func()
+	mu      sync.Mutex
+	refs    int
+	started bool
+	stopped bool
+}
+
+// Unwrap returns the shared instance.
+func (c *Component[V]) Unwrap() V { return c.value }
+
+// Start starts the instance the first time any holder asks.
+func (c *Component[V]) Start(ctx context.Context, host component.Host) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.stopped {
+		return nil
+	}
+	if err := c.value.Start(ctx, host); err != nil {
+		return err
+	}
+	c.started = true
+	return nil
+}
+
+// Release gives back one reference; the last one shuts the instance down (whether or not it was
+// started) and removes it from the map. Each holder must call it at most once.
+func (c *Component[V]) Release(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refs > 0 {
+		c.refs--
+	}
+	if c.refs > 0 || c.stopped {
+		return nil
+	}
+	c.stopped = true
+	c.forget()
+	return c.value.Shutdown(ctx)
+}

@@ -1,0 +1,147 @@
+package correlationconnector
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// peerKey is an address a client can call: an IP or a name, and a port (0 when any port).
+type peerKey struct {
+	addr string
+	port int64
+}
+
+type peerEntry struct {
+	entity string
+	via    peerSource
+	seen   atomic.Int64
+}
+
+// peerDirectory maps the addresses clients call to the entity serving them, learnt from listen
+// events, pod IPs and SERVER spans. Reads vastly outnumber writes, and a registration that changes
+// nothing only refreshes a timestamp under the read lock.
+type peerDirectory struct {
+	mu      sync.RWMutex
+	entries map[peerKey]*peerEntry
+	max     int
+	ttl     int64
+}
+
+func newPeerDirectory(maxPeers int, ttl int64) *peerDirectory {
+	return &peerDirectory{entries: map[peerKey]*peerEntry{}, max: maxPeers, ttl: ttl}
+}
+
+// register records that entity serves addr:port; it reports how many entries it evicted.
+func (d *peerDirectory) register(addr string, port int64, entity string, via peerSource, now int64) (evicted int) {
+	if addr == "" || entity == "" {
+		return 0
+	}
+	key := peerKey{addr, port}
+	d.mu.RLock()
+	e, ok := d.entries[key]
+	if ok && e.entity == entity {
+		e.seen.Store(now)
+		d.mu.RUnlock()
+		return 0
+	}
+	d.mu.RUnlock()
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.entries[key]; !ok && len(d.entries) >= d.max {
+		// Evict the stalest of a few entries: map order is random enough to spread the choice.
+		var victim peerKey
+		oldest, looked := int64(1<<63-1), 0
+		for k, v := range d.entries {
+			if s := v.seen.Load(); s < oldest {
+				victim, oldest = k, s
+			}
+			if looked++; looked == 8 {
+				break
+			}
+		}
+		delete(d.entries, victim)
+		evicted = 1
+	}
+	ne := &peerEntry{entity: strings.Clone(entity), via: via}
+	ne.seen.Store(now)
+	d.entries[peerKey{strings.Clone(addr), port}] = ne
+	return evicted
+}
+
+// resolve returns the entity serving addr:port: the exact address, then the address on any port,
+// then — for a DNS name such as ledger-db.shop.svc.cluster.local — its first label.
+func (d *peerDirectory) resolve(addr string, port int64) (string, peerSource, bool) {
+	if addr == "" {
+		return "", peerUnknown, false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if e, ok := d.entries[peerKey{addr, port}]; ok {
+		return e.entity, e.via, true
+	}
+	if e, ok := d.entries[peerKey{addr, 0}]; ok {
+		return e.entity, e.via, true
+	}
+	if label := firstLabel(addr); label != addr {
+		if e, ok := d.entries[peerKey{label, port}]; ok {
+			return e.entity, e.via, true
+		}
+		if e, ok := d.entries[peerKey{label, 0}]; ok {
+			return e.entity, e.via, true
+		}
+	}
+	return "", peerUnknown, false
+}
+
+// expire forgets entries not seen for the TTL.
+func (d *peerDirectory) expire(now int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, e := range d.entries {
+		if now-e.seen.Load() > d.ttl {
+			delete(d.entries, k)
+		}
+	}
+}
+
+func (d *peerDirectory) len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.entries)
+}
+
+// isWildcard reports whether a listening address means every address of the host.
+func isWildcard(addr string) bool {
+	switch addr {
+	case "", "0.0.0.0", "::", "[::]", "*":
+		return true
+	}
+	return false
+}
+
+// looksLikeIP tells IP literals from DNS names without parsing (and allocating).
+func looksLikeIP(addr string) bool {
+	if strings.IndexByte(addr, ':') >= 0 {
+		return true
+	}
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return addr != ""
+}
+
+// firstLabel returns the first DNS label of a name (the Kubernetes service of a cluster DNS name),
+// or addr itself for IPs and single labels.
+func firstLabel(addr string) string {
+	if looksLikeIP(addr) {
+		return addr
+	}
+	if i := strings.IndexByte(addr, '.'); i > 0 {
+		return addr[:i]
+	}
+	return addr
+}
