@@ -17,7 +17,7 @@ GO_MIN      := 1.24
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run test unit-test e2e-test generate check-generated lint bench fuzz tools deps check-go clean
+.PHONY: build run demo test unit-test e2e-test generate check-generated lint bench fuzz tools deps check-go clean
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -33,6 +33,23 @@ $(OTELCOL): builder-config.yaml $(GO_SOURCES) | $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
 	@touch $@
 
+CLI        := $(BUILD_DIR)/tapio-cli
+DEMO_DIR   := $(BUILD_DIR)/demo
+DEMO_BINS  := $(DEMO_DIR)/checkout $(DEMO_DIR)/payment $(DEMO_DIR)/ledger-db
+
+$(CLI): $(GO_SOURCES) | check-go
+	$(GO) build -o $@ ./cmd/tapio-cli
+
+$(DEMO_DIR)/ledger-db: $(GO_SOURCES) | check-go
+	$(GO) build -o $@ ./demo/ledgerdb
+$(DEMO_DIR)/%: $(GO_SOURCES) | check-go
+	$(GO) build -o $@ ./demo/$*
+
+# The README's story, for real: the kernel OOM-kills ledger-db and Tapio explains the failed
+# checkouts. Needs root (eBPF, memory cgroup).
+demo: deps $(OTELCOL) $(CLI) $(DEMO_BINS)
+	$(GO) run ./demo/tapio-demo -bin $(BUILD_DIR) -config $(RUN_CONFIG)
+
 run: $(OTELCOL)
 	@mkdir -p $${TAPIO_DATA_DIR:-./_data}
 	$(OTELCOL) --config $(RUN_CONFIG)
@@ -44,8 +61,8 @@ test: deps check-generated unit-test e2e-test
 unit-test: | check-go
 	$(GO) test -race -count=1 ./...
 
-e2e-test: $(OTELCOL)
-	TAPIO_COLLECTOR_BIN=$(OTELCOL) $(GO) test -tags e2e -count=1 ./test/e2e/...
+e2e-test: $(OTELCOL) $(CLI) $(DEMO_BINS)
+	TAPIO_COLLECTOR_BIN=$(OTELCOL) TAPIO_CLI_BIN=$(CLI) TAPIO_DEMO_BIN=$(DEMO_DIR) $(GO) test -tags e2e -count=1 ./test/e2e/...
 
 # What kernel work needs: clang/libbpf/bpftool to compile the eBPF programs (make generate), and
 # nftables for the kernel tests that drop packets. Installed with apt-get when missing and root.

@@ -91,6 +91,15 @@ struct {
 	__type(value, struct io_start);
 } io_inflight SEC(".maps");
 
+/* Processes already reported as OOM victims (tgid → start time). The kernel marks a victim's
+ * threads one by one as they allocate while dying; that is one OOM kill, not several. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} oom_reported SEC(".maps");
+
 /* cgroup id → the cgroup's path, captured the first time a cgroup is seen. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -247,6 +256,14 @@ SEC("raw_tracepoint/mark_victim")
 int tapio_oom_victim(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct task_struct *victim = (struct task_struct *)ctx->args[0];
+	__u32 tgid = BPF_CORE_READ(victim, tgid);
+	__u64 started = BPF_CORE_READ(victim, group_leader, start_time);
+	__u64 *reported = bpf_map_lookup_elem(&oom_reported, &tgid);
+	if (reported && *reported == started) {
+		count_filtered(EVENT_OOM_KILL);
+		return 0;
+	}
+	bpf_map_update_elem(&oom_reported, &tgid, &started, BPF_ANY);
 	struct event *e = reserve(EVENT_OOM_KILL);
 	if (!e)
 		return 0;

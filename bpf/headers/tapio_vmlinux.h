@@ -145,6 +145,7 @@ struct task_struct {
 	int exit_code;
 	u64 start_time;
 	struct task_struct *real_parent;
+	struct task_struct *group_leader;
 	const struct cred *cred;
 	struct css_set *cgroups;
 	struct mm_struct *mm;

@@ -78,10 +78,14 @@ func SignalNarrative(signal, target string, targetPID uint32, sender string, sen
 	b.WriteString(signal)
 	b.WriteString(" sent to ")
 	writeProcessLabel(b, target, targetPID)
-	b.WriteString(" by ")
-	if senderPID == 0 {
-		b.WriteString("the kernel")
-	} else {
+	switch senderPID {
+	case 0:
+		b.WriteString(" by the kernel")
+	case targetPID:
+		// The OOM killer and fault handlers signal in the victim's own context.
+		b.WriteString(" in its own context (by the kernel, or by itself)")
+	default:
+		b.WriteString(" by ")
 		writeProcessLabel(b, sender, senderPID)
 	}
 	return b.String()

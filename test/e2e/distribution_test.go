@@ -18,11 +18,11 @@ func TestComponentsListsTapioBesideUpstream(t *testing.T) {
 	}
 	listing := string(out)
 	for _, name := range []string{
-		"unifiedevent", "ebpf", "correlation", // ours
+		"unifiedevent", "ebpf", "correlation", "impact", // ours
 		"otlp", "k8sobjects", // receivers
 		"batch", "memory_limiter", "k8sattributes", // processors
 		"debug", "otlp_grpc", "otlp_http", "file", // exporters
-		"health_check", "pprof", "file_storage", // extensions
+		"health_check", "pprof", "file_storage", "bearertokenauth", // extensions
 	} {
 		if !strings.Contains(listing, "- name: "+name+"\n") {
 			t.Errorf("components does not list %s", name)
@@ -75,7 +75,7 @@ func TestEveryShippedConfigValidates(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(bin, "validate", "--config", path)
-			cmd.Env = append(os.Environ(), "TAPIO_UPSTREAM_ENDPOINT=127.0.0.1:4317", "TAPIO_DATA_DIR="+t.TempDir())
+			cmd.Env = append(os.Environ(), "TAPIO_UPSTREAM_ENDPOINT=127.0.0.1:4317", "TAPIO_DATA_DIR="+t.TempDir(), "TAPIO_API_TOKEN=secret")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("validate: %v\n%s", err, out)
 			}

@@ -63,6 +63,7 @@ const (
 	tapioMapFiltered              = "filtered"
 	tapioMapIoInflight            = "io_inflight"
 	tapioMapListeners             = "listeners"
+	tapioMapOomReported           = "oom_reported"
 	tapioMapPathScratch           = "path_scratch"
 	tapioMapRetransmits           = "retransmits"
 	tapioMapSockOwner             = "sock_owner"
@@ -146,6 +147,7 @@ type tapioMapSpecs struct {
 	Filtered    *ebpf.MapSpec `ebpf:"filtered"`
 	IoInflight  *ebpf.MapSpec `ebpf:"io_inflight"`
 	Listeners   *ebpf.MapSpec `ebpf:"listeners"`
+	OomReported *ebpf.MapSpec `ebpf:"oom_reported"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Retransmits *ebpf.MapSpec `ebpf:"retransmits"`
 	SockOwner   *ebpf.MapSpec `ebpf:"sock_owner"`
@@ -187,6 +189,7 @@ type tapioMaps struct {
 	Filtered    *ebpf.Map `ebpf:"filtered"`
 	IoInflight  *ebpf.Map `ebpf:"io_inflight"`
 	Listeners   *ebpf.Map `ebpf:"listeners"`
+	OomReported *ebpf.Map `ebpf:"oom_reported"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Retransmits *ebpf.Map `ebpf:"retransmits"`
 	SockOwner   *ebpf.Map `ebpf:"sock_owner"`
@@ -200,6 +203,7 @@ func (m *tapioMaps) Close() error {
 		m.Filtered,
 		m.IoInflight,
 		m.Listeners,
+		m.OomReported,
 		m.PathScratch,
 		m.Retransmits,
 		m.SockOwner,

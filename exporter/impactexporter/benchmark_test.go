@@ -1,0 +1,139 @@
+package impactexporter
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// batchOf builds n correlation records shaped like the connector's oom_chain output.
+func batchOf(n int) plog.Logs {
+	cs := make([]correlation, n)
+	for i := range cs {
+		cs[i] = oomChain()
+	}
+	return logsOf(cs...)
+}
+
+// relabel gives every record of the batch a fresh correlation id and trace ids.
+func relabel(ld plog.Logs, next func() int) {
+	recs := ld.ResourceLogs()
+	for i := 0; i < recs.Len(); i++ {
+		rec := recs.At(i).ScopeLogs().At(0).LogRecords().At(0)
+		n := next()
+		a := rec.Attributes()
+		a.PutStr(ue.KeyCorrelationID, fmt.Sprintf("bench-%d", n))
+		traces, _ := a.Get(ue.KeyCorrelationTraceIDs)
+		traces.Slice().At(0).SetStr(fmt.Sprintf("%032x", 2*n))
+		traces.Slice().At(1).SetStr(fmt.Sprintf("%032x", 2*n+1))
+	}
+}
+
+func counter() (next func() int, count func() int) {
+	var n atomic.Int64
+	return func() int { return int(n.Add(1)) }, func() int { return int(n.Load()) }
+}
+
+// BenchmarkScoreAndUpsert measures reading, scoring and durably storing new incidents (each
+// with the six-event oom_chain, 6 KB of JSON). The target is ≥ 20,000 incidents/s.
+func BenchmarkScoreAndUpsert(b *testing.B) {
+	for _, batch := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d/one_caller", batch), func(b *testing.B) {
+			benchmarkUpsert(b, batch, 1)
+		})
+		// The default sending queue calls consumeLogs from several consumers: scoring overlaps
+		// and their writes share one transaction.
+		b.Run(fmt.Sprintf("batch=%d/queue_consumers=4", batch), func(b *testing.B) {
+			benchmarkUpsert(b, batch, 4)
+		})
+	}
+}
+
+func benchmarkUpsert(b *testing.B, batch, callers int) {
+	cfg := testConfig(b)
+	businessConfig(cfg)
+	e := startExporter(b, cfg, nil, nil)
+	next, count := counter()
+	b.ReportAllocs()
+	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
+	start := time.Now()
+	if callers == 1 {
+		ld := batchOf(batch)
+		for b.Loop() {
+			relabel(ld, next)
+			if err := e.consumeLogs(context.Background(), ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.RunParallel(func(pb *testing.PB) {
+			ld := batchOf(batch)
+			for pb.Next() {
+				relabel(ld, next)
+				if err := e.consumeLogs(context.Background(), ld); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.ReportMetric(float64(count())/time.Since(start).Seconds(), "incidents/s")
+}
+
+// BenchmarkListByTraceID measures GET /api/v1/incidents?trace_id=… over loopback with 100,000
+// incidents stored. The target is p99 ≤ 5 ms.
+func BenchmarkListByTraceID(b *testing.B) {
+	const stored = 100_000
+	cfg := testConfig(b)
+	businessConfig(cfg)
+	e := startExporter(b, cfg, nil, nil)
+	ld := batchOf(1000)
+	next, count := counter()
+	for count() < stored {
+		relabel(ld, next)
+		if err := e.consumeLogs(context.Background(), ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if e.store.Len() != stored {
+		b.Fatalf("stored %d", e.store.Len())
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	base := "http://" + e.addr() + "/api/v1/incidents?trace_id="
+	var latencies []time.Duration
+	i := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		i++
+		n := 1 + (i*7919)%stored // spread over the whole store
+		t0 := time.Now()
+		resp, err := client.Get(base + fmt.Sprintf("%032x", 2*n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		latencies = append(latencies, time.Since(t0))
+		if resp.StatusCode != http.StatusOK || len(body) < 100 {
+			b.Fatalf("status %d body %s", resp.StatusCode, body)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(latencies)
+	pct := func(p float64) float64 {
+		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}

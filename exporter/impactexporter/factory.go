@@ -1,0 +1,75 @@
+package impactexporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+)
+
+// DefaultEndpoint is where the API listens unless configured: loopback only.
+const DefaultEndpoint = "127.0.0.1:8765"
+
+// NewFactory returns the factory of the impact exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithLogs(createLogsExporter, metadata.LogsStability),
+	)
+}
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = DefaultEndpoint
+	// The stream endpoint lifts the write deadline for its own responses.
+	server.WriteTimeout = 30 * time.Second
+
+	webhook := confighttp.NewDefaultClientConfig()
+	webhook.Timeout = 10 * time.Second
+
+	return &Config{
+		HTTP: server,
+		Storage: StorageConfig{
+			Directory:          "tapio-data",
+			Retention:          7 * 24 * time.Hour,
+			RetentionInterval:  time.Minute,
+			OpenTimeout:        time.Second,
+			MaxDependencyEdges: 10000,
+		},
+		Impact: ImpactConfig{
+			SeverityThresholds: SeverityThresholds{Medium: 0.25, High: 0.5, Critical: 0.75},
+		},
+		Notifications: NotificationsConfig{
+			Webhook: WebhookConfig{
+				ClientConfig:    webhook,
+				MinSeverity:     "LOW",
+				QueueSize:       1000,
+				MaxAttempts:     5,
+				InitialInterval: time.Second,
+				MaxInterval:     30 * time.Second,
+			},
+			LogSummary: LogSummaryConfig{Enabled: false, MinSeverity: "HIGH"},
+		},
+		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+	}
+}
+
+func createLogsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Logs, error) {
+	e, err := newImpactExporter(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewLogs(ctx, set, cfg, e.consumeLogs,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithQueue(cfg.(*Config).QueueConfig),
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown))
+}

@@ -1,0 +1,134 @@
+package impactexporter
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+)
+
+// notifier posts incidents to a webhook from one worker: a bounded queue in front, retries with
+// exponential backoff behind, every drop and failure counted.
+type notifier struct {
+	cfg       WebhookConfig
+	client    *http.Client
+	telemetry *metadata.TelemetryBuilder
+	logger    *zap.Logger
+
+	queue  chan []byte
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func newNotifier(cfg WebhookConfig, client *http.Client, tb *metadata.TelemetryBuilder, logger *zap.Logger) *notifier {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &notifier{cfg: cfg, client: client, telemetry: tb, logger: logger,
+		queue: make(chan []byte, cfg.QueueSize), ctx: ctx, cancel: cancel}
+}
+
+func (n *notifier) start(wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.run()
+	}()
+}
+
+// stop cancels the delivery in flight; what is still queued is counted as dropped.
+func (n *notifier) stop() { n.once.Do(n.cancel) }
+
+func (n *notifier) enqueue(ev impactapi.StreamEvent) {
+	payload, err := impactapi.AppendStreamEventJSON(nil, &ev)
+	if err != nil {
+		n.logger.Warn("incident could not be encoded for the webhook", zap.Error(err))
+		return
+	}
+	if n.ctx.Err() != nil {
+		n.drop(1, "the exporter is shutting down")
+		return
+	}
+	select {
+	case n.queue <- payload:
+	default:
+		n.drop(1, "the webhook queue is full")
+	}
+}
+
+func (n *notifier) drop(count int64, why string) {
+	n.telemetry.ExporterImpactNotificationsDropped.Add(context.Background(), count)
+	n.logger.Warn("webhook notifications dropped (counted in otelcol_exporter_impact_notifications_dropped)",
+		zap.Int64("count", count), zap.String("reason", why))
+}
+
+func (n *notifier) run() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			if left := len(n.queue); left > 0 {
+				n.drop(int64(left), "the exporter shut down before delivery")
+			}
+			return
+		case payload := <-n.queue:
+			n.deliver(payload)
+		}
+	}
+}
+
+// deliver tries one notification up to max_attempts times. A 4xx answer other than 408 and 429
+// is the receiver refusing the payload: retrying would not help.
+func (n *notifier) deliver(payload []byte) {
+	wait := n.cfg.InitialInterval
+	var lastErr error
+	for attempt := 1; attempt <= n.cfg.MaxAttempts; attempt++ {
+		retry, err := n.post(payload)
+		if err == nil {
+			n.telemetry.ExporterImpactNotificationsSent.Add(context.Background(), 1)
+			return
+		}
+		lastErr = err
+		if !retry || attempt == n.cfg.MaxAttempts || n.ctx.Err() != nil {
+			break
+		}
+		n.telemetry.ExporterImpactNotificationsRetried.Add(context.Background(), 1)
+		t := time.NewTimer(wait)
+		select {
+		case <-n.ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, n.cfg.MaxInterval)
+	}
+	n.telemetry.ExporterImpactNotificationsFailed.Add(context.Background(), 1)
+	n.logger.Warn("webhook notification failed (counted in otelcol_exporter_impact_notifications_failed)",
+		zap.String("endpoint", n.cfg.Endpoint), zap.Error(lastErr))
+}
+
+func (n *notifier) post(payload []byte) (retry bool, err error) {
+	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, n.cfg.Endpoint, bytes.NewReader(payload))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return true, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return false, nil
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return true, fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return false, fmt.Errorf("webhook refused the notification: %s", resp.Status)
+}

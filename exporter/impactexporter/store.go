@@ -1,0 +1,596 @@
+package impactexporter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+)
+
+// storeFile is the name of the incident database inside storage.directory.
+const storeFile = "incidents.db"
+
+// initialMmapSize is the address space reserved for the store file (not memory).
+const initialMmapSize = 1 << 30
+
+// maxBatchDelay is how long a write waits for concurrent writes to join its transaction.
+const maxBatchDelay = 2 * time.Millisecond
+
+// storeSchema is written to the meta bucket; a file of another schema is refused, not misread.
+const storeSchema = "tapio.impact.v1"
+
+var (
+	bucketIncidents = []byte("incidents")   // id → incident JSON
+	bucketMeta      = []byte("meta")        // id → incidentMeta (binary)
+	bucketByTime    = []byte("by_time")     // updated(8) id → ∅
+	bucketByTrace   = []byte("by_trace")    // trace 0 updated(8) id → ∅
+	bucketByService = []byte("by_service")  // service 0 updated(8) id → ∅
+	bucketBySev     = []byte("by_severity") // rank(1) updated(8) id → ∅
+	bucketDeps      = []byte("dependencies")
+	bucketSchema    = []byte("schema")
+	keySchema       = []byte("version")
+)
+
+// incidentMeta is what the indexes need to find and remove an incident's entries without
+// decoding its JSON.
+type incidentMeta struct {
+	version  int64
+	updated  int64 // unix nanoseconds
+	detected int64 // unix nanoseconds
+	severity byte
+	traces   []string
+	services []string
+}
+
+func (m *incidentMeta) marshal(buf []byte) []byte {
+	buf = binary.BigEndian.AppendUint64(buf, uint64(m.version))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(m.updated))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(m.detected))
+	buf = append(buf, m.severity)
+	for _, list := range [][]string{m.traces, m.services} {
+		buf = binary.AppendUvarint(buf, uint64(len(list)))
+		for _, s := range list {
+			buf = binary.AppendUvarint(buf, uint64(len(s)))
+			buf = append(buf, s...)
+		}
+	}
+	return buf
+}
+
+var errBadMeta = errors.New("corrupt incident metadata")
+
+func (m *incidentMeta) unmarshal(b []byte) error {
+	if len(b) < 25 {
+		return errBadMeta
+	}
+	m.version = int64(binary.BigEndian.Uint64(b))
+	m.updated = int64(binary.BigEndian.Uint64(b[8:]))
+	m.detected = int64(binary.BigEndian.Uint64(b[16:]))
+	m.severity = b[24]
+	b = b[25:]
+	for _, list := range []*[]string{&m.traces, &m.services} {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) {
+			return errBadMeta
+		}
+		b = b[k:]
+		*list = make([]string, 0, n)
+		for i := uint64(0); i < n; i++ {
+			l, k := binary.Uvarint(b)
+			if k <= 0 || uint64(len(b)-k) < l {
+				return errBadMeta
+			}
+			*list = append(*list, string(b[k:k+int(l)]))
+			b = b[k+int(l):]
+		}
+	}
+	return nil
+}
+
+func metaOf(inc *impactapi.Incident) incidentMeta {
+	return incidentMeta{
+		version:  inc.Version,
+		updated:  inc.UpdatedAt.UnixNano(),
+		detected: inc.DetectedAt.UnixNano(),
+		severity: byte(inc.Severity.Rank()),
+		traces:   inc.TraceIDs,
+		services: inc.Services,
+	}
+}
+
+// indexKeys calls put for every index entry of an incident.
+func indexKeys(id string, m *incidentMeta, put func(bucket, key []byte) error) error {
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], uint64(m.updated))
+	key := func(prefix ...[]byte) []byte {
+		n := len(ts) + len(id)
+		for _, p := range prefix {
+			n += len(p)
+		}
+		k := make([]byte, 0, n)
+		for _, p := range prefix {
+			k = append(k, p...)
+		}
+		return append(append(k, ts[:]...), id...)
+	}
+	errs := []error{put(bucketByTime, key())}
+	errs = append(errs, put(bucketBySev, key([]byte{m.severity})))
+	for _, t := range m.traces {
+		errs = append(errs, put(bucketByTrace, key([]byte(t), []byte{0})))
+	}
+	for _, s := range m.services {
+		errs = append(errs, put(bucketByService, key([]byte(s), []byte{0})))
+	}
+	return errors.Join(errs...)
+}
+
+// upsertResult says what one upsert did.
+type upsertResult struct {
+	incident    *impactapi.Incident
+	stored      bool
+	created     bool
+	oldSeverity impactapi.Severity
+	merged      int // incidents removed because this one absorbed them
+}
+
+// store is the embedded incident store: one bbolt file, secondary indexes in their own buckets,
+// every index ordered by update time so a filtered, newest-first listing is a bounded scan.
+type store struct {
+	db       *bolt.DB
+	count    atomic.Int64
+	maxEdges int
+
+	depMu sync.RWMutex
+	deps  map[string]map[string]int64 // dependency → dependent → last seen (unix ns)
+	edges int
+}
+
+func openStore(cfg StorageConfig) (*store, error) {
+	if err := os.MkdirAll(cfg.Directory, 0o750); err != nil {
+		return nil, fmt.Errorf("create storage directory: %w", err)
+	}
+	path := filepath.Join(cfg.Directory, storeFile)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:      cfg.OpenTimeout,
+		FreelistType: bolt.FreelistMapType,
+		// As etcd does: the freelist is rebuilt at open instead of written on every commit.
+		NoFreelistSync: true,
+		// Reserve address space up front so a growing file is not remapped (which copies every
+		// live node and waits for readers) on the write path. Only touched pages use memory.
+		InitialMmapSize: initialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open incident store %s: %w", path, err)
+	}
+	db.MaxBatchDelay = maxBatchDelay
+	s := &store{db: db, maxEdges: cfg.MaxDependencyEdges, deps: map[string]map[string]int64{}}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketIncidents, bucketMeta, bucketByTime, bucketByTrace, bucketByService, bucketBySev, bucketDeps, bucketSchema} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		sb := tx.Bucket(bucketSchema)
+		switch v := sb.Get(keySchema); {
+		case v == nil:
+			if err := sb.Put(keySchema, []byte(storeSchema)); err != nil {
+				return err
+			}
+		case string(v) != storeSchema:
+			return fmt.Errorf("%s holds schema %q, this exporter reads %q", path, v, storeSchema)
+		}
+		s.count.Store(int64(tx.Bucket(bucketMeta).Stats().KeyN))
+		return tx.Bucket(bucketDeps).ForEach(func(k, v []byte) error {
+			dep, dependent, ok := bytes.Cut(k, []byte{0})
+			if ok && len(v) == 8 {
+				s.addEdgeLocked(string(dep), string(dependent), int64(binary.BigEndian.Uint64(v)))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) close() error { return s.db.Close() }
+
+// Len is the number of stored incidents.
+func (s *store) Len() int64 { return s.count.Load() }
+
+// upsert stores scored incidents and the service dependencies their chains show in one
+// transaction: one commit (and its fsyncs) per batch of records. An incident replaces the stored
+// one only when its version is newer; the first detection time is kept across versions.
+// Incidents absorbed by a merge are removed.
+//
+// raws holds each incident's JSON, encoded by the caller (outside the write lock); an update whose
+// first detection time differs from the stored one is encoded again here.
+func (s *store) upsert(incs []*impactapi.Incident, raws [][]byte, edges [][2]string, now time.Time) (results []upsertResult, refusedEdges int, err error) {
+	accepted, refusedEdges := s.acceptEdges(edges, now)
+	// Batch joins concurrent callers (the sending queue's consumers) into one transaction and one
+	// commit; it may run this function again alone if a joined one fails, so it starts afresh.
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		results = results[:0]
+		if err := putEdges(tx, accepted, now); err != nil {
+			return err
+		}
+		var delta int64
+		b := newTxBuckets(tx)
+		var metaBuf []byte
+		for i, inc := range incs {
+			raw := raws[i]
+			r := upsertResult{incident: inc}
+			var old incidentMeta
+			oldRaw := b.meta.Get([]byte(inc.ID))
+			if oldRaw != nil {
+				if err := old.unmarshal(oldRaw); err != nil {
+					return fmt.Errorf("incident %s: %w", inc.ID, err)
+				}
+				if old.version >= inc.Version {
+					results = append(results, r)
+					continue
+				}
+				if detected := time.Unix(0, old.detected).UTC(); !detected.Equal(inc.DetectedAt) {
+					inc.DetectedAt = detected
+					setTimeToDetection(inc)
+					if raw, err = impactapi.AppendJSON(nil, inc); err != nil {
+						return err
+					}
+				}
+				r.oldSeverity = severityOfRank(old.severity)
+				if err := b.removeIndexes(inc.ID, &old); err != nil {
+					return err
+				}
+			} else {
+				r.created = true
+				delta++
+			}
+			for _, merged := range inc.MergedIDs {
+				if merged == inc.ID {
+					continue
+				}
+				removed, err := b.delete(merged)
+				if err != nil {
+					return err
+				}
+				if removed {
+					r.merged++
+					delta--
+				}
+			}
+			m := metaOf(inc)
+			metaBuf = m.marshal(metaBuf[:0])
+			if err := b.incidents.Put([]byte(inc.ID), raw); err != nil {
+				return err
+			}
+			if err := b.meta.Put([]byte(inc.ID), slices.Clone(metaBuf)); err != nil {
+				return err
+			}
+			if err := indexKeys(inc.ID, &m, func(bucket, key []byte) error { return b.bucket(bucket).Put(key, nil) }); err != nil {
+				return err
+			}
+			r.stored = true
+			results = append(results, r)
+		}
+		tx.OnCommit(func() { s.count.Add(delta) })
+		return nil
+	})
+	if err != nil {
+		return nil, refusedEdges, err
+	}
+	return results, refusedEdges, nil
+}
+
+// acceptEdges remembers observed service dependencies for cascade risk. It returns the edges to
+// persist and how many new ones were refused because max_dependency_edges was reached. An edge
+// already known is persisted again only to refresh its time, at most once a minute.
+func (s *store) acceptEdges(edges [][2]string, now time.Time) (accepted [][2]string, refused int) {
+	if len(edges) == 0 {
+		return nil, 0
+	}
+	ts := now.UnixNano()
+	s.depMu.Lock()
+	defer s.depMu.Unlock()
+	for _, e := range edges {
+		prev, known := s.deps[e[0]][e[1]]
+		if !s.addEdgeLocked(e[0], e[1], ts) {
+			refused++
+			continue
+		}
+		if !known || ts-prev >= int64(time.Minute) {
+			accepted = append(accepted, e)
+		}
+	}
+	return accepted, refused
+}
+
+func putEdges(tx *bolt.Tx, edges [][2]string, now time.Time) error {
+	if len(edges) == 0 {
+		return nil
+	}
+	b := tx.Bucket(bucketDeps)
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(now.UnixNano()))
+	for _, e := range edges {
+		if err := b.Put([]byte(e[0]+"\x00"+e[1]), v[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addEdgeLocked adds or refreshes an edge; false when it is new and the graph is full.
+func (s *store) addEdgeLocked(dependency, dependent string, seen int64) bool {
+	m := s.deps[dependency]
+	if _, ok := m[dependent]; !ok {
+		if s.edges >= s.maxEdges {
+			return false
+		}
+		if m == nil {
+			m = map[string]int64{}
+			s.deps[dependency] = m
+		}
+		s.edges++
+	}
+	m[dependent] = max(m[dependent], seen)
+	return true
+}
+
+func (s *store) dependentsOf(service string) []string {
+	s.depMu.RLock()
+	defer s.depMu.RUnlock()
+	m := s.deps[service]
+	out := make([]string, 0, len(m))
+	for d := range m {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// get returns a copy of an incident's JSON, or nil.
+func (s *store) get(id string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketIncidents).Get([]byte(id)); v != nil {
+			out = slices.Clone(v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// incidentQuery filters a listing. Zero fields do not filter.
+type incidentQuery struct {
+	TraceID  string
+	Service  string
+	Severity impactapi.Severity
+	Since    time.Time // updated at or after
+	Limit    int
+}
+
+// list returns copies of the JSON of the newest incidents matching q, newest first. It walks the
+// most selective index, newest first, and stops at since or at the limit.
+func (s *store) list(q incidentQuery) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var bucket, prefix []byte
+		switch {
+		case q.TraceID != "":
+			bucket, prefix = bucketByTrace, append([]byte(q.TraceID), 0)
+		case q.Service != "":
+			bucket, prefix = bucketByService, append([]byte(q.Service), 0)
+		case q.Severity != "":
+			bucket, prefix = bucketBySev, []byte{byte(q.Severity.Rank())}
+		default:
+			bucket = bucketByTime
+		}
+		// Filters the chosen index does not answer are checked against the metadata.
+		checkSeverity := q.Severity != "" && !bytes.Equal(bucket, bucketBySev)
+		checkService := q.Service != "" && !bytes.Equal(bucket, bucketByService)
+		incidents, meta := tx.Bucket(bucketIncidents), tx.Bucket(bucketMeta)
+		since := q.Since.UnixNano()
+		c := tx.Bucket(bucket).Cursor()
+		var m incidentMeta
+		for k := seekLastWithPrefix(c, prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+			rest := k[len(prefix):]
+			if len(rest) < 8 {
+				continue
+			}
+			if !q.Since.IsZero() && int64(binary.BigEndian.Uint64(rest)) < since {
+				break
+			}
+			id := rest[8:]
+			if checkSeverity || checkService {
+				if err := m.unmarshal(meta.Get(id)); err != nil {
+					return fmt.Errorf("incident %s: %w", id, err)
+				}
+				if checkSeverity && m.severity != byte(q.Severity.Rank()) {
+					continue
+				}
+				if checkService && !slices.Contains(m.services, q.Service) {
+					continue
+				}
+			}
+			if v := incidents.Get(id); v != nil {
+				out = append(out, slices.Clone(v))
+				if q.Limit > 0 && len(out) >= q.Limit {
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// seekLastWithPrefix positions c on the last key with the prefix (or on the key just before,
+// which the caller's HasPrefix check rejects) and returns it.
+func seekLastWithPrefix(c *bolt.Cursor, prefix []byte) []byte {
+	if len(prefix) == 0 {
+		k, _ := c.Last()
+		return k
+	}
+	succ := slices.Clone(prefix)
+	for i := len(succ) - 1; i >= 0; i-- {
+		if succ[i] < 0xff {
+			succ[i]++
+			succ = succ[:i+1]
+			k, _ := c.Seek(succ)
+			if k == nil {
+				k, _ = c.Last()
+				return k
+			}
+			k, _ = c.Prev()
+			return k
+		}
+	}
+	k, _ := c.Last()
+	return k
+}
+
+// expire deletes incidents not updated since cutoff, at most batch per transaction, and
+// dependency edges not seen since cutoff. It returns how many incidents it deleted.
+func (s *store) expire(cutoff time.Time, batch int) (int, error) {
+	total := 0
+	limit := cutoff.UnixNano()
+	for {
+		n := 0
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := newTxBuckets(tx)
+			c := b.byTime.Cursor()
+			var ids []string
+			for k, _ := c.First(); k != nil && len(ids) < batch; k, _ = c.Next() {
+				if len(k) < 8 || int64(binary.BigEndian.Uint64(k)) >= limit {
+					break
+				}
+				ids = append(ids, string(k[8:]))
+			}
+			for _, id := range ids {
+				removed, err := b.delete(id)
+				if err != nil {
+					return err
+				}
+				if removed {
+					n++
+				}
+			}
+			tx.OnCommit(func() { s.count.Add(-int64(n)) })
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < batch {
+			break
+		}
+	}
+	return total, s.expireDependencies(limit)
+}
+
+func (s *store) expireDependencies(limit int64) error {
+	var stale [][]byte
+	s.depMu.Lock()
+	for dep, m := range s.deps {
+		for dependent, seen := range m {
+			if seen < limit {
+				delete(m, dependent)
+				s.edges--
+				stale = append(stale, []byte(dep+"\x00"+dependent))
+			}
+		}
+		if len(m) == 0 {
+			delete(s.deps, dep)
+		}
+	}
+	s.depMu.Unlock()
+	if len(stale) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDeps)
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+type txBuckets struct {
+	incidents, meta, byTime, byTrace, byService, bySev *bolt.Bucket
+}
+
+func newTxBuckets(tx *bolt.Tx) txBuckets {
+	return txBuckets{
+		incidents: tx.Bucket(bucketIncidents),
+		meta:      tx.Bucket(bucketMeta),
+		byTime:    tx.Bucket(bucketByTime),
+		byTrace:   tx.Bucket(bucketByTrace),
+		byService: tx.Bucket(bucketByService),
+		bySev:     tx.Bucket(bucketBySev),
+	}
+}
+
+func (b txBuckets) bucket(name []byte) *bolt.Bucket {
+	switch string(name) {
+	case string(bucketByTime):
+		return b.byTime
+	case string(bucketByTrace):
+		return b.byTrace
+	case string(bucketByService):
+		return b.byService
+	case string(bucketBySev):
+		return b.bySev
+	}
+	panic("unknown index bucket " + string(name))
+}
+
+func (b txBuckets) removeIndexes(id string, m *incidentMeta) error {
+	return indexKeys(id, m, func(bucket, key []byte) error { return b.bucket(bucket).Delete(key) })
+}
+
+// delete removes an incident and its index entries; false when it was not stored.
+func (b txBuckets) delete(id string) (bool, error) {
+	raw := b.meta.Get([]byte(id))
+	if raw == nil {
+		return false, nil
+	}
+	var m incidentMeta
+	if err := m.unmarshal(raw); err != nil {
+		return false, fmt.Errorf("incident %s: %w", id, err)
+	}
+	if err := b.removeIndexes(id, &m); err != nil {
+		return false, err
+	}
+	if err := b.meta.Delete([]byte(id)); err != nil {
+		return false, err
+	}
+	return true, b.incidents.Delete([]byte(id))
+}
+
+func setTimeToDetection(inc *impactapi.Incident) {
+	inc.TimeToDetectionSeconds = max(0, inc.DetectedAt.Sub(inc.FirstSeen).Seconds())
+}
+
+func severityOfRank(r byte) impactapi.Severity {
+	all := impactapi.Severities()
+	if r == 0 || int(r) > len(all) {
+		return ""
+	}
+	return all[r-1]
+}
