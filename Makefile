@@ -11,7 +11,9 @@ BUILD_DIR   := $(CURDIR)/_build
 OTELCOL     := $(BUILD_DIR)/otelcol-tapio
 BUILDER     := $(BIN_DIR)/builder
 BUILDER_VERSION := v0.145.0
-RUN_CONFIG  ?= distributions/standalone/config.yaml
+# As root, the whole standalone distribution (kernel probes included); otherwise the same without
+# the ebpf receiver, which needs CAP_BPF and CAP_PERFMON.
+RUN_CONFIG  ?= $(if $(filter 0,$(shell id -u)),distributions/standalone/config.yaml,distributions/apps-only/config.yaml)
 GO_MIN      := 1.24
 
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
@@ -48,10 +50,11 @@ $(DEMO_DIR)/%: $(GO_SOURCES) | check-go
 # The README's story, for real: the kernel OOM-kills ledger-db and Tapio explains the failed
 # checkouts. Needs root (eBPF, memory cgroup).
 demo: deps $(OTELCOL) $(CLI) $(DEMO_BINS)
-	$(GO) run ./demo/tapio-demo -bin $(BUILD_DIR) -config $(RUN_CONFIG)
+	$(GO) run ./demo/tapio-demo -bin $(BUILD_DIR) -config distributions/standalone/config.yaml
 
-run: $(OTELCOL)
+run: $(OTELCOL) $(CLI)
 	@mkdir -p $${TAPIO_DATA_DIR:-./_data}
+	@[ "$$(id -u)" = 0 ] || echo "not root: running without kernel probes ($(RUN_CONFIG)); sudo make run for the whole distribution"
 	$(OTELCOL) --config $(RUN_CONFIG)
 
 # Unit tests under the race detector (kernel tests included: they need root, and skip without it
