@@ -2,7 +2,6 @@ package correlationconnector
 
 import (
 	"context"
-	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -246,7 +245,7 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 		case unifiedevent.KeyHTTPRoute:
 			e.details.route = strOf(v)
 		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
-			if n, ok := valueInt(v); ok {
+			if n, ok := unifiedevent.IntValue(v); ok {
 				e.details.httpStatus = int32(n)
 			}
 		case unifiedevent.KeyErrorType:
@@ -260,15 +259,15 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 		case unifiedevent.KeyServerAddress:
 			serverAddr = strOf(v)
 		case unifiedevent.KeyServerPort:
-			serverPort, _ = valueInt(v)
+			serverPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyDestinationAddress:
 			destAddr = strOf(v)
 		case unifiedevent.KeyDestinationPort:
-			destPort, _ = valueInt(v)
+			destPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyNetworkPeerAddress:
 			peerAddr = strOf(v)
 		case unifiedevent.KeyNetworkPeerPort:
-			peerPort, _ = valueInt(v)
+			peerPort, _ = unifiedevent.IntValue(v)
 		}
 		return true
 	})
@@ -396,18 +395,5 @@ func intOf(m pcommon.Map, key string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
-	return valueInt(v)
-}
-
-func valueInt(v pcommon.Value) (int64, bool) {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(v.Str(), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
+	return unifiedevent.IntValue(v)
 }

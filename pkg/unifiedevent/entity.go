@@ -81,14 +81,23 @@ func intValue(m pcommon.Map, key string) (int64, bool) {
 	if !ok {
 		return 0, false
 	}
+	return IntValue(v)
+}
+
+// IntValue reads an integer attribute the way producers send it in practice: an int, a double, or
+// a decimal string (ports and status codes arrive in all three). A zero Value reads as absent.
+func IntValue(v pcommon.Value) (int64, bool) {
+	if v == (pcommon.Value{}) {
+		return 0, false
+	}
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
 		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		return int64(v.Double()), true
 	case pcommon.ValueTypeStr:
 		n, err := strconv.ParseInt(v.Str(), 10, 64)
 		return n, err == nil
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
 	}
 	return 0, false
 }

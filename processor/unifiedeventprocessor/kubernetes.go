@@ -191,7 +191,7 @@ func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 	series := valueMap(f.series)
 	ev.count = ev.int(valueCount, series, "count")
 	if ev.count == 0 {
-		if n, ok := intOfValue(f.count); ok && n > 0 {
+		if n, ok := unifiedevent.IntValue(f.count); ok && n > 0 {
 			ev.count = n
 			ev.values[valueCount] = f.count
 		}
@@ -214,19 +214,6 @@ func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 		}
 	}
 	return ev, nil
-}
-
-func intOfValue(v pcommon.Value) (int64, bool) {
-	if v == (pcommon.Value{}) {
-		return 0, false
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	}
-	return 0, false
 }
 
 // classifyKubernetesEvent maps a reason to the catalogue. The kubelet reports both a crash loop and
@@ -388,17 +375,9 @@ func intField(m pcommon.Map, key string) int64 {
 	if m == (pcommon.Map{}) {
 		return 0
 	}
-	v, ok := m.Get(key)
-	if !ok {
-		return 0
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int()
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double())
-	}
-	return 0
+	v, _ := m.Get(key)
+	n, _ := unifiedevent.IntValue(v)
+	return n
 }
 
 // containsFold is a case-insensitive strings.Contains that does not allocate; it only compares

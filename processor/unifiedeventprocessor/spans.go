@@ -2,7 +2,6 @@ package unifiedeventprocessor
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -52,11 +51,11 @@ func readSpanFacts(attrs pcommon.Map) spanFacts {
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
-			if code, ok := intOf(v); ok {
+			if code, ok := unifiedevent.IntValue(v); ok {
 				f.httpStatus = code
 			}
 		case unifiedevent.KeyRPCGRPCStatusCode:
-			if code, ok := intOf(v); ok {
+			if code, ok := unifiedevent.IntValue(v); ok {
 				f.grpcStatus, f.hasGRPC = code, true
 			}
 		case unifiedevent.KeyErrorType:
@@ -124,19 +123,6 @@ func (n *normalizer) annotateSpan(resource pcommon.Map, service string, span ptr
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}
 	return true
-}
-
-func intOf(v pcommon.Value) (int64, bool) {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(v.Str(), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 // slowThresholds resolves the latency threshold for a span: service and route, then route, then
