@@ -214,6 +214,8 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
 		case errors.Is(err, ringbuf.ErrClosed):
+			// Shutdown: what was read still goes downstream, under a context that is not canceled.
+			ctx = context.WithoutCancel(ctx)
 			flush()
 			r.pollCounters(ctx)
 			return
