@@ -104,3 +104,36 @@ func ConnectLoopCommand(port, count int) *exec.Cmd {
 	cmd.Stderr = os.Stderr
 	return cmd
 }
+
+// ExecLoopEnv, set to a count, makes ExecLoopIfAsked turn the process into a workload that runs
+// /bin/true that many times, one after the other, and exits.
+const ExecLoopEnv = "TAPIO_TEST_EXEC_LOOP"
+
+// ExecLoopIfAsked runs the exec workload when ExecLoopEnv is set; a test binary calls it first
+// thing in TestMain.
+func ExecLoopIfAsked() {
+	spec := os.Getenv(ExecLoopEnv)
+	if spec == "" {
+		return
+	}
+	var count int
+	if _, err := fmt.Sscanf(spec, "%d", &count); err != nil {
+		fmt.Fprintln(os.Stderr, "bad", ExecLoopEnv, spec, err)
+		os.Exit(2)
+	}
+	for i := 0; i < count; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(0)
+}
+
+// ExecLoopCommand is the command that runs this test binary as the exec workload.
+func ExecLoopCommand(count int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", ExecLoopEnv, count))
+	cmd.Stderr = os.Stderr
+	return cmd
+}

@@ -10,6 +10,7 @@ import (
 
 func TestMain(m *testing.M) {
 	kerneltest.HogMemoryIfAsked()   // the OOM test runs this binary as its victim
-	kerneltest.ConnectLoopIfAsked() // the overhead benchmarks run it as their workload
+	kerneltest.ConnectLoopIfAsked() // the overhead benchmarks run it as their workloads
+	kerneltest.ExecLoopIfAsked()
 	goleak.VerifyTestMain(m)
 }

@@ -101,3 +101,28 @@ func BenchmarkConnectOverhead(b *testing.B) {
 	b.ReportMetric(ratios[len(ratios)/2], "with/without")
 	b.ReportMetric(float64(connects), "connects/round")
 }
+
+// BenchmarkExecOverhead runs a fork+exec workload process (/bin/true, one after the other) with
+// and without the receiver attached with its default probes, alternating nine times in one run,
+// and reports the median time ratio.
+func BenchmarkExecOverhead(b *testing.B) {
+	const execs = 2000
+	run := func() time.Duration {
+		start := time.Now()
+		if err := kerneltest.ExecLoopCommand(execs).Run(); err != nil {
+			b.Fatalf("exec workload: %v", err)
+		}
+		return time.Since(start)
+	}
+	var ratios []float64
+	for round := 0; round < 9; round++ {
+		without := run()
+		rr := startReceiver(b, nil)
+		with := run()
+		_ = rr.receiver.Shutdown(b.Context())
+		ratios = append(ratios, float64(with)/float64(without))
+	}
+	sort.Float64s(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "with/without")
+	b.ReportMetric(float64(execs), "execs/round")
+}
