@@ -127,7 +127,7 @@ func (n *normalizer) report(ctx context.Context, t *tally) {
 		}
 	}
 	if dropped > 0 {
-		if ce := n.sampled.Check(zapcore.DebugLevel, "unifiedevent processor dropped log records by rule"); ce != nil {
+		if ce := n.sampled.Check(zapcore.InfoLevel, "unifiedevent processor dropped log records by rule (counted in otelcol_processor_unifiedevent_records_dropped)"); ce != nil {
 			fields := make([]zap.Field, 0, dropReasonCount)
 			for r, count := range t.dropped {
 				if count > 0 {
