@@ -18,14 +18,15 @@ const sourceEBPF = "ebpf"
 // logBuilder accumulates kernel events into one plog.Logs, one resource per cgroup, because the
 // resource is where an event says which container and pod it is about.
 type logBuilder struct {
-	host     string
-	version  string
-	logs     plog.Logs
-	groups   map[uint64]*resourceGroup
-	count    int
-	observed pcommon.Timestamp
-	cgroups  *cgroupCache
-	comms    map[[16]byte]string
+	host      string
+	version   string
+	logs      plog.Logs
+	groups    map[uint64]*resourceGroup
+	count     int
+	observed  pcommon.Timestamp
+	cgroups   *cgroupCache
+	comms     map[[16]byte]string
+	addresses map[addressKey]string
 	// ioThreshold is reported on io_latency events.
 	ioThreshold time.Duration
 }
@@ -42,7 +43,7 @@ type resourceGroup struct {
 
 func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
 	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{},
-		cgroups: cgroups, comms: map[[16]byte]string{}}
+		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}}
 }
 
 // take hands over the accumulated logs and starts a new batch.
@@ -194,7 +195,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), b.comm(subject), subject.TGID, string(s.SenderComm), s.SenderTGID))
 	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout, kernel.KindConnectionReset:
 		s := e.Socket()
-		local, remote := putConnection(attrs, s.Connection)
+		local, remote := b.putConnection(attrs, s.Connection)
 		var detail string
 		switch e.Kind {
 		case kernel.KindConnectionReset:
@@ -233,10 +234,10 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		rec.Body().SetStr(unifiedevent.IONarrative(name, string(io.Disk), op, uint64(io.Bytes), io.Sector, status, took, b.comm(subject), subject.TGID))
 	case kernel.KindListen:
 		s := e.Socket()
-		addr := endpoint(s.Family, s.Source, s.SourcePort)
+		addr := b.endpoint(s.Family, s.Source, s.SourcePort)
 		attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
 		attrs.PutStr(unifiedevent.KeyNetworkType, networkType(s.Family))
-		attrs.PutStr(unifiedevent.KeySourceAddress, address(s.Family, s.Source))
+		attrs.PutStr(unifiedevent.KeySourceAddress, b.address(s.Family, s.Source))
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(s.SourcePort))
 		rec.Body().SetStr(unifiedevent.ListenNarrative(b.comm(subject), subject.TGID, addr))
 	}
@@ -248,27 +249,53 @@ func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interv
 	def, _ := unifiedevent.Lookup(string(unifiedevent.TCPRetransmit))
 	rec, _ := b.newRecord(def, owner, when)
 	attrs := rec.Attributes()
-	local, remote := putConnection(attrs, conn)
+	local, remote := b.putConnection(attrs, conn)
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitCount, int64(count))
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitInterval, interval.Milliseconds())
 	detail := strconv.FormatUint(count, 10) + " segments in " + interval.String()
 	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, b.comm(owner), owner.TGID, local, remote, detail))
 }
 
-func putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string) {
+func (b *logBuilder) putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string) {
+	source := b.address(c.Family, c.Source)
 	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
 	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
-	attrs.PutStr(unifiedevent.KeySourceAddress, address(c.Family, c.Source))
+	attrs.PutStr(unifiedevent.KeySourceAddress, source)
+	local = source
 	if c.SourcePort != 0 { // 0 once close() has released the port, before an active reset
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
+		local = endpoint(c.Family, c.Source, c.SourcePort) // an ephemeral port: not worth caching
 	}
-	attrs.PutStr(unifiedevent.KeyDestinationAddress, address(c.Family, c.Destination))
+	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.address(c.Family, c.Destination))
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
-	local = address(c.Family, c.Source)
-	if c.SourcePort != 0 {
-		local = endpoint(c.Family, c.Source, c.SourcePort)
+	return local, b.endpoint(c.Family, c.Destination, c.DestinationPort)
+}
+
+// addressKey names an address (port 0) or an endpoint in the builder's cache: a storm of failing
+// connections goes to few peers, and their strings need not be built per event.
+type addressKey struct {
+	family, port uint16
+	addr         [16]byte
+}
+
+func (b *logBuilder) address(family uint16, raw [16]byte) string {
+	return b.cachedAddress(addressKey{family: family, addr: raw}, func() string { return address(family, raw) })
+}
+
+func (b *logBuilder) endpoint(family uint16, raw [16]byte, port uint16) string {
+	return b.cachedAddress(addressKey{family, port, raw}, func() string { return endpoint(family, raw, port) })
+}
+
+func (b *logBuilder) cachedAddress(key addressKey, build func() string) string {
+	if s, ok := b.addresses[key]; ok {
+		return s
 	}
-	return local, endpoint(c.Family, c.Destination, c.DestinationPort)
+	if len(b.addresses) >= internLimit {
+		clear(b.addresses)
+	}
+	s := build()
+	b.addresses[key] = s
+	return s
 }
 
 const (
