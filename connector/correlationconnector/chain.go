@@ -455,8 +455,7 @@ func (c *correlator) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 
 	rec.SetTimestamp(pcommon.Timestamp(root.time))
 	rec.SetObservedTimestamp(pcommon.Timestamp(c.clock.Now().UnixNano()))
-	rec.SetSeverityNumber(plog.SeverityNumberError)
-	rec.SetSeverityText("ERROR")
+	unifiedevent.SetSeverity(rec, plog.SeverityNumberError)
 	if !primary.IsEmpty() {
 		rec.SetTraceID(primary)
 	}

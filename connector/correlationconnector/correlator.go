@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/yairfalse/tapio/connector/correlationconnector/internal/metadata"
+	"github.com/yairfalse/tapio/internal/ratelog"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -66,9 +67,6 @@ var emitTriggerNames = [emitTriggerCount]string{
 	emitEviction: "eviction",
 	emitShutdown: "shutdown",
 }
-
-// logSamplingTick bounds how often one kind of drop or eviction is logged.
-const logSamplingTick = 10 * time.Second
 
 // internCap bounds the intern table; past it the table starts afresh, and strings still held by
 // events stay alive through those events alone.
@@ -214,9 +212,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		scratch:    newChainScratch(),
 	}
 	c.batches.New = func() any { return &batch{tally: tally{breaches: map[int]int64{}}} }
-	c.sampled = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-		return zapcore.NewSamplerWithOptions(core, logSamplingTick, 1, 0)
-	}))
+	c.sampled = ratelog.Sampled(set.Logger)
 	opt := func(key, value string) []metric.AddOption {
 		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))}
 	}

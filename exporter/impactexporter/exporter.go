@@ -18,15 +18,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/internal/ratelog"
 )
-
-// logSamplingTick bounds repeated warnings: the first of a kind per tick is logged, the rest are
-// only counted.
-const logSamplingTick = 10 * time.Second
 
 // expireBatch bounds one retention transaction.
 const expireBatch = 1000
@@ -67,9 +63,7 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		telemetry: tb,
 		scorer:    newScorer(cfg.Impact),
 		now:       time.Now,
-		sampled: set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(core, logSamplingTick, 1, 0)
-		})),
+		sampled:   ratelog.Sampled(set.Logger),
 	}
 	for r := range invalidReasonCount {
 		e.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
@@ -138,5 +139,16 @@ func TestKubernetesNarrative(t *testing.T) {
 	want := "Kubernetes Warning BackOff on Pod shop/checkout-1: Back-off restarting failed container (seen 5 times)"
 	if got != want {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestSeverityText(t *testing.T) {
+	for sev, want := range map[plog.SeverityNumber]string{
+		plog.SeverityNumberUnspecified: "", plog.SeverityNumberTrace2: "TRACE", plog.SeverityNumberDebug: "DEBUG",
+		plog.SeverityNumberInfo3: "INFO", plog.SeverityNumberWarn: "WARN", plog.SeverityNumberError4: "ERROR", plog.SeverityNumberFatal: "FATAL",
+	} {
+		if got := unifiedevent.SeverityText(sev); got != want {
+			t.Errorf("SeverityText(%v) = %q, want %q", sev, got, want)
+		}
 	}
 }

@@ -83,23 +83,6 @@ func (n *normalizer) writeKubernetesEvent(rec plog.LogRecord, ev *kubernetesEven
 	if ev.eventType == "Warning" && sev < plog.SeverityNumberWarn {
 		sev = plog.SeverityNumberWarn
 	}
-	rec.SetSeverityNumber(sev)
-	rec.SetSeverityText(severityText(sev))
+	unifiedevent.SetSeverity(rec, sev)
 	rec.Body().SetStr(narrative)
-}
-
-func severityText(sev plog.SeverityNumber) string {
-	switch {
-	case sev >= plog.SeverityNumberFatal:
-		return "FATAL"
-	case sev >= plog.SeverityNumberError:
-		return "ERROR"
-	case sev >= plog.SeverityNumberWarn:
-		return "WARN"
-	case sev >= plog.SeverityNumberInfo:
-		return "INFO"
-	case sev >= plog.SeverityNumberDebug:
-		return "DEBUG"
-	}
-	return "TRACE"
 }

@@ -2,7 +2,6 @@ package unifiedeventprocessor
 
 import (
 	"context"
-	"time"
 
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
@@ -10,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/yairfalse/tapio/internal/ratelog"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
 )
@@ -72,9 +72,6 @@ type tally struct {
 	invalid    [invalidReasonCount]int64
 }
 
-// logSamplingTick bounds how often one kind of drop or invalid input is logged.
-const logSamplingTick = 10 * time.Second
-
 func newNormalizer(set processor.Settings, cfg *Config) (*normalizer, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
@@ -88,9 +85,7 @@ func newNormalizer(set processor.Settings, cfg *Config) (*normalizer, error) {
 		slow:      newSlowThresholds(cfg.Spans),
 		version:   set.BuildInfo.Version,
 	}
-	n.sampled = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-		return zapcore.NewSamplerWithOptions(core, logSamplingTick, 1, 0)
-	}))
+	n.sampled = ratelog.Sampled(set.Logger)
 	for l := 0; l < unifiedevent.LayerCount; l++ {
 		n.layerAttrs[l] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("layer", unifiedevent.Layer(l).String())))}
 	}

@@ -19,10 +19,10 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
+	"github.com/yairfalse/tapio/internal/ratelog"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -78,9 +78,7 @@ func newReceiver(set receiver.Settings, cfg *Config, release func()) (*ebpfRecei
 	}
 	r := &ebpfReceiver{cfg: cfg, set: set, release: release, telemetry: tb, obs: obs, host: host,
 		retransmits: map[kernel.Connection]uint64{}}
-	r.sampled = set.Logger.WithOptions(zap.WrapCore(func(core zapcore.Core) zapcore.Core {
-		return zapcore.NewSamplerWithOptions(core, 10*time.Second, 1, 0)
-	}))
+	r.sampled = ratelog.Sampled(set.Logger)
 	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
 		name := string(eventNameOfKind(kind))
 		r.kindAttrs[kind] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("event", name)))}

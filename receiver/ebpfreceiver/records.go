@@ -105,8 +105,7 @@ func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Iden
 	b.count++
 	rec.SetTimestamp(pcommon.NewTimestampFromTime(when))
 	rec.SetObservedTimestamp(b.observed)
-	rec.SetSeverityNumber(def.Severity)
-	rec.SetSeverityText(severityText(def.Severity))
+	unifiedevent.SetSeverity(rec, def.Severity)
 	attrs := rec.Attributes()
 	attrs.EnsureCapacity(20)
 	ue := unifiedevent.Of(attrs)
@@ -136,16 +135,6 @@ func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity) {
 	if path := b.cgroups.info(id.CgroupID).path; path != "" {
 		attrs.PutStr(unifiedevent.KeyKernelCgroupPath, path)
 	}
-}
-
-func severityText(sev plog.SeverityNumber) string {
-	switch {
-	case sev >= plog.SeverityNumberError:
-		return "ERROR"
-	case sev >= plog.SeverityNumberWarn:
-		return "WARN"
-	}
-	return "INFO"
 }
 
 // add turns one kernel event into a UnifiedEvent record. It returns the event's name.
