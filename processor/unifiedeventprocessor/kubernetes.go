@@ -22,8 +22,8 @@ func kubernetesEventObject(body pcommon.Map) (object pcommon.Map, watchType stri
 	if isEventObject(body) {
 		return body, "", true
 	}
-	inner, ok := mapField(body, "object")
-	if !ok || !isEventObject(inner) {
+	inner := valueMap(field(body, "object"))
+	if inner == (pcommon.Map{}) || !isEventObject(inner) {
 		return pcommon.Map{}, "", false
 	}
 	return inner, strField(body, "type"), true
@@ -329,55 +329,25 @@ func (ev *kubernetesEvent) move(attrs pcommon.Map, key string, which kubernetesV
 }
 
 func (ev *kubernetesEvent) str(which kubernetesValue, m pcommon.Map, key string) string {
-	if m == (pcommon.Map{}) {
-		return ""
-	}
-	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+	v := field(m, key)
+	s := valueStr(v)
+	if s != "" {
 		ev.values[which] = v
-		return v.Str()
 	}
-	return ""
+	return s
 }
 
 func (ev *kubernetesEvent) int(which kubernetesValue, m pcommon.Map, key string) int64 {
-	n := intField(m, key)
+	v := field(m, key)
+	n, _ := unifiedevent.IntValue(v)
 	if n != 0 {
-		ev.values[which], _ = m.Get(key)
+		ev.values[which] = v
 	}
 	return n
 }
 
 func (ev *kubernetesEvent) narrative(limit int) string {
 	return unifiedevent.Truncate(unifiedevent.KubernetesNarrative(ev.eventType, ev.reason, ev.kind, ev.namespace, ev.name, ev.message, ev.count), limit)
-}
-
-func strField(m pcommon.Map, key string) string {
-	if m == (pcommon.Map{}) {
-		return ""
-	}
-	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-func mapField(m pcommon.Map, key string) (pcommon.Map, bool) {
-	if m == (pcommon.Map{}) {
-		return pcommon.Map{}, false
-	}
-	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeMap {
-		return v.Map(), true
-	}
-	return pcommon.Map{}, false
-}
-
-func intField(m pcommon.Map, key string) int64 {
-	if m == (pcommon.Map{}) {
-		return 0
-	}
-	v, _ := m.Get(key)
-	n, _ := unifiedevent.IntValue(v)
-	return n
 }
 
 // containsFold is a case-insensitive strings.Contains that does not allocate; it only compares
@@ -394,4 +364,23 @@ func containsFold(s, substr string) bool {
 		}
 	}
 	return false
+}
+
+// field reads m[key]; the zero Value when m is the zero Map or has no such key, so that reads
+// chain through absent parts of an object.
+func field(m pcommon.Map, key string) pcommon.Value {
+	if m == (pcommon.Map{}) {
+		return pcommon.Value{}
+	}
+	if v, ok := m.Get(key); ok {
+		return v
+	}
+	return pcommon.Value{}
+}
+
+func strField(m pcommon.Map, key string) string { return valueStr(field(m, key)) }
+
+func intField(m pcommon.Map, key string) int64 {
+	n, _ := unifiedevent.IntValue(field(m, key))
+	return n
 }
