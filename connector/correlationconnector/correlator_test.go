@@ -493,3 +493,18 @@ func TestEventsBeyondTheCapBindNoNewTraces(t *testing.T) {
 		t.Errorf("%d trace bindings (want 3, the kept events'), %d incidents, %d events counted", traces, h.c.open, h.c.oldest.eventCount)
 	}
 }
+
+// A listen event missing its address, or the refused connection after it, must not break the
+// connector: the address directory learns nothing and the rest goes on.
+func TestListenWithoutAddressIsHarmless(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.consumeLogs(ctx, logsOf(
+		ev{name: unifiedevent.Listen, id: 1, entity: "pod-db", attrs: map[string]any{unifiedevent.KeySourcePort: int64(5432)}},
+		ev{name: unifiedevent.ConnectionRefused, id: 2, entity: "pod-app", at: time.Second,
+			attrs: map[string]any{unifiedevent.KeyDestinationAddress: "10.0.0.7", unifiedevent.KeyDestinationPort: int64(5432)}},
+	)))
+	must(t, h.c.Shutdown(ctx))
+	if recs := h.records(); len(recs) != 1 {
+		t.Fatalf("%d incidents, want the refused connection's own", len(recs))
+	}
+}

@@ -356,7 +356,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 // address itself, or for a wildcard listen the pod IP; and the service name on that port, so that
 // clients calling the server by its name resolve too.
 func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
-	addr, _ := attrs.Get(unifiedevent.KeySourceAddress)
+	addr := mustGet(attrs, unifiedevent.KeySourceAddress)
 	port, _ := intOf(attrs, unifiedevent.KeySourcePort)
 	entity := strOf(mustGet(attrs, unifiedevent.KeyEntityID))
 	if entity == "" {
