@@ -5,16 +5,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -37,29 +33,15 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18080", "address to serve on")
 	payment := flag.String("payment", "http://127.0.0.1:18081", "payment service base URL")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tel, err := telemetry.Setup(ctx, "checkout")
+	err := telemetry.Serve("checkout", *listen, func(tel *telemetry.Providers) http.Handler {
+		s := &service{tel: tel, payment: *payment, client: &http.Client{Timeout: 5 * time.Second}}
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /api/checkout", s.checkout)
+		return mux
+	})
 	if err != nil {
 		log.Fatalf("checkout: %v", err)
 	}
-	s := &service{tel: tel, payment: *payment, client: &http.Client{Timeout: 5 * time.Second}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/checkout", s.checkout)
-	srv := &http.Server{Addr: *listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	fmt.Fprintf(os.Stderr, "checkout (pid %d) serving %s\n", os.Getpid(), *listen)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("checkout: %v", err)
-	}
-	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = tel.Shutdown(flushCtx)
 }
 
 func (s *service) checkout(w http.ResponseWriter, r *http.Request) {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
@@ -36,27 +35,13 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18081", "address to serve on")
 	ledger := flag.String("ledger", "127.0.0.1:15432", "ledger-db address")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tel, err := telemetry.Setup(ctx, "payment")
+	err := telemetry.Serve("payment", *listen, func(tel *telemetry.Providers) http.Handler {
+		s := &service{tel: tel, ledger: *ledger}
+		return http.HandlerFunc(s.pay)
+	})
 	if err != nil {
 		log.Fatalf("payment: %v", err)
 	}
-	s := &service{tel: tel, ledger: *ledger}
-	srv := &http.Server{Addr: *listen, Handler: http.HandlerFunc(s.pay), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
-	}()
-	fmt.Fprintf(os.Stderr, "payment (pid %d) serving %s, ledger at %s\n", os.Getpid(), *listen, *ledger)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("payment: %v", err)
-	}
-	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = tel.Shutdown(flushCtx)
 }
 
 func (s *service) pay(w http.ResponseWriter, r *http.Request) {
