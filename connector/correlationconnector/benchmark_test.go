@@ -111,7 +111,7 @@ func benchCorrelator(b *testing.B, cfg *Config) (*correlator, *fakeClock) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c.addOutput(1, consumertest.NewNop())
+	c.outputs.add(1, consumertest.NewNop())
 	b.Cleanup(func() { _ = c.Shutdown(context.Background()) })
 	return c, clk
 }
@@ -232,8 +232,8 @@ func BenchmarkStateBytesPerEvent(b *testing.B) {
 				after := heapInUse()
 				// Failed spans are held twice, as trace structure and as problem events; count them once.
 				held := batches * (mix.spans + mix.logs)
-				if c.store.len() != batches*mix.spans || c.held < batches*mix.logs {
-					b.Fatalf("holds %d spans and %d problem events; nothing may be evicted", c.store.len(), c.held)
+				if c.store.len() != batches*mix.spans || c.book.held < batches*mix.logs {
+					b.Fatalf("holds %d spans and %d problem events; nothing may be evicted", c.store.len(), c.book.held)
 				}
 				b.ReportMetric(float64(after-before)/float64(held), "bytes/event")
 				b.ReportMetric(float64(after-before)/(1<<20), "MiB-held")
@@ -276,8 +276,8 @@ func chainIncident(b *testing.B, c *correlator, clk *fakeClock, n int) {
 			attrs: map[string]any{unifiedevent.KeyHTTPRoute: "/api/checkout", unifiedevent.KeyEndUserID: fmt.Sprintf("user-%d", i)}}))
 		events++
 	}
-	if c.open != 1 || len(c.oldest.events) != n {
-		b.Fatalf("%d incidents, %d events; want one of %d", c.open, len(c.oldest.events), n)
+	if c.book.open != 1 || len(c.book.oldest.events) != n {
+		b.Fatalf("%d incidents, %d events; want one of %d", c.book.open, len(c.book.oldest.events), n)
 	}
 }
 
@@ -292,14 +292,14 @@ func BenchmarkBuildAndEmitChain1000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c.mu.Lock()
-		c.oldest.dirty = true // as if new evidence had joined
-		c.mu.Unlock()
+		c.book.mu.Lock()
+		c.book.oldest.dirty = true // as if new evidence had joined
+		c.book.mu.Unlock()
 		clk.Advance(2 * time.Second)
 		c.flush(ctx, clk.Now(), false)
 	}
 	b.StopTimer()
-	if c.oldest == nil || c.oldest.version != int64(b.N) {
+	if c.book.oldest == nil || c.book.oldest.version != int64(b.N) {
 		b.Fatalf("the incident was not emitted b.N times")
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/chain")

@@ -30,7 +30,7 @@ type signalConnector struct {
 
 func newSignalConnector(shared *sharedcomponent.Component[*correlator], next consumer.Logs) *signalConnector {
 	s := &signalConnector{shared: shared, c: shared.Unwrap(), id: int(outputIDs.Add(1))}
-	s.c.addOutput(s.id, next)
+	s.c.outputs.add(s.id, next)
 	return s
 }
 
@@ -61,7 +61,7 @@ func (s *signalConnector) Shutdown(ctx context.Context) error {
 	s.released = true
 	// The last holder's consumer stays attached until the final flush has used it.
 	err := s.shared.Release(ctx)
-	s.c.removeOutput(s.id)
+	s.c.outputs.remove(s.id)
 	return err
 }
 

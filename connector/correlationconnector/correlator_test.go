@@ -101,8 +101,8 @@ func TestLateEventsAreDroppedAndCounted(t *testing.T) {
 	if got := h.counter(t, "otelcol_connector_correlation_events_dropped", "reason", "late"); got != 2 {
 		t.Errorf("late events = %d, want 2", got)
 	}
-	if h.c.open != 0 || h.c.store.len() != 0 {
-		t.Errorf("late events must not enter state: %d incidents, %d spans", h.c.open, h.c.store.len())
+	if h.c.book.open != 0 || h.c.store.len() != 0 {
+		t.Errorf("late events must not enter state: %d incidents, %d spans", h.c.book.open, h.c.store.len())
 	}
 }
 
@@ -185,8 +185,8 @@ func TestCapsEvictAndCount(t *testing.T) {
 		h := newHarness(t, cfg)
 		for i := 1; i <= 10; i++ {
 			must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: i, entity: "pod-" + string(rune('a'+i)), service: "svc-" + string(rune('a'+i))})))
-			if h.c.open > cfg.MaxIncidents {
-				t.Fatalf("%d incidents open, cap %d", h.c.open, cfg.MaxIncidents)
+			if h.c.book.open > cfg.MaxIncidents {
+				t.Fatalf("%d incidents open, cap %d", h.c.book.open, cfg.MaxIncidents)
 			}
 		}
 		if got := h.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_incidents"); got != 7 {
@@ -230,8 +230,8 @@ func TestCapsEvictAndCount(t *testing.T) {
 		h := newHarness(t, cfg)
 		for i := 1; i <= 30; i++ {
 			must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, id: i, entity: "pod-" + string(rune('A'+i)), service: "svc-" + string(rune('A'+i))})))
-			if h.c.held > cfg.MaxEvents {
-				t.Fatalf("%d problem events held, cap %d", h.c.held, cfg.MaxEvents)
+			if h.c.book.held > cfg.MaxEvents {
+				t.Fatalf("%d problem events held, cap %d", h.c.book.held, cfg.MaxEvents)
 			}
 		}
 		if got := h.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_events_problem_events"); got != 20 {
@@ -304,8 +304,8 @@ func TestConcurrentConsume(t *testing.T) {
 	if str(last.Attributes(), unifiedevent.KeyCorrelationEventCount) == "" {
 		t.Error("record without event_count")
 	}
-	if h.c.open != 0 || h.c.held != 0 || len(h.c.bindings) != 0 {
-		t.Errorf("after shutdown: %d open, %d held, %d bindings", h.c.open, h.c.held, len(h.c.bindings))
+	if h.c.book.open != 0 || h.c.book.held != 0 || len(h.c.book.bindings) != 0 {
+		t.Errorf("after shutdown: %d open, %d held, %d bindings", h.c.book.open, h.c.book.held, len(h.c.book.bindings))
 	}
 	if n := h.c.store.len(); n > cfg.MaxEvents {
 		t.Errorf("store %d > cap %d", n, cfg.MaxEvents)
@@ -362,13 +362,13 @@ func TestMetricThresholdBreachJoinsTraces(t *testing.T) {
 	point(0, 0.95, used)
 	point(10*time.Second, 0.97, map[string]any{"state": "cache"}) // another series: ignored by the match
 	point(20*time.Second, 0.96, used)
-	if h.c.open != 0 {
+	if h.c.book.open != 0 {
 		t.Fatal("a breach shorter than for must not fire")
 	}
 	point(25*time.Second, 0.5, used) // back under: the clock restarts
 	point(30*time.Second, 0.95, used)
 	point(50*time.Second, 0.95, used)
-	if h.c.open != 0 {
+	if h.c.book.open != 0 {
 		t.Fatal("the breach restarted at 30s and has lasted 20s only")
 	}
 	point(60*time.Second, 0.96, used)
@@ -436,7 +436,7 @@ func must(t testing.TB, err error) {
 
 func TestRecordsWithoutConsumerOrRefusedAreCounted(t *testing.T) {
 	h := newHarness(t, defaultConfig())
-	h.c.removeOutput(1)
+	h.c.outputs.remove(1)
 	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, entity: "pod-a"})))
 	must(t, h.c.Shutdown(ctx))
 	if got := h.counter(t, "otelcol_connector_correlation_records_refused", "reason", "no_output"); got != 1 {
@@ -444,8 +444,8 @@ func TestRecordsWithoutConsumerOrRefusedAreCounted(t *testing.T) {
 	}
 
 	h = newHarness(t, defaultConfig())
-	h.c.removeOutput(1)
-	h.c.addOutput(2, consumertest.NewErr(errors.New("queue full")))
+	h.c.outputs.remove(1)
+	h.c.outputs.add(2, consumertest.NewErr(errors.New("queue full")))
 	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, entity: "pod-a"})))
 	must(t, h.c.Shutdown(ctx))
 	if got := h.counter(t, "otelcol_connector_correlation_records_refused", "reason", "downstream_error"); got != 1 {
@@ -462,8 +462,8 @@ func TestOneIncidentCannotHoldMoreThanMaxEvents(t *testing.T) {
 		events = append(events, ev{name: unifiedevent.ErrorLog, id: i, entity: "pod-a", service: "a"})
 	}
 	must(t, h.c.consumeLogs(ctx, logsOf(events...)))
-	if h.c.held != 10 {
-		t.Errorf("held %d problem events, cap 10", h.c.held)
+	if h.c.book.held != 10 {
+		t.Errorf("held %d problem events, cap 10", h.c.book.held)
 	}
 	if got := h.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_events_problem_events"); got != 15 {
 		t.Errorf("evictions = %d, want 15", got)
@@ -484,13 +484,13 @@ func TestEventsBeyondTheCapBindNoNewTraces(t *testing.T) {
 	}
 	must(t, h.c.consumeTraces(ctx, tracesOf(spans...)))
 	traces := 0
-	for k := range h.c.bindings {
+	for k := range h.c.book.bindings {
 		if k.kind == keyTrace {
 			traces++
 		}
 	}
-	if traces != 3 || h.c.open != 1 || h.c.oldest.eventCount != 50 {
-		t.Errorf("%d trace bindings (want 3, the kept events'), %d incidents, %d events counted", traces, h.c.open, h.c.oldest.eventCount)
+	if traces != 3 || h.c.book.open != 1 || h.c.book.oldest.eventCount != 50 {
+		t.Errorf("%d trace bindings (want 3, the kept events'), %d incidents, %d events counted", traces, h.c.book.open, h.c.book.oldest.eventCount)
 	}
 }
 

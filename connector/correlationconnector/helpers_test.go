@@ -66,7 +66,7 @@ func newHarness(t testing.TB, cfg *Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.addOutput(1, h.out)
+	c.outputs.add(1, h.out)
 	h.c = c
 	t.Cleanup(func() {
 		_ = c.Shutdown(context.Background())

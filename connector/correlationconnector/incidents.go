@@ -1,0 +1,460 @@
+package correlationconnector
+
+import (
+	"slices"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// evictReason names the cap that forced state out early.
+type evictReason uint8
+
+const (
+	evictSpans evictReason = iota
+	evictProblemEvents
+	evictIncidents
+	evictIncidentEvents
+	evictPeers
+	evictMetricSeries
+	evictReasonCount
+)
+
+var evictReasonNames = [evictReasonCount]string{
+	evictSpans:          "max_events_spans",
+	evictProblemEvents:  "max_events_problem_events",
+	evictIncidents:      "max_incidents",
+	evictIncidentEvents: "max_events_per_incident",
+	evictPeers:          "max_peers",
+	evictMetricSeries:   "max_metric_series",
+}
+
+// emitTrigger says why a correlation record was emitted.
+type emitTrigger uint8
+
+const (
+	emitDecision emitTrigger = iota
+	emitClose
+	emitEviction
+	emitShutdown
+	emitTriggerCount
+)
+
+var emitTriggerNames = [emitTriggerCount]string{
+	emitDecision: "decision",
+	emitClose:    "close",
+	emitEviction: "eviction",
+	emitShutdown: "shutdown",
+}
+
+// keyKind is what a link key is made of.
+type keyKind uint8
+
+const (
+	keyTrace keyKind = iota + 1
+	keyEntity
+	keyPod
+	keyService
+	keyDestination
+)
+
+// linkKey is one piece of evidence an event shares with others: a trace, an entity, a pod, a
+// service, an address clients failed to reach. Events sharing a key (inside the window, for all
+// but traces) belong to one incident.
+type linkKey struct {
+	kind  keyKind
+	trace pcommon.TraceID
+	name  string
+	port  int64
+}
+
+type binding struct {
+	incident *incident
+	last     int64 // time of the latest event bound through this key
+}
+
+// incident is one open correlation: a connected group of problem events. Its events slice is
+// append-only — no element is written after it is appended — so a snapshot of it (the slice
+// header) can be read without the book's lock while new events keep joining.
+type incident struct {
+	id           string
+	version      int64
+	lastEvidence int64 // clock time the latest event joined
+	dirtySince   int64 // clock time of the first evidence not yet emitted
+	events       []problemEvent
+	eventCount   int
+	told         int // events whose links are already counted in self-telemetry
+	keys         []linkKey
+	mergedIDs    []string
+	dirty        bool
+	prev, next   *incident // least recently updated first
+	closed       bool
+}
+
+// snapshot is what a correlation record is built from: taken under the book's lock, read without
+// it.
+type snapshot struct {
+	id         string
+	version    int64
+	eventCount int
+	events     []problemEvent
+	told       int
+	mergedIDs  []string
+	trigger    emitTrigger
+}
+
+// incidentBook is the incident state machine: problem events join the incident their keys lead
+// to (opening or merging incidents as needed), caps evict the least recently updated, and the
+// flush decides which incidents are emitted or closed. It hands out snapshots and never builds or
+// emits a record itself.
+//
+// Snapshots must reach the record builder in the order they were taken, so every method that
+// returns snapshots takes a handoff lock — the next stage's — before it releases its own.
+type incidentBook struct {
+	cfg    *Config
+	window int64
+
+	mu       sync.Mutex // guards everything below
+	bindings map[linkKey]binding
+	oldest   *incident
+	newest   *incident
+	open     int
+	held     int        // problem events held by open incidents
+	pending  []snapshot // of incidents evicted while joining, handed out after the join
+}
+
+func newIncidentBook(cfg *Config) *incidentBook {
+	return &incidentBook{cfg: cfg, window: int64(cfg.Window), bindings: map[linkKey]binding{}}
+}
+
+// joinAll takes prepared problem events into their incidents. It returns the snapshots of
+// incidents that caps evicted meanwhile; when there are any, handoff is locked before the book is
+// unlocked.
+func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, handoff sync.Locker) []snapshot {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range events {
+		b.join(&events[i].problemEvent, now, t)
+	}
+	snaps := b.pending
+	b.pending = nil
+	if len(snaps) > 0 {
+		handoff.Lock()
+	}
+	return snaps
+}
+
+// due emits incidents that have been quiet for decision_wait (or have kept changing for
+// max_decision_delay) and closes those quiet for incident_timeout; final (Shutdown) emits and
+// closes everything. It returns the snapshots to build; when there are any, handoff is locked
+// before the book is unlocked.
+func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker) []snapshot {
+	wait, timeout, maxDelay := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout), int64(b.cfg.MaxDecisionDelay)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	snaps := b.pending
+	b.pending = nil
+	for inc := b.oldest; inc != nil; {
+		next := inc.next
+		quiet := now - inc.lastEvidence
+		switch {
+		case final:
+			if inc.dirty {
+				snaps = append(snaps, b.takeSnapshot(inc, emitShutdown))
+			}
+			b.close(inc, t)
+		case quiet >= timeout:
+			if inc.dirty {
+				snaps = append(snaps, b.takeSnapshot(inc, emitClose))
+			}
+			b.close(inc, t)
+		case inc.dirty && (quiet >= wait || now-inc.dirtySince >= maxDelay):
+			snaps = append(snaps, b.takeSnapshot(inc, emitDecision))
+		}
+		inc = next
+	}
+	if len(snaps) > 0 {
+		handoff.Lock()
+	}
+	return snaps
+}
+
+// takeSnapshot marks inc emitted at its next version and returns what its record is built from.
+// It runs under b.mu.
+func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot {
+	inc.version++
+	inc.dirty = false
+	s := snapshot{
+		id:         inc.id,
+		version:    inc.version,
+		eventCount: inc.eventCount,
+		events:     inc.events[:len(inc.events):len(inc.events)],
+		told:       inc.told,
+		mergedIDs:  slices.Clone(inc.mergedIDs),
+		trigger:    trigger,
+	}
+	inc.told = len(inc.events)
+	return s
+}
+
+// join takes a prepared problem event into the incident its keys lead to, opening one or merging
+// several as needed. It runs under b.mu.
+func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
+	var keys [maxKeys]keyWithReason
+	n := keysOf(e, &keys)
+
+	// Find the incidents these keys lead to.
+	var found [maxKeys]*incident
+	var seen [maxKeys]binding
+	nFound := 0
+	best := linkNone
+	for i, k := range keys[:n] {
+		bd, ok := b.bindings[k.key]
+		seen[i] = bd
+		if !ok || bd.incident.closed {
+			continue
+		}
+		if k.key.kind != keyTrace && absDiff(e.time, bd.last) > b.window {
+			continue
+		}
+		if best == linkNone || b.cfg.Links.of(k.reason) > b.cfg.Links.of(best) {
+			best = k.reason
+		}
+		dup := false
+		for _, f := range found[:nFound] {
+			dup = dup || f == bd.incident
+		}
+		if !dup {
+			found[nFound] = bd.incident
+			nFound++
+		}
+	}
+	e.joinReason = best
+
+	var inc *incident
+	switch nFound {
+	case 0:
+		inc = b.openIncident(t)
+	default:
+		inc = found[0]
+		for _, other := range found[1:nFound] {
+			inc = b.merge(inc, other, t)
+		}
+	}
+
+	inc.eventCount++
+	// Make room by closing the least recently updated other incidents; an incident that alone
+	// fills the cap keeps counting events but stops keeping them.
+	for b.held >= b.cfg.MaxEvents {
+		victim := b.oldest
+		if victim == inc {
+			victim = inc.next
+		}
+		if victim == nil {
+			break
+		}
+		b.evict(victim, evictProblemEvents, t)
+	}
+	kept := false
+	switch {
+	case b.held >= b.cfg.MaxEvents:
+		t.evicted[evictProblemEvents]++
+	case len(inc.events) >= b.cfg.MaxEventsPerIncident:
+		t.evicted[evictIncidentEvents]++
+	default:
+		inc.events = append(inc.events, *e)
+		b.held++
+		t.problems++
+		kept = true
+	}
+	for i, k := range keys[:n] {
+		if seen[i].incident == inc && seen[i].last >= e.time {
+			continue // bound here already, and no later: nothing to write
+		}
+		if !kept && k.key.kind == keyTrace && seen[i].incident != inc {
+			// An event not kept binds no new trace: trace ids are the one unbounded key.
+			continue
+		}
+		bd, ok := b.bindings[k.key]
+		if !ok || bd.incident != inc {
+			inc.keys = append(inc.keys, k.key)
+			bd = binding{incident: inc}
+		}
+		bd.last = max(bd.last, e.time)
+		b.bindings[k.key] = bd
+	}
+	inc.lastEvidence = now
+	if !inc.dirty {
+		inc.dirty, inc.dirtySince = true, now
+	}
+	b.touch(inc)
+}
+
+// maxKeys bounds the keys of one event: trace, exemplar traces, entity, pod, service, peer.
+const maxKeys = 8 + maxExemplarTraces
+
+type keyWithReason struct {
+	key    linkKey
+	reason linkReason
+}
+
+// keysOf lists the evidence an event offers, with the link each key stands for.
+func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
+	n := 0
+	add := func(k linkKey, r linkReason) {
+		if n < len(keys) {
+			keys[n] = keyWithReason{k, r}
+			n++
+		}
+	}
+	if !e.trace.IsEmpty() {
+		add(linkKey{kind: keyTrace, trace: e.trace}, linkTrace)
+	}
+	if e.breach != nil {
+		for _, t := range e.breach.exemplars {
+			add(linkKey{kind: keyTrace, trace: t}, linkExemplar)
+		}
+	}
+	if e.entity != "" {
+		add(linkKey{kind: keyEntity, name: e.entity}, linkEntity)
+	}
+	if e.pod != "" {
+		add(linkKey{kind: keyPod, name: e.pod}, linkKubernetes)
+	}
+	if e.service != "" {
+		add(linkKey{kind: keyService, name: e.service}, linkService)
+	}
+	if e.peerAddr != "" {
+		add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort)}, linkPeer)
+		if e.peerTarget != "" {
+			add(linkKey{kind: keyEntity, name: e.peerTarget}, linkPeer)
+		} else if !looksLikeIP(e.peerAddr) {
+			add(linkKey{kind: keyService, name: firstLabel(e.peerAddr)}, linkPeer)
+		}
+	}
+	return n
+}
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+func (b *incidentBook) openIncident(t *tally) *incident {
+	for b.open >= b.cfg.MaxIncidents && b.oldest != nil {
+		b.evict(b.oldest, evictIncidents, t)
+	}
+	inc := &incident{id: unifiedevent.NewEventID()}
+	b.open++
+	t.openDelta++
+	b.append(inc)
+	return inc
+}
+
+// merge joins two incidents that new evidence connected. The one already emitted at the higher
+// version (or else the first) keeps its id; the other's id is listed in merged_ids.
+func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
+	keep, gone := a, c
+	if c.version > a.version {
+		keep, gone = c, a
+	}
+	for i := range gone.events {
+		if len(keep.events) < b.cfg.MaxEventsPerIncident {
+			keep.events = append(keep.events, gone.events[i])
+		} else {
+			b.held--
+			t.problems--
+			t.evicted[evictIncidentEvents]++
+		}
+	}
+	keep.eventCount += gone.eventCount
+	for _, k := range gone.keys {
+		if bd, ok := b.bindings[k]; ok && bd.incident == gone {
+			bd.incident = keep
+			b.bindings[k] = bd
+			keep.keys = append(keep.keys, k)
+		}
+	}
+	if gone.version > 0 {
+		keep.mergedIDs = append(keep.mergedIDs, gone.id)
+	}
+	keep.mergedIDs = append(keep.mergedIDs, gone.mergedIDs...)
+	if !keep.dirty {
+		keep.dirty, keep.dirtySince = true, gone.dirtySince
+	}
+	if gone.dirty {
+		keep.dirtySince = min(keep.dirtySince, gone.dirtySince)
+	}
+	keep.lastEvidence = max(keep.lastEvidence, gone.lastEvidence)
+	gone.events, gone.keys, gone.closed = nil, nil, true
+	b.unlink(gone)
+	b.open--
+	t.openDelta--
+	return keep
+}
+
+// evict closes an incident early because a cap was reached; evidence not yet emitted is handed
+// out with the snapshots of the call that caused the eviction, never dropped.
+func (b *incidentBook) evict(inc *incident, reason evictReason, t *tally) {
+	if inc.dirty {
+		b.pending = append(b.pending, b.takeSnapshot(inc, emitEviction))
+	}
+	if reason == evictIncidents {
+		t.evicted[reason]++
+	} else {
+		t.evicted[reason] += int64(len(inc.events))
+	}
+	b.close(inc, t)
+}
+
+// close forgets an incident and the keys that lead to it.
+func (b *incidentBook) close(inc *incident, t *tally) {
+	for _, k := range inc.keys {
+		if bd, ok := b.bindings[k]; ok && bd.incident == inc {
+			delete(b.bindings, k)
+		}
+	}
+	b.held -= len(inc.events)
+	t.problems -= int64(len(inc.events))
+	inc.events, inc.keys, inc.closed = nil, nil, true
+	b.unlink(inc)
+	b.open--
+	t.openDelta--
+}
+
+func (b *incidentBook) append(inc *incident) {
+	inc.prev, inc.next = b.newest, nil
+	if b.newest != nil {
+		b.newest.next = inc
+	} else {
+		b.oldest = inc
+	}
+	b.newest = inc
+}
+
+func (b *incidentBook) unlink(inc *incident) {
+	if inc.prev != nil {
+		inc.prev.next = inc.next
+	} else if b.oldest == inc {
+		b.oldest = inc.next
+	}
+	if inc.next != nil {
+		inc.next.prev = inc.prev
+	} else if b.newest == inc {
+		b.newest = inc.prev
+	}
+	inc.prev, inc.next = nil, nil
+}
+
+// touch moves an incident to the newest end of the list.
+func (b *incidentBook) touch(inc *incident) {
+	if b.newest == inc {
+		return
+	}
+	b.unlink(inc)
+	b.append(inc)
+}

@@ -1,0 +1,93 @@
+package correlationconnector
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// internCap bounds the intern tables; past it a table starts afresh, and strings still held by
+// events stay alive through those events alone.
+const internCap = 1 << 16
+
+// interner copies the strings of pending events out of their pdata batch before the events are
+// kept: low-cardinality strings are shared through its tables, narratives are cloned. Concurrent
+// Consume calls overlap this with each other's joins, because it needs only this lock.
+type interner struct {
+	mu    sync.Mutex // guards the tables
+	strs  map[string]string
+	pods  map[podRef]string
+	peers *peerDirectory
+}
+
+func newInterner(peers *peerDirectory) *interner {
+	return &interner{strs: map[string]string{}, pods: map[podRef]string{}, peers: peers}
+}
+
+// prepareAll makes every pending event independent of its batch and resolves its peer.
+func (in *interner) prepareAll(events []pendingEvent) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i := range events {
+		in.prepare(&events[i])
+	}
+}
+
+// prepare runs under in.mu.
+func (in *interner) prepare(p *pendingEvent) {
+	e := &p.problemEvent
+	e.entity = in.str(e.entity)
+	e.service = in.str(e.service)
+	e.pod = in.pod(p.podNamespace, p.podName)
+	e.peerAddr = in.str(e.peerAddr)
+	e.narrative = strings.Clone(unifiedevent.Truncate(e.narrative, unifiedevent.DefaultMaxNarrativeBytes))
+	if p.details != (eventDetails{}) {
+		d := p.details
+		d.route = in.str(d.route)
+		d.spanName = in.str(d.spanName)
+		d.errorType = in.str(d.errorType)
+		d.endUser = in.str(d.endUser)
+		d.user = in.str(d.user)
+		d.session = in.str(d.session)
+		e.details = &d
+	}
+	if e.peerAddr != "" {
+		if target, via, ok := in.peers.resolve(e.peerAddr, int64(e.peerPort)); ok {
+			e.peerTarget, e.peerVia = in.str(target), via
+		}
+	}
+}
+
+// pod returns the interned "namespace/name" of a pod without building the string when it is
+// already known.
+func (in *interner) pod(namespace, name string) string {
+	if name == "" {
+		return ""
+	}
+	key := podRef{namespace, name}
+	if v, ok := in.pods[key]; ok {
+		return v
+	}
+	if len(in.pods) >= internCap {
+		in.pods = make(map[podRef]string, internCap/4)
+	}
+	v := namespace + "/" + name
+	in.pods[podRef{strings.Clone(namespace), strings.Clone(name)}] = v
+	return v
+}
+
+func (in *interner) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	if len(in.strs) >= internCap {
+		in.strs = make(map[string]string, internCap/4)
+	}
+	v := strings.Clone(s)
+	in.strs[v] = v
+	return v
+}
