@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 const (

@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 const testToken = "s3cret-token"

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // Config configures the impact exporter.

@@ -19,9 +19,9 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // expireBatch bounds one retention transaction.

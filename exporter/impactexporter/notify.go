@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // notifier posts incidents to a webhook from one worker: a bounded queue in front, retries with

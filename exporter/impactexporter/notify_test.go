@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // flakyWebhook fails the first `failures` requests with 503, then accepts.

@@ -14,7 +14,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // storeFile is the name of the incident database inside storage.directory.

@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // subscriberBuffer bounds the events waiting for one stream client; a client that falls
