@@ -182,20 +182,10 @@ func BenchmarkConsumeOneIncident(b *testing.B) {
 			}
 		})
 		inc := scoredIncident(b, chainOf(events))
-		b.Run(fmt.Sprintf("chain=%d/encode=encoding_json", events), func(b *testing.B) {
+		b.Run(fmt.Sprintf("chain=%d/encode", events), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := json.Marshal(inc); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("chain=%d/encode=hand", events), func(b *testing.B) {
-			b.ReportAllocs()
-			var buf []byte
-			for b.Loop() {
-				var err error
-				if buf, err = impactapi.AppendJSON(buf[:0], inc); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -2,12 +2,12 @@ package impactexporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -238,15 +238,8 @@ func (e *impactExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		e.scorer.score(&inc, e.store)
 		setTimeToDetection(&inc)
 		incs[i] = &inc
-		raws[i], errs[i] = impactapi.AppendJSON(getEncodeBuffer(), &inc)
+		raws[i], errs[i] = json.Marshal(&inc)
 	})
-	// The store copies the JSON into its pages on commit; the buffers are reused afterwards. The
-	// list is copied because the compaction below moves entries of raws.
-	defer func(buffers [][]byte) {
-		for _, b := range buffers {
-			putEncodeBuffer(b)
-		}
-	}(slices.Clone(raws))
 	n := 0
 	for i, err := range errs {
 		if err != nil {
@@ -308,22 +301,6 @@ func (e *impactExporter) ingest(ctx context.Context, incs []*impactapi.Incident,
 	}
 	return nil
 }
-
-var encodeBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, encodeBufferHint)
-	return &b
-}}
-
-func getEncodeBuffer() []byte { return (*encodeBuffers.Get().(*[]byte))[:0] }
-
-func putEncodeBuffer(b []byte) {
-	if b != nil && cap(b) <= 4*encodeBufferHint {
-		encodeBuffers.Put(&b)
-	}
-}
-
-// encodeBufferHint fits an encoded incident with a chain of about ten events (six take 6 KB).
-const encodeBufferHint = 8192
 
 // parallelMin is the smallest share of a batch worth a goroutine.
 const parallelMin = 32

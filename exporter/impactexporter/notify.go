@@ -3,6 +3,7 @@ package impactexporter
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,7 +48,7 @@ func (n *notifier) start(wg *sync.WaitGroup) {
 func (n *notifier) stop() { n.once.Do(n.cancel) }
 
 func (n *notifier) enqueue(ev impactapi.StreamEvent) {
-	payload, err := impactapi.AppendStreamEventJSON(nil, &ev)
+	payload, err := json.Marshal(&ev)
 	if err != nil {
 		n.logger.Warn("incident could not be encoded for the webhook", zap.Error(err))
 		return

@@ -3,6 +3,7 @@ package impactexporter
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -245,7 +246,7 @@ func (s *store) upsert(incs []*impactapi.Incident, raws [][]byte, edges [][2]str
 				if detected := time.Unix(0, old.detected).UTC(); !detected.Equal(inc.DetectedAt) {
 					inc.DetectedAt = detected
 					setTimeToDetection(inc)
-					if raw, err = impactapi.AppendJSON(nil, inc); err != nil {
+					if raw, err = json.Marshal(inc); err != nil {
 						return err
 					}
 				}

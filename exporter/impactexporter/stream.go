@@ -3,6 +3,7 @@ package impactexporter
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strconv"
 	"sync"
 
@@ -33,7 +34,7 @@ func newBroker(tb *metadata.TelemetryBuilder, logger *zap.Logger) *broker {
 
 // sseFrame formats one server-sent event.
 func sseFrame(ev impactapi.StreamEvent) ([]byte, error) {
-	data, err := impactapi.AppendStreamEventJSON(nil, &ev)
+	data, err := json.Marshal(&ev)
 	if err != nil {
 		return nil, err
 	}
