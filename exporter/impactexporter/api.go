@@ -115,9 +115,9 @@ func parseListQuery(v url.Values, now time.Time) (incidentQuery, error) {
 		}
 	}
 	if v.Has("severity") {
-		s, ok := impactapi.ParseSeverity(v.Get("severity"))
-		if !ok {
-			return q, fmt.Errorf("severity %q is not one of LOW, MEDIUM, HIGH, CRITICAL", v.Get("severity"))
+		s, err := impactapi.ParseSeverity(v.Get("severity"))
+		if err != nil {
+			return q, err
 		}
 		q.Severity = s
 	}
