@@ -43,7 +43,13 @@ func (a *apiHandler) routes() http.Handler {
 	mux.Handle("GET /api/v1/incidents/{id}", a.counted("/api/v1/incidents/{id}", a.getIncident))
 	mux.Handle("GET /api/v1/stream", a.counted("/api/v1/stream", a.stream))
 	mux.Handle("GET /healthz", a.counted("/healthz", a.health))
-	mux.Handle("GET /{$}", a.counted("/", a.ui))
+	for _, asset := range webAssets {
+		pattern := "GET " + asset.route
+		if asset.route == "/" {
+			pattern += "{$}" // the page itself, not every path under it
+		}
+		mux.Handle(pattern, a.counted(asset.route, webAsset(asset.file, asset.contentType)))
+	}
 	return mux
 }
 
