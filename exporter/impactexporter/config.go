@@ -3,6 +3,7 @@ package impactexporter
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -325,7 +326,7 @@ func (cfg *Config) Validate() error {
 
 	wh := cfg.Notifications.Webhook
 	if wh.Endpoint != "" {
-		if !strings.HasPrefix(wh.Endpoint, "http://") && !strings.HasPrefix(wh.Endpoint, "https://") {
+		if u, err := url.Parse(wh.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("notifications.webhook.endpoint must be an http:// or https:// URL, got %q", wh.Endpoint)
 		}
 		if wh.QueueSize <= 0 {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,27 @@ func TestLegacyRetryKeepsTheSchedule(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%+v: delays %v, want %v", tc, got, want)
+		}
+	}
+}
+
+func TestWebhookEndpointMustBeAnHTTPURL(t *testing.T) {
+	for endpoint, ok := range map[string]bool{
+		"https://hooks.example.com/tapio": true,
+		"http://127.0.0.1:9000":           true,
+		"https://":                        false,
+		"ftp://hooks.example.com":         false,
+		"hooks.example.com/tapio":         false,
+		"http://[::1":                     false,
+	} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Notifications.Webhook.Endpoint = endpoint
+		err := xconfmap.Validate(cfg)
+		if ok != (err == nil) {
+			t.Errorf("%q: Validate() = %v", endpoint, err)
+		}
+		if !ok && err != nil && !strings.Contains(err.Error(), "notifications.webhook.endpoint must be an http:// or https:// URL, got "+strconv.Quote(endpoint)) {
+			t.Errorf("%q: %v", endpoint, err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,13 +353,7 @@ func (s *store) addEdgeLocked(dependency, dependent string, seen int64) bool {
 func (s *store) dependentsOf(service string) []string {
 	s.depMu.RLock()
 	defer s.depMu.RUnlock()
-	m := s.deps[service]
-	out := make([]string, 0, len(m))
-	for d := range m {
-		out = append(out, d)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(s.deps[service]))
 }
 
 // get returns a copy of an incident's JSON, or nil.
