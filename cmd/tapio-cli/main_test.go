@@ -28,7 +28,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/yairfalse/tapio/exporter/impactexporter"
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

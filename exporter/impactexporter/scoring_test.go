@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 

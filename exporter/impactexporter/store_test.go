@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 func TestStoreSurvivesRestart(t *testing.T) {
@@ -217,8 +217,8 @@ func TestSecondExporterOnSameDirectoryFailsFast(t *testing.T) {
 	}
 }
 
-// Large batches are scored and encoded in parallel into reused buffers; every stored incident
-// must still be its own, whole JSON document, also when invalid records sit between them.
+// Large batches are scored and encoded in parallel; every stored incident must still be its own,
+// whole JSON document, also when invalid records sit between them.
 func TestParallelBatchesStoreEveryIncidentIntact(t *testing.T) {
 	e := startExporter(t, testConfig(t), nil, nil)
 	want := map[string]bool{}
