@@ -21,6 +21,7 @@ import (
 
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/internal/telemetryattrs"
 	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
@@ -37,7 +38,7 @@ type impactExporter struct {
 	// heartbeat overrides the stream keep-alive interval (tests).
 	heartbeat time.Duration
 
-	invalidAttrs [invalidReasonCount]metric.AddOption
+	invalidAttrs telemetryattrs.Enum[invalidReason]
 
 	// mu guards the lifecycle; consumeLogs holds it for reading so Shutdown waits for it.
 	mu       sync.RWMutex
@@ -58,15 +59,13 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		return nil, err
 	}
 	e := &impactExporter{
-		cfg:       cfg,
-		set:       set,
-		telemetry: tb,
-		scorer:    newScorer(cfg.Impact),
-		now:       time.Now,
-		sampled:   ratelog.Sampled(set.Logger),
-	}
-	for r := range invalidReasonCount {
-		e.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))
+		cfg:          cfg,
+		set:          set,
+		telemetry:    tb,
+		scorer:       newScorer(cfg.Impact),
+		now:          time.Now,
+		sampled:      ratelog.Sampled(set.Logger),
+		invalidAttrs: telemetryattrs.NewEnum[invalidReason]("reason", invalidReasonNames[:]),
 	}
 	return e, nil
 }
@@ -345,7 +344,7 @@ func (e *impactExporter) noteInvalid(ctx context.Context, err error) {
 	if errors.As(err, &re) {
 		reason = re.reason
 	}
-	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs[reason])
+	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs.Options(reason)...)
 	e.sampled.Warn("unreadable tapio.correlation record ignored (further ones are counted in otelcol_exporter_impact_records_invalid)",
 		zap.String("reason", invalidReasonNames[reason]), zap.Error(err))
 }
