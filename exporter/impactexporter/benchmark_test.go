@@ -18,7 +18,7 @@ import (
 
 // batchOf builds n correlation records shaped like the connector's oom_chain output.
 func batchOf(n int) plog.Logs {
-	cs := make([]correlation, n)
+	cs := make([]ue.CorrelationRecord, n)
 	for i := range cs {
 		cs[i] = oomChain()
 	}

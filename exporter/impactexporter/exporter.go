@@ -22,6 +22,7 @@ import (
 	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
 	"github.com/yairfalse/tapio/internal/ratelog"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 // expireBatch bounds one retention transaction.
@@ -37,7 +38,7 @@ type impactExporter struct {
 	// heartbeat overrides the stream keep-alive interval (tests).
 	heartbeat time.Duration
 
-	invalidAttrs [invalidReasonCount]metric.AddOption
+	invalidAttrs [ue.InvalidCorrelationReasonCount]metric.AddOption
 
 	// mu guards the lifecycle; consumeLogs holds it for reading so Shutdown waits for it.
 	mu       sync.RWMutex
@@ -65,8 +66,8 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		now:       time.Now,
 		sampled:   ratelog.Sampled(set.Logger),
 	}
-	for r := range invalidReasonCount {
-		e.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))
+	for r := range ue.InvalidCorrelationReasonCount {
+		e.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
 	}
 	return e, nil
 }
@@ -205,7 +206,7 @@ func (e *impactExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if rec := lrs.At(k); isCorrelation(rec) {
+				if rec := lrs.At(k); ue.IsCorrelationRecord(rec) {
 					recs = append(recs, rec)
 				} else {
 					ignored++
@@ -356,14 +357,10 @@ func atLeast(s impactapi.Severity, min string) bool {
 }
 
 func (e *impactExporter) noteInvalid(ctx context.Context, err error) {
-	reason := invalidChain
-	var re *recordError
-	if errors.As(err, &re) {
-		reason = re.reason
-	}
+	reason := invalidReasonOf(err)
 	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs[reason])
 	e.sampled.Warn("unreadable tapio.correlation record ignored (further ones are counted in otelcol_exporter_impact_records_invalid)",
-		zap.String("reason", invalidReasonNames[reason]), zap.Error(err))
+		zap.String("reason", reason.String()), zap.Error(err))
 }
 
 // humanSummary is the one-paragraph account written to the collector log.
