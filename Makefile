@@ -100,9 +100,14 @@ deps:
 generate: deps | check-go
 	$(GO) generate ./...
 
-# CI regenerates the eBPF objects and the schema document and fails when the committed ones differ.
+# CI regenerates the eBPF objects, the schema document, the correlation connector's scenario goldens
+# and the correlation records they produce (testdata/, read by the impact exporter's tests), and
+# fails when the committed ones differ or a generated file is not committed.
+GENERATED := receiver/ebpfreceiver/internal/kernel docs testdata connector/correlationconnector/testdata
 check-generated: generate
-	@git diff --exit-code -- receiver/ebpfreceiver/internal/kernel docs || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
+	  if [ -n "$$untracked" ]; then echo "generated files are not committed:" $$untracked >&2; exit 1; fi
 
 lint: | check-go
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -118,6 +123,7 @@ bench: | check-go
 FUZZTIME ?= 30s
 fuzz: | check-go
 	$(GO) test -run '^$$' -fuzz FuzzKubernetesEventMapping -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
+	$(GO) test -run '^$$' -fuzz FuzzReadCorrelationRecord -fuzztime $(FUZZTIME) ./pkg/unifiedevent
 
 clean:
 	rm -rf $(BUILD_DIR) $(BIN_DIR)

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/yairfalse/tapio/pkg/impactapi"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 const testToken = "s3cret-token"
@@ -155,7 +156,7 @@ func TestStreamDeliversCreateAndUpdate(t *testing.T) {
 	}
 	consume(t, e, oomChain())
 	v2 := oomChain()
-	v2.version = 2
+	v2.Version = 2
 	consume(t, e, v2)
 
 	for _, want := range []struct {
@@ -211,19 +212,21 @@ func TestIgnoredAndInvalidRecordsAreCounted(t *testing.T) {
 	other := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
 	other.Body().SetStr("an ordinary log line")
 	noID := oomChain()
-	noID.id = ""
-	noID.appendTo(ld)
+	noID.ID = ""
+	appendRecord(ld, noID)
 	badTime := oomChain()
-	badTime.id = "bad-time"
-	badTime.firstSeen = "yesterday"
-	badTime.appendTo(ld)
+	badTime.ID = "bad-time"
+	appendRecord(ld, badTime).Attributes().PutStr(ue.KeyCorrelationFirstSeen, "yesterday")
+	newer := oomChain()
+	newer.ID = "newer"
+	appendRecord(ld, newer).Attributes().PutInt(ue.KeyCorrelationCodecVersion, ue.CorrelationCodecVersion+1)
 	if err := e.consumeLogs(t.Context(), ld); err != nil {
 		t.Fatal(err)
 	}
 	if got := counterValue(t, tel, "otelcol_exporter_impact_records_ignored"); got != 1 {
 		t.Errorf("ignored = %d, want 1", got)
 	}
-	for reason, want := range map[string]int64{"missing_id": 1, "bad_time": 1} {
+	for reason, want := range map[string]int64{"missing_id": 1, "bad_time": 1, "unsupported_version": 1} {
 		if got := counterValue(t, tel, "otelcol_exporter_impact_records_invalid", attribute.String("reason", reason)); got != want {
 			t.Errorf("invalid %s = %d, want %d", reason, got, want)
 		}

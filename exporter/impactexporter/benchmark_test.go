@@ -20,7 +20,7 @@ import (
 
 // batchOf builds n correlation records shaped like the connector's oom_chain output.
 func batchOf(n int) plog.Logs {
-	cs := make([]correlation, n)
+	cs := make([]ue.CorrelationRecord, n)
 	for i := range cs {
 		cs[i] = oomChain()
 	}
@@ -143,20 +143,21 @@ func BenchmarkListByTraceID(b *testing.B) {
 // chainOf is the oom_chain correlation grown to n chain events the way a storm grows it: the
 // kernel root cause, payment's refused connection and failed calls, then one failed checkout per
 // further request, each in its own trace and for its own user.
-func chainOf(n int) correlation {
+func chainOf(n int) ue.CorrelationRecord {
 	c := oomChain()
-	failed := c.chain[len(c.chain)-1]
-	c.chain = c.chain[:min(n, len(c.chain))]
-	for i := len(c.chain); i < n; i++ {
+	failed := c.Chain[len(c.Chain)-1]
+	c.Chain = c.Chain[:min(n, len(c.Chain))]
+	for i := len(c.Chain); i < n; i++ {
 		e := failed
-		e.traceID = fmt.Sprintf("%032x", 0xc0ffee0000+i)
-		e.spanID = fmt.Sprintf("%016x", 0xc0ffee0000+i)
-		e.eventID = fmt.Sprintf("%032x", 0xe0000+i)
-		e.endUser = fmt.Sprintf("user-%d", i)
-		e.session = ""
-		c.chain = append(c.chain, e)
-		c.traces = append(c.traces, e.traceID)
+		e.TraceID = fmt.Sprintf("%032x", 0xc0ffee0000+i)
+		e.SpanID = fmt.Sprintf("%016x", 0xc0ffee0000+i)
+		e.EventID = fmt.Sprintf("%032x", 0xe0000+i)
+		e.EndUserID = fmt.Sprintf("user-%d", i)
+		e.SessionID = ""
+		c.Chain = append(c.Chain, e)
+		c.TraceIDs = append(c.TraceIDs, e.TraceID)
 	}
+	c.EventCount = int64(len(c.Chain))
 	return c
 }
 
@@ -194,7 +195,7 @@ func BenchmarkConsumeOneIncident(b *testing.B) {
 }
 
 // scoredIncident reads and scores a correlation as consumeLogs does, without storing it.
-func scoredIncident(b *testing.B, c correlation) *impactapi.Incident {
+func scoredIncident(b *testing.B, c ue.CorrelationRecord) *impactapi.Incident {
 	b.Helper()
 	cfg := testConfig(b)
 	businessConfig(cfg)

@@ -23,6 +23,7 @@ import (
 	"github.com/yairfalse/tapio/internal/ratelog"
 	"github.com/yairfalse/tapio/internal/telemetryattrs"
 	"github.com/yairfalse/tapio/pkg/impactapi"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 // expireBatch bounds one retention transaction.
@@ -38,7 +39,7 @@ type impactExporter struct {
 	// heartbeat overrides the stream keep-alive interval (tests).
 	heartbeat time.Duration
 
-	invalidAttrs telemetryattrs.Enum[invalidReason]
+	invalidAttrs telemetryattrs.Enum[ue.InvalidCorrelationReason]
 
 	// mu guards the lifecycle; consumeLogs holds it for reading so Shutdown waits for it.
 	mu       sync.RWMutex
@@ -65,7 +66,7 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		scorer:       newScorer(cfg.Impact),
 		now:          time.Now,
 		sampled:      ratelog.Sampled(set.Logger),
-		invalidAttrs: telemetryattrs.NewEnum[invalidReason]("reason", invalidReasonNames[:]),
+		invalidAttrs: telemetryattrs.NewEnum[ue.InvalidCorrelationReason]("reason", invalidReasonNames()),
 	}
 	return e, nil
 }
@@ -216,7 +217,7 @@ func (e *impactExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if rec := lrs.At(k); isCorrelation(rec) {
+				if rec := lrs.At(k); ue.IsCorrelationRecord(rec) {
 					recs = append(recs, rec)
 				} else {
 					ignored++
@@ -339,14 +340,10 @@ func parallel(n int, f func(i int)) {
 }
 
 func (e *impactExporter) noteInvalid(ctx context.Context, err error) {
-	reason := invalidChain
-	var re *recordError
-	if errors.As(err, &re) {
-		reason = re.reason
-	}
+	reason := invalidReasonOf(err)
 	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs.Options(reason)...)
 	e.sampled.Warn("unreadable tapio.correlation record ignored (further ones are counted in otelcol_exporter_impact_records_invalid)",
-		zap.String("reason", invalidReasonNames[reason]), zap.Error(err))
+		zap.String("reason", reason.String()), zap.Error(err))
 }
 
 // humanSummary is the one-paragraph account written to the collector log.

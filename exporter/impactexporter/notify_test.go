@@ -239,12 +239,12 @@ func TestWebhookNotifiesCreationAndSeverityChangesOnly(t *testing.T) {
 	v1 := oomChain()
 	consume(t, e, v1)
 	v2 := oomChain() // same chain, same severity: not notified
-	v2.version = 2
+	v2.Version = 2
 	consume(t, e, v2)
 	v3 := oomChain() // the checkout spans are gone: no longer customer-facing, lower severity
-	v3.version = 3
-	v3.chain = v3.chain[:4]
-	v3.services = []string{"ledger-db", "payment"}
+	v3.Version = 3
+	v3.Chain = v3.Chain[:4]
+	v3.Services = []string{"ledger-db", "payment"}
 	consume(t, e, v3)
 	waitFor(t, "two deliveries", func() bool { return counterValue(t, tel, "otelcol_exporter_impact_notifications_sent") == 2 })
 	time.Sleep(50 * time.Millisecond)
@@ -273,7 +273,7 @@ func TestWebhookQueueIsBounded(t *testing.T) {
 	e := startExporter(t, cfg, nil, tel)
 	for i := range 6 {
 		c := oomChain()
-		c.id = "c" + string(rune('a'+i))
+		c.ID = "c" + string(rune('a'+i))
 		consume(t, e, c)
 	}
 	// One in flight, two queued, the rest dropped: at least 3 of 6.

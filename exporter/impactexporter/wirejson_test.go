@@ -2,6 +2,7 @@ package impactexporter
 
 import (
 	"bytes"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 )
+
+var update = flag.Bool("update", false, "rewrite the exporter's golden files")
 
 // The incident JSON is the API's contract (docs/API.md) and what the store keeps: this golden
 // file holds one incident, every figure configured, byte for byte as served.
