@@ -27,7 +27,7 @@ type chainLink struct {
 	forward    bool // no cause: the link is to a later event
 }
 
-// chainScratch is reused by every build, under c.mu, so that building a chain allocates only
+// chainScratch is reused by every build, under the builder's lock, so that building a chain allocates only
 // what the output record needs.
 type chainScratch struct {
 	order     []int32
@@ -101,7 +101,7 @@ func (s *chainScratch) reset(n int) {
 // and, within a layer, an event of lower causal precedence moves ahead the same way (the OOM kill
 // before the SIGKILL the kernel sent its victim a moment earlier) — but never ahead of an event
 // its trace says caused it.
-func (c *correlator) orderChain(ev []problemEvent, s *chainScratch) {
+func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 	order, at := s.order, s.at
 	for i := range ev {
 		order[i] = int32(i)
@@ -123,7 +123,7 @@ func (c *correlator) orderChain(ev []problemEvent, s *chainScratch) {
 	for i := 1; i < len(order); i++ {
 		for j := i; j > 0; j-- {
 			before, cur := at[order[j-1]], at[order[j]]
-			if cur.rank >= before.rank || cur.time-before.time > c.skew || causes(s.ancestor, order[j-1], order[j]) {
+			if cur.rank >= before.rank || cur.time-before.time > rb.skew || causes(s.ancestor, order[j-1], order[j]) {
 				break
 			}
 			order[j-1], order[j] = order[j], order[j-1]
@@ -157,7 +157,7 @@ func causes(ancestor []int32, a, b int32) bool {
 // findAncestors sets, for every event with span context, the nearest event up its trace that its
 // failure propagated to: a log written in an ancestor span, or a failed ancestor span. A log starts
 // from the span it was written in. Unremarkable spans in between are walked through the span store.
-func (c *correlator) findAncestors(ev []problemEvent, s *chainScratch) {
+func (rb *recordBuilder) findAncestors(ev []problemEvent, s *chainScratch) {
 	for i := range ev {
 		s.ancestor[i] = -1
 		e := &ev[i]
@@ -179,7 +179,7 @@ func (c *correlator) findAncestors(ev []problemEvent, s *chainScratch) {
 			end++
 		}
 		clear(s.shape)
-		c.store.shapeOf(t, s.shape)
+		rb.store.shapeOf(t, s.shape)
 		for _, i := range s.byTrace[start:end] {
 			e := &ev[i]
 			cur := e.span
@@ -212,7 +212,7 @@ func (c *correlator) findAncestors(ev []problemEvent, s *chainScratch) {
 }
 
 // linkChain picks each event's best incoming link from an event earlier in the chain.
-func (c *correlator) linkChain(ev []problemEvent, s *chainScratch) {
+func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 	n := len(ev)
 	for p, i := range s.order {
 		s.pos[i] = int32(p)
@@ -225,7 +225,7 @@ func (c *correlator) linkChain(ev []problemEvent, s *chainScratch) {
 			}
 		}
 	}
-	links := c.cfg.Links
+	links := rb.cfg.Links
 	for _, i := range s.order {
 		e := &ev[i]
 		best := chainLink{cause: -1}
@@ -241,7 +241,7 @@ func (c *correlator) linkChain(ev []problemEvent, s *chainScratch) {
 				best = chainLink{reason: r, cause: j, confidence: conf}
 			}
 		}
-		within := func(j int32, ok bool) bool { return ok && absDiff(e.time, ev[j].time) <= c.window }
+		within := func(j int32, ok bool) bool { return ok && absDiff(e.time, ev[j].time) <= rb.window }
 		if b := s.bestChild[i]; b >= 0 {
 			consider(b, true, linkTraceParent)
 		}

@@ -215,7 +215,7 @@ func (c *correlator) registerServerSpan(b *batch, res *resourceFacts, attrs pcom
 	if !ok || addr.Type() != pcommon.ValueTypeStr {
 		return
 	}
-	port, _ := intOf(attrs, unifiedevent.KeyServerPort)
+	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeyServerPort)
 	entity := res.resourceEntity()
 	key := peerKey{addr.Str(), port}
 	if key == b.lastPeer && entity == b.lastPeerEntity {
@@ -241,31 +241,31 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 				e.hasEventID = parseEventID(v.Str(), &e.eventID)
 			}
 		case unifiedevent.KeyEntityID:
-			e.entity = strOf(v)
+			e.entity = unifiedevent.StringValue(v)
 		case unifiedevent.KeyHTTPRoute:
-			e.details.route = strOf(v)
+			e.details.route = unifiedevent.StringValue(v)
 		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
 			if n, ok := unifiedevent.IntValue(v); ok {
 				e.details.httpStatus = int32(n)
 			}
 		case unifiedevent.KeyErrorType:
-			e.details.errorType = strOf(v)
+			e.details.errorType = unifiedevent.StringValue(v)
 		case unifiedevent.KeyEndUserID:
-			e.details.endUser = strOf(v)
+			e.details.endUser = unifiedevent.StringValue(v)
 		case unifiedevent.KeyUserID:
-			e.details.user = strOf(v)
+			e.details.user = unifiedevent.StringValue(v)
 		case unifiedevent.KeySessionID:
-			e.details.session = strOf(v)
+			e.details.session = unifiedevent.StringValue(v)
 		case unifiedevent.KeyServerAddress:
-			serverAddr = strOf(v)
+			serverAddr = unifiedevent.StringValue(v)
 		case unifiedevent.KeyServerPort:
 			serverPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyDestinationAddress:
-			destAddr = strOf(v)
+			destAddr = unifiedevent.StringValue(v)
 		case unifiedevent.KeyDestinationPort:
 			destPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyNetworkPeerAddress:
-			peerAddr = strOf(v)
+			peerAddr = unifiedevent.StringValue(v)
 		case unifiedevent.KeyNetworkPeerPort:
 			peerPort, _ = unifiedevent.IntValue(v)
 		}
@@ -356,14 +356,14 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 // address itself, or for a wildcard listen the pod IP; and the service name on that port, so that
 // clients calling the server by its name resolve too.
 func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
-	addr := mustGet(attrs, unifiedevent.KeySourceAddress)
-	port, _ := intOf(attrs, unifiedevent.KeySourcePort)
-	entity := strOf(mustGet(attrs, unifiedevent.KeyEntityID))
+	addr := unifiedevent.StringAttribute(attrs, unifiedevent.KeySourceAddress)
+	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeySourcePort)
+	entity := unifiedevent.StringAttribute(attrs, unifiedevent.KeyEntityID)
 	if entity == "" {
 		entity = unifiedevent.EntityID(res.attrs, attrs)
 	}
 	evicted := 0
-	if a := strOf(addr); !isWildcard(a) {
+	if a := addr; !isWildcard(a) {
 		evicted += c.peers.register(a, port, entity, peerFromListen, now)
 	} else if res.podIP != "" {
 		evicted += c.peers.register(res.podIP, port, entity, peerFromListen, now)
@@ -373,27 +373,4 @@ func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.
 	}
 	b.tally.evicted[evictPeers] += int64(evicted)
 	b.tally.accepted[acceptListen]++
-}
-
-func mustGet(m pcommon.Map, key string) pcommon.Value {
-	v, ok := m.Get(key)
-	if !ok {
-		return pcommon.NewValueEmpty()
-	}
-	return v
-}
-
-func strOf(v pcommon.Value) string {
-	if v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-func intOf(m pcommon.Map, key string) (int64, bool) {
-	v, ok := m.Get(key)
-	if !ok {
-		return 0, false
-	}
-	return unifiedevent.IntValue(v)
 }

@@ -19,18 +19,18 @@ import (
 // exporter's tests read, are what this file writes: `make generate` rewrites them.
 //go:generate go test -run TestScenarios -update .
 
-// buildRecord appends the correlation record of one snapshot to out. It runs under c.buildMu,
-// not c.mu: the snapshot's events are never written again.
-func (c *correlator) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
+// buildRecord appends the correlation record of one snapshot to out. It runs under rb.mu, not
+// the book's lock: the snapshot's events are never written again.
+func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 	ev := snap.events
 	if len(ev) == 0 {
 		return
 	}
-	s := &c.scratch
+	s := &rb.scratch
 	s.reset(len(ev))
-	c.findAncestors(ev, s)
-	c.orderChain(ev, s)
-	c.linkChain(ev, s)
+	rb.findAncestors(ev, s)
+	rb.orderChain(ev, s)
+	rb.linkChain(ev, s)
 
 	root := &ev[s.order[0]]
 	t.emitted[snap.trigger]++
@@ -64,7 +64,7 @@ func (c *correlator) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 		MergedIDs:       snap.mergedIDs,
 		Recommendations: r.Recommendations[:0],
 		Time:            time.Unix(0, root.time),
-		ObservedTime:    c.clock.Now(),
+		ObservedTime:    rb.clock.Now(),
 	}
 	first, last := root.time, root.time
 	addTrace := func(id pcommon.TraceID) {
@@ -95,10 +95,10 @@ func (c *correlator) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 				r.Services = append(r.Services, e.service)
 			}
 		}
-		r.Chain = append(r.Chain, c.chainEntry(ev, e, s.links[i]))
+		r.Chain = append(r.Chain, rb.chainEntry(ev, e, s.links[i]))
 	}
 	r.FirstSeen, r.LastSeen = time.Unix(0, first), time.Unix(0, last)
-	for _, a := range c.advice.lookup(root) {
+	for _, a := range rb.advice.lookup(root) {
 		r.Recommendations = append(r.Recommendations, unifiedevent.Recommendation{Horizon: a.horizon, Action: a.action})
 	}
 	r.Summary = summarize(r.RootCause.Narrative, snap.eventCount, r.Services, confidence)
@@ -118,7 +118,7 @@ func (c *correlator) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 }
 
 // chainEntry describes one event of the chain and the link that brought it in.
-func (c *correlator) chainEntry(ev []problemEvent, e *problemEvent, l chainLink) unifiedevent.ChainEntry {
+func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainLink) unifiedevent.ChainEntry {
 	d := e.facts()
 	entry := unifiedevent.ChainEntry{
 		Time:      time.Unix(0, e.time),
@@ -143,7 +143,7 @@ func (c *correlator) chainEntry(ev []problemEvent, e *problemEvent, l chainLink)
 	}
 	if l.reason != linkNone {
 		entry.Link.Confidence, entry.Link.HasConfidence = l.confidence, true
-		entry.Link.Detail = c.linkDetail(ev, e, l)
+		entry.Link.Detail = rb.linkDetail(ev, e, l)
 		if l.cause >= 0 {
 			entry.Link.CauseEventID = ev[l.cause].eventIDString()
 		}
@@ -156,14 +156,14 @@ func (c *correlator) chainEntry(ev []problemEvent, e *problemEvent, l chainLink)
 		entry.Peer = peerAddress(e.peerAddr, e.peerPort)
 	}
 	if e.breach != nil {
-		rule := &c.cfg.Thresholds[e.breach.rule]
+		rule := &rb.cfg.Thresholds[e.breach.rule]
 		entry.Metric = unifiedevent.MetricBreach{Rule: rule.Name, Metric: rule.Metric, Value: e.breach.value}
 	}
 	return entry
 }
 
 // linkDetail says in words why e is linked to its cause.
-func (c *correlator) linkDetail(ev []problemEvent, e *problemEvent, l chainLink) string {
+func (rb *recordBuilder) linkDetail(ev []problemEvent, e *problemEvent, l chainLink) string {
 	if l.cause < 0 {
 		if l.forward {
 			return "no earlier event explains it; a later event links to it by " + l.reason.String()

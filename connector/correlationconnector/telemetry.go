@@ -5,13 +5,13 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
+		"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/yairfalse/tapio/connector/correlationconnector/internal/metadata"
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/internal/telemetryattrs"
 )
 
 // refusedReason says why correlation records did not go downstream.
@@ -35,17 +35,17 @@ type selfTelemetry struct {
 	sampled *zap.Logger
 	window  time.Duration
 
-	// One-element option slices, built once: passing a fresh variadic option to Add allocates.
-	acceptAttrs  [acceptKindCount][]metric.AddOption
-	ignoreAttrs  [ignoreReasonCount][]metric.AddOption
-	evictAttrs   [evictReasonCount][]metric.AddOption
-	emitAttrs    [emitTriggerCount][]metric.AddOption
-	linkAttrs    [linkReasonCount][]metric.AddOption
-	refusedAttrs [refusedReasonCount][]metric.AddOption
+	// Attribute options built once: passing a fresh option to Add allocates.
+	acceptAttrs  telemetryattrs.Enum[acceptKind]
+	ignoreAttrs  telemetryattrs.Enum[ignoreReason]
+	evictAttrs   telemetryattrs.Enum[evictReason]
+	emitAttrs    telemetryattrs.Enum[emitTrigger]
+	linkAttrs    telemetryattrs.Enum[linkReason]
+	refusedAttrs telemetryattrs.Enum[refusedReason]
+	ruleAttrs    telemetryattrs.Enum[int]
 	lateAttrs    []metric.AddOption
 	spanStore    []metric.AddOption
 	problemStore []metric.AddOption
-	ruleAttrs    [][]metric.AddOption
 }
 
 func newSelfTelemetry(set component.TelemetrySettings, cfg *Config) (*selfTelemetry, error) {
@@ -53,42 +53,32 @@ func newSelfTelemetry(set component.TelemetrySettings, cfg *Config) (*selfTeleme
 	if err != nil {
 		return nil, err
 	}
-	s := &selfTelemetry{tb: tb, sampled: ratelog.Sampled(set.Logger), window: cfg.Window}
-	opt := func(key, value string) []metric.AddOption {
-		return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String(key, value)))}
+	ruleNames := make([]string, len(cfg.Thresholds))
+	for i, r := range cfg.Thresholds {
+		ruleNames[i] = r.Name
 	}
-	for k := range acceptKindCount {
-		s.acceptAttrs[k] = opt("kind", acceptKindNames[k])
-	}
-	for r := range ignoreReasonCount {
-		s.ignoreAttrs[r] = opt("reason", ignoreReasonNames[r])
-	}
-	for r := range evictReasonCount {
-		s.evictAttrs[r] = opt("reason", evictReasonNames[r])
-	}
-	for t := range emitTriggerCount {
-		s.emitAttrs[t] = opt("trigger", emitTriggerNames[t])
-	}
-	for r := range linkReasonCount {
-		s.linkAttrs[r] = opt("reason", linkReasonNames[r])
-	}
-	for r := range refusedReasonCount {
-		s.refusedAttrs[r] = opt("reason", refusedReasonNames[r])
-	}
-	s.lateAttrs = opt("reason", "late")
-	s.spanStore = opt("store", "spans")
-	s.problemStore = opt("store", "problem_events")
-	for _, r := range cfg.Thresholds {
-		s.ruleAttrs = append(s.ruleAttrs, opt("rule", r.Name))
-	}
-	return s, nil
+	return &selfTelemetry{
+		tb:           tb,
+		sampled:      ratelog.Sampled(set.Logger),
+		window:       cfg.Window,
+		acceptAttrs:  telemetryattrs.NewEnum[acceptKind]("kind", acceptKindNames[:]),
+		ignoreAttrs:  telemetryattrs.NewEnum[ignoreReason]("reason", ignoreReasonNames[:]),
+		evictAttrs:   telemetryattrs.NewEnum[evictReason]("reason", evictReasonNames[:]),
+		emitAttrs:    telemetryattrs.NewEnum[emitTrigger]("trigger", emitTriggerNames[:]),
+		linkAttrs:    telemetryattrs.NewEnum[linkReason]("reason", linkReasonNames[:]),
+		refusedAttrs: telemetryattrs.NewEnum[refusedReason]("reason", refusedReasonNames[:]),
+		ruleAttrs:    telemetryattrs.NewEnum[int]("rule", ruleNames),
+		lateAttrs:    telemetryattrs.One("reason", "late"),
+		spanStore:    telemetryattrs.One("store", "spans"),
+		problemStore: telemetryattrs.One("store", "problem_events"),
+	}, nil
 }
 
 func (s *selfTelemetry) shutdown() { s.tb.Shutdown() }
 
 // refused counts records no downstream consumer took.
 func (s *selfTelemetry) refused(ctx context.Context, n int64, reason refusedReason, err error) {
-	s.tb.ConnectorCorrelationRecordsRefused.Add(ctx, n, s.refusedAttrs[reason]...)
+	s.tb.ConnectorCorrelationRecordsRefused.Add(ctx, n, s.refusedAttrs.Options(reason)...)
 	switch reason {
 	case refusedNoOutput:
 		s.sampled.Warn("correlation records dropped: no logs pipeline is attached (counted in otelcol_connector_correlation_records_refused)", zap.Int64("records", n))
@@ -101,13 +91,13 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	tb := s.tb
 	for k, n := range t.accepted {
 		if n > 0 {
-			tb.ConnectorCorrelationEventsAccepted.Add(ctx, n, s.acceptAttrs[k]...)
+			tb.ConnectorCorrelationEventsAccepted.Add(ctx, n, s.acceptAttrs.Options(acceptKind(k))...)
 		}
 	}
 	var ignored int64
 	for r, n := range t.ignored {
 		if n > 0 {
-			tb.ConnectorCorrelationRecordsIgnored.Add(ctx, n, s.ignoreAttrs[r]...)
+			tb.ConnectorCorrelationRecordsIgnored.Add(ctx, n, s.ignoreAttrs.Options(ignoreReason(r))...)
 			ignored += n
 		}
 	}
@@ -130,7 +120,7 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	var evicted int64
 	for r, n := range t.evicted {
 		if n > 0 {
-			tb.ConnectorCorrelationEvictions.Add(ctx, n, s.evictAttrs[r]...)
+			tb.ConnectorCorrelationEvictions.Add(ctx, n, s.evictAttrs.Options(evictReason(r))...)
 			evicted += n
 		}
 	}
@@ -156,15 +146,15 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	}
 	for trig, n := range t.emitted {
 		if n > 0 {
-			tb.ConnectorCorrelationIncidentsEmitted.Add(ctx, n, s.emitAttrs[trig]...)
+			tb.ConnectorCorrelationIncidentsEmitted.Add(ctx, n, s.emitAttrs.Options(emitTrigger(trig))...)
 		}
 	}
 	for r, n := range t.links {
 		if n > 0 {
-			tb.ConnectorCorrelationLinks.Add(ctx, n, s.linkAttrs[r]...)
+			tb.ConnectorCorrelationLinks.Add(ctx, n, s.linkAttrs.Options(linkReason(r))...)
 		}
 	}
 	for rule, n := range t.breaches {
-		tb.ConnectorCorrelationThresholdBreaches.Add(ctx, n, s.ruleAttrs[rule]...)
+		tb.ConnectorCorrelationThresholdBreaches.Add(ctx, n, s.ruleAttrs.Options(rule)...)
 	}
 }
