@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-		"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
