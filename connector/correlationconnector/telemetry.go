@@ -89,27 +89,10 @@ func (s *selfTelemetry) refused(ctx context.Context, n int64, reason refusedReas
 
 func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	tb := s.tb
-	for k, n := range t.accepted {
-		if n > 0 {
-			tb.ConnectorCorrelationEventsAccepted.Add(ctx, n, s.acceptAttrs.Options(acceptKind(k))...)
-		}
-	}
-	var ignored int64
-	for r, n := range t.ignored {
-		if n > 0 {
-			tb.ConnectorCorrelationRecordsIgnored.Add(ctx, n, s.ignoreAttrs.Options(ignoreReason(r))...)
-			ignored += n
-		}
-	}
-	if ignored > 0 {
+	s.acceptAttrs.AddEach(ctx, tb.ConnectorCorrelationEventsAccepted, t.accepted[:])
+	if s.ignoreAttrs.AddEach(ctx, tb.ConnectorCorrelationRecordsIgnored, t.ignored[:]) > 0 {
 		if ce := s.sampled.Check(zapcore.DebugLevel, "log records that are not usable UnifiedEvents ignored (counted in otelcol_connector_correlation_records_ignored)"); ce != nil {
-			fields := make([]zap.Field, 0, ignoreReasonCount)
-			for r, n := range t.ignored {
-				if n > 0 {
-					fields = append(fields, zap.Int64(ignoreReasonNames[r], n))
-				}
-			}
-			ce.Write(fields...)
+			ce.Write(s.ignoreAttrs.Fields(t.ignored[:])...)
 		}
 	}
 	if t.late > 0 {
@@ -117,22 +100,9 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 		s.sampled.Info("events older than the correlation window dropped (counted in otelcol_connector_correlation_events_dropped)",
 			zap.Int64("events", t.late), zap.Duration("window", s.window))
 	}
-	var evicted int64
-	for r, n := range t.evicted {
-		if n > 0 {
-			tb.ConnectorCorrelationEvictions.Add(ctx, n, s.evictAttrs.Options(evictReason(r))...)
-			evicted += n
-		}
-	}
-	if evicted > 0 {
+	if s.evictAttrs.AddEach(ctx, tb.ConnectorCorrelationEvictions, t.evicted[:]) > 0 {
 		if ce := s.sampled.Check(zapcore.WarnLevel, "correlation state reached a cap and evicted the oldest (counted in otelcol_connector_correlation_evictions)"); ce != nil {
-			fields := make([]zap.Field, 0, evictReasonCount)
-			for r, n := range t.evicted {
-				if n > 0 {
-					fields = append(fields, zap.Int64(evictReasonNames[r], n))
-				}
-			}
-			ce.Write(fields...)
+			ce.Write(s.evictAttrs.Fields(t.evicted[:])...)
 		}
 	}
 	if t.spansHeld != 0 {
@@ -144,16 +114,8 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	if t.openDelta != 0 {
 		tb.ConnectorCorrelationIncidentsOpen.Add(ctx, t.openDelta)
 	}
-	for trig, n := range t.emitted {
-		if n > 0 {
-			tb.ConnectorCorrelationIncidentsEmitted.Add(ctx, n, s.emitAttrs.Options(emitTrigger(trig))...)
-		}
-	}
-	for r, n := range t.links {
-		if n > 0 {
-			tb.ConnectorCorrelationLinks.Add(ctx, n, s.linkAttrs.Options(linkReason(r))...)
-		}
-	}
+	s.emitAttrs.AddEach(ctx, tb.ConnectorCorrelationIncidentsEmitted, t.emitted[:])
+	s.linkAttrs.AddEach(ctx, tb.ConnectorCorrelationLinks, t.links[:])
 	for rule, n := range t.breaches {
 		tb.ConnectorCorrelationThresholdBreaches.Add(ctx, n, s.ruleAttrs.Options(rule)...)
 	}

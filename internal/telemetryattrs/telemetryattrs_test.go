@@ -76,3 +76,32 @@ func TestCountingAllocatesNothing(t *testing.T) {
 		t.Errorf("Add with prebuilt options allocates %.0f times per call", allocs)
 	}
 }
+
+// A batch's tally by reason is counted and named in one call each; zero counts leave no trace.
+func TestAddEachAndFields(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(context.Background())
+	counter, err := provider.Meter("test").Int64Counter("dropped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := NewEnum[reason]("reason", reasonNames[:])
+	ctx := context.Background()
+	tally := [reasonCount]int64{reasonFull: 7}
+	if total := reasons.AddEach(ctx, counter, tally[:]); total != 7 {
+		t.Errorf("AddEach returned %d, want 7", total)
+	}
+	fields := reasons.Fields(tally[:])
+	if len(fields) != 1 || fields[0].Key != "full" || fields[0].Integer != 7 {
+		t.Errorf("Fields = %v, want full=7 alone", fields)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	points := rm.ScopeMetrics[0].Metrics[0].Data.(metricdata.Sum[int64]).DataPoints
+	if len(points) != 1 || points[0].Value != 7 {
+		t.Errorf("data points %v, want one of 7 (reason=full)", points)
+	}
+}

@@ -100,32 +100,11 @@ func (n *normalizer) shutdown(context.Context) error {
 }
 
 func (n *normalizer) report(ctx context.Context, t *tally) {
-	for l, count := range t.normalized {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsNormalized.Add(ctx, count, n.layerAttrs.Options(unifiedevent.Layer(l))...)
-		}
-	}
-	var dropped int64
-	for r, count := range t.dropped {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsDropped.Add(ctx, count, n.droppedAttrs.Options(dropReason(r))...)
-			dropped += count
-		}
-	}
-	for r, count := range t.invalid {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsInvalid.Add(ctx, count, n.invalidAttrs.Options(invalidReason(r))...)
-		}
-	}
-	if dropped > 0 {
+	n.layerAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsNormalized, t.normalized[:])
+	n.invalidAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsInvalid, t.invalid[:])
+	if n.droppedAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsDropped, t.dropped[:]) > 0 {
 		if ce := n.sampled.Check(zapcore.InfoLevel, "unifiedevent processor dropped log records by rule (counted in otelcol_processor_unifiedevent_records_dropped)"); ce != nil {
-			fields := make([]zap.Field, 0, dropReasonCount)
-			for r, count := range t.dropped {
-				if count > 0 {
-					fields = append(fields, zap.Int64(dropReasonNames[r], count))
-				}
-			}
-			ce.Write(fields...)
+			ce.Write(n.droppedAttrs.Fields(t.dropped[:])...)
 		}
 	}
 }
