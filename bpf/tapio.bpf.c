@@ -164,10 +164,12 @@ struct {
 /* The last task this CPU identified, with what was looked up for it: a storm comes from few
  * processes, and neither the process tree nor the cgroup paths need be asked again per event. */
 struct identity_cache {
-	__u64 task;     /* the task_struct's address … */
-	__u64 comm[2];  /* … and its name: an exec of another program changes the workload */
-	__u32 gen;      /* listen_generation the workload was computed at */
+	__u64 task;     /* the task_struct's address, */
+	__u32 tgid;     /* its process (a freed task's address is soon reused), */
+	__u32 gen;      /* the listen_generation the workload was computed at, */
+	__u64 comm[2];  /* and its name: an exec of another program changes the workload */
 	__u32 workload_tgid;
+	__u32 _pad;
 	__u64 cgroup_id; /* the cgroup whose path was captured last */
 };
 
@@ -341,7 +343,7 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	__u32 zero = 0, gen = listen_generation;
 	struct identity_cache *c = bpf_map_lookup_elem(&identity_cache, &zero);
 	__u64 *comm = (__u64 *)id->comm;
-	if (c && c->task == (__u64)task && c->comm[0] == comm[0] && c->comm[1] == comm[1] && c->gen == gen) {
+	if (c && c->task == (__u64)task && c->tgid == tgid && c->gen == gen && c->comm[0] == comm[0] && c->comm[1] == comm[1]) {
 		id->workload_tgid = c->workload_tgid;
 	} else {
 		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
@@ -350,6 +352,7 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 		id->workload_tgid = p ? workload_of(p, tgid) : 0;
 		if (c) {
 			c->task = (__u64)task;
+			c->tgid = tgid;
 			c->comm[0] = comm[0];
 			c->comm[1] = comm[1];
 			c->gen = gen;

@@ -34,9 +34,11 @@ type tapioIdentity struct {
 type tapioIdentityCache struct {
 	_            structs.HostLayout
 	Task         uint64
-	Comm         [2]uint64
+	Tgid         uint32
 	Gen          uint32
+	Comm         [2]uint64
 	WorkloadTgid uint32
+	Pad          uint32
 	CgroupId     uint64
 }
 
