@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Tapio's kernel probes. Raw tracepoints only: they hand over the kernel objects themselves
- * (task_struct, sock), so identity is read from the task at event time, and they need neither
- * tracefs nor kprobes.
+ * Tapio's kernel probes. BTF raw tracepoints (tp_btf) only — no kprobes, no fentry, no tracefs:
+ * they hand over the kernel objects themselves (task_struct, sock), typed, so fields are read
+ * with plain loads (CO-RE-relocated against the running kernel's BTF) instead of a helper call
+ * per field, and identity is read from the task at event time.
+ *
+ * Besides the events, the programs keep the process tree (procs: forks, execs) and the listener
+ * directory (listeners: who listens on which address, per network namespace), so that every
+ * event can name the workload it belongs to even when the processes are gone by the time user
+ * space reads it.
  */
 #include "tapio_vmlinux.h"
 #include "tapio_event.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -21,21 +28,39 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 
 #define PAGE_SHIFT 12
+#define CGROUP_SUBSYS_MAX 16
+
+/* How far the workload walk climbs the process tree: a pre-fork worker is one level below its
+ * server (nginx, PostgreSQL, gunicorn), two in a few (Apache's MPMs with a starter process). */
+#define WORKLOAD_DEPTH 4
 
 /* Keeps the record type in the object's BTF, where a Go test checks the decoder's offsets. */
 const struct event *unused_event __attribute__((unused));
 
 /* Set by user space before load. */
 volatile const bool exit_abnormal_only = true;
+/* Probes that share a program: each one's events are emitted only when its probe is enabled. */
+volatile const bool emit_process_exec = false;
+volatile const bool emit_fatal_signal = true;
+volatile const bool emit_connections = true;
+volatile const bool track_exit_signals = true;
+/* An ending signal names the cause of an exit only when the exit follows it within this time. */
+volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
 /* High-volume records wake the reader only once this much is pending; it also drains the buffer
  * on its own schedule. A wake-up per record would cost more than the event itself. */
 volatile const __u64 wakeup_bytes = 1 << 18;
 /* Completed block requests slower than this become io_latency events; 0 turns them off. */
 volatile const __u64 io_latency_threshold_ns = 0;
+
+/* Bumped whenever a process listens for the first time: every cached workload walk is then
+ * stale. Listens are rare, so the cache almost always holds. Starts at 1 so that a zeroed cache
+ * entry is never current. */
+volatile __u32 listen_generation = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -58,23 +83,43 @@ struct {
 	__type(value, __u64);
 } filtered SEC(".maps");
 
-/* Who opened a socket, captured in process context at connect()/listen(): resets and refusals
- * arrive in softirq context, where the current task is unrelated. Entries leave on the socket's
- * move to CLOSE, so a plain (preallocated, cheaper than LRU) hash is enough. */
+/* The process tree: tgid → what the process is and where it came from. An LRU map, so that an
+ * exited process stays known while its children live on, and the map never fills. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct proc_info);
+} procs SEC(".maps");
+
+/* Who owns a socket, captured in process context at connect()/listen(): resets and refusals
+ * arrive in softirq context, where the current task is unrelated. An accepted connection's owner
+ * is its listener's, found in the listener directory when needed. Entries leave on the socket's
+ * move to CLOSE, so a plain hash, preallocated, is enough — and cheaper than socket storage,
+ * whose allocation per connect costs more than the rest of the program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 32768);
 	__type(key, __u64);
-	__type(value, struct identity);
-} sock_owner SEC(".maps");
+	__type(value, struct sock_owner);
+} sock_owners SEC(".maps");
 
-/* Listening port → the process that listens, for the server side of accepted connections. */
+/* (network namespace, address, port) → the process that listens there. On a Kubernetes node many
+ * pods listen on :8080, each in its own namespace. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct listener_key);
+	__type(value, struct listener);
+} listeners SEC(".maps");
+
+/* tgid → the last signal that could end the process, so that its exit names its cause and sender. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u16);
-	__type(value, struct identity);
-} listeners SEC(".maps");
+	__type(key, __u32);
+	__type(value, struct signal_record);
+} exit_signals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -115,6 +160,25 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cgroup_path);
 } path_scratch SEC(".maps");
+
+/* The last task this CPU identified, with what was looked up for it: a storm comes from few
+ * processes, and neither the process tree nor the cgroup paths need be asked again per event. */
+struct identity_cache {
+	__u64 task;     /* the task_struct's address, */
+	__u32 tgid;     /* its process (a freed task's address is soon reused), */
+	__u32 gen;      /* the listen_generation the workload was computed at, */
+	__u64 comm[2];  /* and its name: an exec of another program changes the workload */
+	__u32 workload_tgid;
+	__u32 _pad;
+	__u64 cgroup_id; /* the cgroup whose path was captured last */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct identity_cache);
+} identity_cache SEC(".maps");
 
 static __always_inline void count_drop(__u32 kind)
 {
@@ -158,44 +222,36 @@ static __always_inline void submit_frequent(struct event *e)
 static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
 {
 	if (bpf_core_field_exists(kn->__parent))
-		return BPF_CORE_READ(kn, __parent);
+		return kn->__parent;
 	struct kernfs_node___pre615 *old = (void *)kn;
-	return BPF_CORE_READ(old, parent);
+	return old->parent;
 }
 
-/* The memory controller's cgroup carries the container layout on cgroup v1 and is the unified
- * cgroup on v2; the default hierarchy is the fallback. */
+/* The memory controller's cgroup carries the container layout on cgroup v1. On cgroup v2 it is
+ * the nearest ancestor with the controller enabled, so the default hierarchy's own cgroup — the
+ * task's real one — is taken instead. */
 static __always_inline struct cgroup *task_cgroup(struct task_struct *task)
 {
-	struct cgroup *cg = 0;
+	struct css_set *cset = task->cgroups;
+	struct cgroup *dfl = cset->dfl_cgrp;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
-		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-		if (id >= 0 && id < 12) {
-			struct cgroup_subsys_state *css = BPF_CORE_READ(task, cgroups, subsys[id]);
-			if (css)
-				cg = BPF_CORE_READ(css, cgroup);
+		int i = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		if (i >= 0 && i < CGROUP_SUBSYS_MAX) {
+			struct cgroup_subsys_state *css = cset->subsys[i];
+			struct cgroup *memory = css ? css->cgroup : 0;
+			if (memory && (!dfl || memory->root != dfl->root))
+				return memory;
 		}
 	}
-	if (!cg)
-		cg = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	return cg;
+	return dfl;
 }
 
-static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+/* Captures a cgroup's path the first time it is seen. */
+static __always_inline void capture_cgroup(struct kernfs_node *kn, __u64 id)
 {
-	id->pid = BPF_CORE_READ(task, pid);
-	id->tgid = BPF_CORE_READ(task, tgid);
-	id->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	id->uid = BPF_CORE_READ(task, cred, uid.val);
-	id->start_ns = BPF_CORE_READ(task, start_time);
-	bpf_probe_read_kernel_str(id->comm, sizeof(id->comm), BPF_CORE_READ(task, comm));
-
-	struct cgroup *cg = task_cgroup(task);
-	struct kernfs_node *kn = cg ? BPF_CORE_READ(cg, kn) : 0;
-	id->cgroup_id = kn ? BPF_CORE_READ(kn, id) : 0;
-	if (!kn || bpf_map_lookup_elem(&cgroup_paths, &id->cgroup_id))
-		return;
 	__u32 zero = 0;
+	if (bpf_map_lookup_elem(&cgroup_paths, &id))
+		return;
 	struct cgroup_path *path = bpf_map_lookup_elem(&path_scratch, &zero);
 	if (!path)
 		return;
@@ -204,60 +260,218 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 		path->name[i][0] = 0;
 		if (!kn)
 			continue;
-		const char *name = BPF_CORE_READ(kn, name);
+		const char *name = kn->name;
 		if (name)
 			bpf_probe_read_kernel_str(path->name[i], CGROUP_NAME_LEN, name);
 		kn = kernfs_parent(kn);
 	}
-	bpf_map_update_elem(&cgroup_paths, &id->cgroup_id, path, BPF_NOEXIST);
+	bpf_map_update_elem(&cgroup_paths, &id, path, BPF_NOEXIST);
 }
 
-SEC("raw_tracepoint/sched_process_exec")
-int tapio_process_exec(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline bool same_program(struct task_struct *a, struct task_struct *b)
 {
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	/* The kernel names a process after the program it executed (comm): a child that executed
+	 * its parent's program again (a re-executed worker) keeps its name. */
+	__u64 *x = (__u64 *)a->comm;
+	__u64 *y = (__u64 *)b->comm;
+	return x[0] == y[0] && x[1] == y[1];
+}
+
+/* track_process records a process the kernel did not see start: it existed before the
+ * collector, or its entry was evicted. */
+static __always_inline struct proc_info *track_process(struct task_struct *task, __u32 tgid)
+{
+	struct task_struct *leader = task->group_leader;
+	struct task_struct *parent = leader->real_parent;
+	struct proc_info info = {};
+	info.start_ns = leader->start_time;
+	info.ppid = parent->tgid;
+	info.parent_start_ns = parent->group_leader->start_time;
+	info.own_program = !same_program(leader, parent);
+	bpf_map_update_elem(&procs, &tgid, &info, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&procs, &tgid);
+}
+
+/* workload_of walks up the process tree to the nearest process that listens, across forks that
+ * kept their parent's program: a PostgreSQL backend to its postmaster, an nginx worker to its
+ * master. A process that executed another program (a shell, a tool) left its parent's workload.
+ * The result is cached in the process's entry until the next new listener anywhere. */
+static __always_inline __u32 workload_of(struct proc_info *self, __u32 tgid)
+{
+	__u32 gen = listen_generation;
+	if (self->workload_gen == gen)
+		return self->workload_tgid;
+	__u32 found = 0, cur = tgid;
+	struct proc_info *p = self;
+#pragma unroll
+	for (int i = 0; i < WORKLOAD_DEPTH; i++) {
+		if (p->listens) {
+			found = cur;
+			break;
+		}
+		if (p->own_program)
+			break;
+		__u32 parent = p->ppid;
+		__u64 parent_start = p->parent_start_ns;
+		if (parent <= 1) /* init listens on behalf of the services it activates: never a workload */
+			break;
+		p = bpf_map_lookup_elem(&procs, &parent);
+		if (!p || (parent_start && p->start_ns && parent_start != p->start_ns))
+			break;
+		cur = parent;
+	}
+	self->workload_tgid = found;
+	self->workload_gen = gen;
+	return found;
+}
+
+static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+	id->pid = task->pid;
+	id->tgid = tgid;
+	id->ppid = task->real_parent->tgid;
+	id->uid = task->cred->uid.val;
+	id->start_ns = task->group_leader->start_time;
+	__builtin_memcpy(id->comm, task->comm, TASK_COMM_LEN);
+	id->_pad = 0;
+
+	struct cgroup *cg = task_cgroup(task);
+	struct kernfs_node *kn = cg ? cg->kn : 0;
+	id->cgroup_id = kn ? kn->id : 0;
+
+	__u32 zero = 0, gen = listen_generation;
+	struct identity_cache *c = bpf_map_lookup_elem(&identity_cache, &zero);
+	__u64 *comm = (__u64 *)id->comm;
+	if (c && c->task == (__u64)task && c->tgid == tgid && c->gen == gen && c->comm[0] == comm[0] && c->comm[1] == comm[1]) {
+		id->workload_tgid = c->workload_tgid;
+	} else {
+		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+		if (!p)
+			p = track_process(task, tgid);
+		id->workload_tgid = p ? workload_of(p, tgid) : 0;
+		if (c) {
+			c->task = (__u64)task;
+			c->tgid = tgid;
+			c->comm[0] = comm[0];
+			c->comm[1] = comm[1];
+			c->gen = gen;
+			c->workload_tgid = id->workload_tgid;
+		}
+	}
+	if (kn && (!c || c->cgroup_id != id->cgroup_id)) {
+		capture_cgroup(kn, id->cgroup_id);
+		if (c)
+			c->cgroup_id = id->cgroup_id;
+	}
+}
+
+/* ---- The process tree ---- */
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tapio_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (child->pid != child->tgid)
+		return 0; /* a new thread, not a process */
+	/* CLONE_PARENT makes the child its parent's sibling: real_parent is who it belongs to. */
+	struct task_struct *real_parent = child->real_parent;
+	__u32 tgid = child->tgid;
+	__u32 ptgid = real_parent->tgid;
+	struct proc_info info = {};
+	info.start_ns = child->start_time;
+	info.ppid = ptgid;
+	info.parent_start_ns = real_parent->group_leader->start_time;
+	/* A forked child serves where its parent serves, until it executes another program. */
+	struct proc_info *p = bpf_map_lookup_elem(&procs, &ptgid);
+	if (p) {
+		info.workload_tgid = p->workload_tgid;
+		info.workload_gen = p->workload_gen;
+	}
+	bpf_map_update_elem(&procs, &tgid, &info, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(tapio_process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	if (!same_program(task, task->real_parent)) {
+		__u32 tgid = task->tgid;
+		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+		if (!p)
+			p = track_process(task, tgid);
+		if (p && !p->own_program) {
+			p->own_program = 1;
+			p->workload_gen = 0;
+		}
+	}
+	if (!emit_process_exec)
+		return 0;
 	struct event *e = reserve(EVENT_PROCESS_EXEC);
 	if (!e)
 		return 0;
 	fill_identity(&e->subject, task);
-	bpf_probe_read_kernel_str(e->exec.filename, sizeof(e->exec.filename), BPF_CORE_READ(bprm, filename));
+	bpf_probe_read_kernel_str(e->exec.filename, sizeof(e->exec.filename), bprm->filename);
 	submit_frequent(e);
 	return 0;
 }
 
-SEC("raw_tracepoint/sched_process_exit")
-int tapio_process_exit(struct bpf_raw_tracepoint_args *ctx)
+/* ---- Exits and signals ---- */
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tapio_process_exit, struct task_struct *task)
 {
-	struct task_struct *task = (struct task_struct *)ctx->args[0];
-	bool group_dead = (bool)ctx->args[1];
-	if (!group_dead)
-		return 0; /* a thread, not the process */
+	/* The last thread to exit ends the process; the others are threads. */
+	if (task->signal->live.counter != 0)
+		return 0;
 	/* exit_group() and fatal signals record the status on the signal struct before any thread
 	 * exits; the task's own exit_code is the fallback. */
-	int code = BPF_CORE_READ(task, signal, group_exit_code);
+	int code = task->signal->group_exit_code;
 	if (!code)
-		code = BPF_CORE_READ(task, exit_code);
-	if (exit_abnormal_only && code == 0) {
-		count_filtered(EVENT_PROCESS_EXIT);
-		return 0;
+		code = task->exit_code;
+	__u32 tgid = task->tgid;
+	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct signal_record *sig = 0;
+	if (p && p->signalled) {
+		sig = bpf_map_lookup_elem(&exit_signals, &tgid);
+		if (sig && bpf_ktime_get_ns() - sig->ktime_ns > signal_window_ns)
+			sig = 0;
 	}
-	struct event *e = reserve(EVENT_PROCESS_EXIT);
-	if (!e)
-		return 0;
-	fill_identity(&e->subject, task);
-	e->exit.exit_code = code;
-	e->exit._pad = 0;
-	submit_rare(e);
+	bool listens = p && p->listens;
+	/* A serving process's end is evidence whatever its code: a process that listened, or a
+	 * worker of one stopped by a signal from another process (its server shutting down). */
+	bool keep = !exit_abnormal_only || code != 0 || listens ||
+		    (sig && sig->sender.tgid != tgid && workload_of(p, tgid) != 0);
+	if (!keep) {
+		count_filtered(EVENT_PROCESS_EXIT);
+	} else {
+		struct event *e = reserve(EVENT_PROCESS_EXIT);
+		if (e) {
+			fill_identity(&e->subject, task);
+			e->exit.exit_code = code;
+			e->exit.flags = listens ? EXIT_LISTENER : 0;
+			if (sig) {
+				e->exit.flags |= EXIT_SIGNALLED;
+				e->exit.signo = sig->signo;
+				e->exit.signal_code = sig->code;
+				__builtin_memcpy(&e->exit.sender, &sig->sender, sizeof(e->exit.sender));
+			} else {
+				e->exit.signo = 0;
+				e->exit.signal_code = 0;
+				__builtin_memset(&e->exit.sender, 0, sizeof(e->exit.sender));
+			}
+			submit_rare(e);
+		}
+	}
+	if (p && p->signalled)
+		bpf_map_delete_elem(&exit_signals, &tgid);
 	return 0;
 }
 
-SEC("raw_tracepoint/mark_victim")
-int tapio_oom_victim(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/mark_victim")
+int BPF_PROG(tapio_oom_victim, struct task_struct *victim)
 {
-	struct task_struct *victim = (struct task_struct *)ctx->args[0];
-	__u32 tgid = BPF_CORE_READ(victim, tgid);
-	__u64 started = BPF_CORE_READ(victim, group_leader, start_time);
+	__u32 tgid = victim->tgid;
+	__u64 started = victim->group_leader->start_time;
 	__u64 *reported = bpf_map_lookup_elem(&oom_reported, &tgid);
 	if (reported && *reported == started) {
 		count_filtered(EVENT_OOM_KILL);
@@ -272,9 +486,11 @@ int tapio_oom_victim(struct bpf_raw_tracepoint_args *ctx)
 	e->oom.memcg_usage_bytes = 0;
 	e->oom.memcg_id = 0;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
-		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-		if (id >= 0 && id < 12) {
-			struct mem_cgroup *memcg = (struct mem_cgroup *)BPF_CORE_READ(victim, cgroups, subsys[id]);
+		int i = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		if (i >= 0 && i < CGROUP_SUBSYS_MAX) {
+			/* The css is embedded in its mem_cgroup; the verifier types the pointer as the css, so
+			 * the enclosing struct is read with probe reads. */
+			struct mem_cgroup *memcg = (struct mem_cgroup *)victim->cgroups->subsys[i];
 			if (memcg) {
 				e->oom.memcg_limit_bytes = BPF_CORE_READ(memcg, memory.max) << PAGE_SHIFT;
 				e->oom.memcg_usage_bytes = BPF_CORE_READ(memcg, memory.usage.counter) << PAGE_SHIFT;
@@ -282,37 +498,53 @@ int tapio_oom_victim(struct bpf_raw_tracepoint_args *ctx)
 			}
 		}
 	}
-	struct mm_struct *mm = BPF_CORE_READ(victim, mm);
-	e->oom.total_vm_pages = mm ? BPF_CORE_READ(mm, total_vm) : 0;
-	e->oom.anon_rss_pages = mm ? BPF_CORE_READ(mm, rss_stat[MM_ANONPAGES].count) : 0;
+	struct mm_struct *mm = victim->mm;
+	e->oom.total_vm_pages = mm ? mm->total_vm : 0;
+	e->oom.anon_rss_pages = mm ? mm->rss_stat[MM_ANONPAGES].count : 0;
 	submit_rare(e);
 	return 0;
 }
 
-static __always_inline bool fatal_signal(int sig)
-{
-	switch (sig) {
-	case 3:  /* SIGQUIT */
-	case 4:  /* SIGILL */
-	case 5:  /* SIGTRAP */
-	case 6:  /* SIGABRT */
-	case 7:  /* SIGBUS */
-	case 8:  /* SIGFPE */
-	case 9:  /* SIGKILL */
-	case 11: /* SIGSEGV */
-	case 31: /* SIGSYS */
-		return true;
-	}
-	return false;
-}
+#define SIGBIT(n) (1u << (n))
+/* Signals whose default action ends the process, minus the timers and I/O notices that
+ * programs handle by the hundred per second (SIGALRM, SIGVTALRM, SIGPROF, SIGIO). */
+#define ENDING_SIGNALS                                                                                 \
+	(SIGBIT(1) /* HUP */ | SIGBIT(2) /* INT */ | SIGBIT(3) /* QUIT */ | SIGBIT(4) /* ILL */ |           \
+	 SIGBIT(5) /* TRAP */ | SIGBIT(6) /* ABRT */ | SIGBIT(7) /* BUS */ | SIGBIT(8) /* FPE */ |          \
+	 SIGBIT(9) /* KILL */ | SIGBIT(10) /* USR1 */ | SIGBIT(11) /* SEGV */ | SIGBIT(12) /* USR2 */ |     \
+	 SIGBIT(13) /* PIPE */ | SIGBIT(15) /* TERM */ | SIGBIT(16) /* STKFLT */ | SIGBIT(24) /* XCPU */ |  \
+	 SIGBIT(25) /* XFSZ */ | SIGBIT(30) /* PWR */ | SIGBIT(31) /* SYS */)
+/* The ones reported as fatal_signal events of their own. */
+#define FATAL_SIGNALS                                                                                  \
+	(SIGBIT(3) | SIGBIT(4) | SIGBIT(5) | SIGBIT(6) | SIGBIT(7) | SIGBIT(8) | SIGBIT(9) | SIGBIT(11) |   \
+	 SIGBIT(31))
+#define TRACE_SIGNAL_DELIVERED 0
 
-SEC("raw_tracepoint/signal_generate")
-int tapio_signal_generate(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/signal_generate")
+int BPF_PROG(tapio_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *target, int group, int result)
 {
-	int sig = (int)ctx->args[0];
-	struct task_struct *target = (struct task_struct *)ctx->args[2];
-	int result = (int)ctx->args[4];
-	if (!fatal_signal(sig) || result != 0 /* TRACE_SIGNAL_DELIVERED */) {
+	if (result != TRACE_SIGNAL_DELIVERED || sig <= 0 || sig >= 32 || !(SIGBIT(sig) & ENDING_SIGNALS)) {
+		count_filtered(EVENT_FATAL_SIGNAL);
+		return 0;
+	}
+	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) stand for kill(2) and the kernel. */
+	__s32 code = (unsigned long)info > 1 ? info->si_code : ((unsigned long)info == 1 ? 0x80 : 0);
+	struct task_struct *sender = bpf_get_current_task_btf();
+	if (track_exit_signals) {
+		__u32 tgid = target->tgid;
+		struct signal_record rec = {};
+		rec.ktime_ns = bpf_ktime_get_ns();
+		rec.signo = sig;
+		rec.code = code;
+		fill_identity(&rec.sender, sender);
+		bpf_map_update_elem(&exit_signals, &tgid, &rec, BPF_ANY);
+		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+		if (!p)
+			p = track_process(target, tgid);
+		if (p)
+			p->signalled = 1;
+	}
+	if (!emit_fatal_signal || !(SIGBIT(sig) & FATAL_SIGNALS)) {
 		count_filtered(EVENT_FATAL_SIGNAL);
 		return 0;
 	}
@@ -320,28 +552,32 @@ int tapio_signal_generate(struct bpf_raw_tracepoint_args *ctx)
 	if (!e)
 		return 0;
 	fill_identity(&e->subject, target);
-	struct task_struct *sender = (struct task_struct *)bpf_get_current_task();
 	e->signal.signo = sig;
-	e->signal.code = 0;
+	e->signal.code = code;
 	e->signal.result = result;
-	e->signal.sender_pid = BPF_CORE_READ(sender, pid);
-	e->signal.sender_tgid = BPF_CORE_READ(sender, tgid);
 	e->signal._pad = 0;
-	bpf_probe_read_kernel_str(e->signal.sender_comm, sizeof(e->signal.sender_comm), BPF_CORE_READ(sender, comm));
+	fill_identity(&e->signal.sender, sender);
 	submit_rare(e);
 	return 0;
 }
 
+/* ---- Sockets ---- */
+
+static __always_inline __u32 sock_netns(const struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
+}
+
 static __always_inline void read_addresses(const struct sock *sk, __u16 *family, __u16 *sport, __u16 *dport, __u8 *saddr, __u8 *daddr)
 {
-	*family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	*sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	*dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	*family = sk->__sk_common.skc_family;
+	*sport = sk->__sk_common.skc_num;
+	*dport = __builtin_bswap16(sk->__sk_common.skc_dport);
 	__builtin_memset(saddr, 0, 16);
 	__builtin_memset(daddr, 0, 16);
 	if (*family == AF_INET) {
-		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 s = sk->__sk_common.skc_rcv_saddr;
+		__be32 d = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(saddr, &s, 4);
 		__builtin_memcpy(daddr, &d, 4);
 	} else if (*family == AF_INET6) {
@@ -350,95 +586,144 @@ static __always_inline void read_addresses(const struct sock *sk, __u16 *family,
 	}
 }
 
-static __always_inline void fill_sock(struct event *e, const struct sock *sk, int err, __u16 direction)
+static __always_inline void listener_key_of(const struct sock *sk, struct listener_key *key)
+{
+	__u16 dport;
+	__u8 daddr[16];
+	read_addresses(sk, &key->family, &key->port, &dport, key->addr, daddr);
+	key->netns = sock_netns(sk);
+}
+
+/* The listener serving a socket's local address: the exact address, else the wildcard. */
+static __always_inline struct listener *listener_of(const struct sock *sk)
+{
+	struct listener_key key;
+	listener_key_of(sk, &key);
+	struct listener *l = bpf_map_lookup_elem(&listeners, &key);
+	if (l)
+		return l;
+	__builtin_memset(key.addr, 0, sizeof(key.addr));
+	return bpf_map_lookup_elem(&listeners, &key);
+}
+
+static __always_inline struct sock_owner *sock_owner_of(const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	return bpf_map_lookup_elem(&sock_owners, &key);
+}
+
+static __always_inline void fill_sock(struct event *e, const struct sock *sk, int err, __u16 direction, __u16 role)
 {
 	read_addresses(sk, &e->sock.family, &e->sock.sport, &e->sock.dport, e->sock.saddr, e->sock.daddr);
 	e->sock.err = err;
 	e->sock.direction = direction;
+	e->sock.netns = sock_netns(sk);
+	e->sock.role = role;
 	e->sock._pad = 0;
+	e->sock._pad2 = 0;
 }
 
-/* The socket's owner: who connected, else who listens on its local port. */
-static __always_inline struct identity *owner_of(const struct sock *sk)
-{
-	__u64 key = (__u64)sk;
-	struct identity *id = bpf_map_lookup_elem(&sock_owner, &key);
-	if (id)
-		return id;
-	__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	return bpf_map_lookup_elem(&listeners, &port);
-}
-
+/* emit_sock reports a socket event about the socket's owner: who connected or listens, else —
+ * for an accepted connection — who listens on its local address; else, when the event runs in
+ * process context, the current task. */
 static __always_inline void emit_sock(__u32 kind, const struct sock *sk, int err, __u16 direction, bool current_is_owner)
 {
 	struct event *e = reserve(kind);
 	if (!e)
 		return;
-	struct identity *owner = owner_of(sk);
-	if (owner)
-		__builtin_memcpy(&e->subject, owner, sizeof(e->subject));
-	else if (current_is_owner)
-		fill_identity(&e->subject, (struct task_struct *)bpf_get_current_task());
-	else
+	__u16 role = ROLE_UNKNOWN;
+	struct sock_owner *o = sock_owner_of(sk);
+	struct listener *l = 0;
+	if (o) {
+		__builtin_memcpy(&e->subject, &o->owner, sizeof(e->subject));
+		role = o->role;
+	} else if ((l = listener_of(sk))) {
+		__builtin_memcpy(&e->subject, &l->owner, sizeof(e->subject));
+		role = ROLE_SERVER;
+	} else if (current_is_owner) {
+		fill_identity(&e->subject, bpf_get_current_task_btf());
+	} else {
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
-	fill_sock(e, sk, err, direction);
+	}
+	fill_sock(e, sk, err, direction, role);
 	submit_frequent(e);
 }
 
-SEC("raw_tracepoint/inet_sock_set_state")
-int tapio_sock_state(struct bpf_raw_tracepoint_args *ctx)
+/* mark_listener records that the current process listens: its workload is now itself, and
+ * every cached workload walk is stale (its workers may be waiting for it). */
+static __always_inline void mark_listener(struct task_struct *task)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
-	int oldstate = (int)ctx->args[1];
-	int newstate = (int)ctx->args[2];
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	__u64 key = (__u64)sk;
+	__u32 tgid = task->tgid;
+	struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		p = track_process(task, tgid);
+	if (p && !p->listens) {
+		p->listens = 1;
+		__sync_fetch_and_add(&listen_generation, 1);
+	}
+}
 
-	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
-		/* connect() and listen() run in the owner's context. */
-		struct identity owner;
-		fill_identity(&owner, (struct task_struct *)bpf_get_current_task());
-		bpf_map_update_elem(&sock_owner, &key, &owner, BPF_ANY);
-		if (newstate == TCP_LISTEN) {
-			__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-			bpf_map_update_elem(&listeners, &port, &owner, BPF_ANY);
-			emit_sock(EVENT_LISTEN, sk, 0, 0, true);
-		}
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+
+	__u64 key = (__u64)sk;
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		/* connect() runs in the owner's context. */
+		struct sock_owner o = {.role = ROLE_CLIENT};
+		fill_identity(&o.owner, bpf_get_current_task_btf());
+		bpf_map_update_elem(&sock_owners, &key, &o, BPF_ANY);
 		return 0;
 	}
-	if (oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE) {
-		int err = BPF_CORE_READ(sk, sk_err);
+	if (oldstate == TCP_CLOSE && newstate == TCP_LISTEN) {
+		/* listen() runs in the owner's context. */
+		struct task_struct *task = bpf_get_current_task_btf();
+		mark_listener(task);
+		struct listener l = {};
+		fill_identity(&l.owner, task);
+		l.sock = key;
+		struct listener_key lkey;
+		listener_key_of(sk, &lkey);
+		bpf_map_update_elem(&listeners, &lkey, &l, BPF_ANY);
+		if (emit_connections)
+			emit_sock(EVENT_LISTEN, sk, 0, 0, true);
+		return 0;
+	}
+	if (newstate != TCP_CLOSE)
+		return 0;
+	if (oldstate == TCP_SYN_SENT && emit_connections) {
+		int err = sk->sk_err;
 		if (err == ECONNREFUSED)
 			emit_sock(EVENT_CONNECTION_REFUSED, sk, err, 0, false);
 		else if (err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH)
 			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, err, 0, false);
 	}
-	if (newstate == TCP_CLOSE) {
-		bpf_map_delete_elem(&sock_owner, &key);
-		if (oldstate == TCP_LISTEN) {
-			__u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
-			bpf_map_delete_elem(&listeners, &port);
-		}
+	if (oldstate == TCP_LISTEN) {
+		struct listener_key lkey;
+		listener_key_of(sk, &lkey);
+		struct listener *l = bpf_map_lookup_elem(&listeners, &lkey);
+		if (l && l->sock == key)
+			bpf_map_delete_elem(&listeners, &lkey);
 	}
+	bpf_map_delete_elem(&sock_owners, &key);
 	return 0;
 }
 
-SEC("raw_tracepoint/tcp_receive_reset")
-int tapio_tcp_receive_reset(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tapio_tcp_receive_reset, struct sock *sk)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
 	/* In SYN_SENT a reset is a refusal, reported as connection_refused on the state change. */
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_SYN_SENT)
+	if (sk->__sk_common.skc_state == TCP_SYN_SENT)
 		return 0;
 	emit_sock(EVENT_CONNECTION_RESET, sk, 0, 1, false);
 	return 0;
 }
 
-SEC("raw_tracepoint/tcp_send_reset")
-int tapio_tcp_send_reset(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(tapio_tcp_send_reset, struct sock *sk)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
 	/* Without a socket the reset answers a segment for a closed port: the refusal is reported on
 	 * the connecting side. */
 	if (!sk)
@@ -447,12 +732,12 @@ int tapio_tcp_send_reset(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
-SEC("raw_tracepoint/tcp_retransmit_skb")
-int tapio_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tapio_tcp_retransmit, struct sock *sk)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
 	struct retransmit_key key = {};
 	read_addresses(sk, &key.family, &key.sport, &key.dport, key.saddr, key.daddr);
+	key.netns = sock_netns(sk);
 	__u64 now = bpf_ktime_get_ns();
 	struct retransmit_value *v = bpf_map_lookup_elem(&retransmits, &key);
 	if (v) {
@@ -461,35 +746,41 @@ int tapio_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	struct retransmit_value fresh = {.count = 1, .first_ns = now, .last_ns = now};
-	struct identity *owner = owner_of(sk);
-	if (owner)
-		__builtin_memcpy(&fresh.owner, owner, sizeof(fresh.owner));
+	struct sock_owner *o = sock_owner_of(sk);
+	struct listener *l = 0;
+	if (o) {
+		__builtin_memcpy(&fresh.owner, &o->owner, sizeof(fresh.owner));
+		fresh.role = o->role;
+	} else if ((l = listener_of(sk))) {
+		__builtin_memcpy(&fresh.owner, &l->owner, sizeof(fresh.owner));
+		fresh.role = ROLE_SERVER;
+	}
 	bpf_map_update_elem(&retransmits, &key, &fresh, BPF_NOEXIST);
 	return 0;
 }
 
+/* ---- Block I/O ---- */
+
 #define REQ_OP_MASK 0xff
 
-SEC("raw_tracepoint/block_rq_issue")
-int tapio_block_issue(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(tapio_block_issue, struct request *rq)
 {
-	__u64 key = ctx->args[0];
+	__u64 key = (__u64)rq;
 	struct io_start start = {.ktime_ns = bpf_ktime_get_ns()};
-	fill_identity(&start.issuer, (struct task_struct *)bpf_get_current_task());
+	fill_identity(&start.issuer, bpf_get_current_task_btf());
 	bpf_map_update_elem(&io_inflight, &key, &start, BPF_ANY);
 	return 0;
 }
 
-SEC("raw_tracepoint/block_rq_complete")
-int tapio_block_complete(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(tapio_block_complete, struct request *rq, int error, unsigned int nr_bytes)
 {
-	struct request *rq = (struct request *)ctx->args[0];
-	int error = (int)(__u8)ctx->args[1];
-	__u32 nr_bytes = (__u32)ctx->args[2];
-	__u64 key = ctx->args[0];
+	__u64 key = (__u64)rq;
 	__u64 now = bpf_ktime_get_ns();
 	struct io_start *start = bpf_map_lookup_elem(&io_inflight, &key);
 	__u64 latency = start ? now - start->ktime_ns : 0;
+	error = (__u8)error;
 
 	__u32 kind;
 	if (error)
@@ -506,15 +797,15 @@ int tapio_block_complete(struct bpf_raw_tracepoint_args *ctx)
 		__builtin_memcpy(&e->subject, &start->issuer, sizeof(e->subject));
 	else
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
-	e->io.sector = BPF_CORE_READ(rq, __sector);
+	e->io.sector = rq->__sector;
 	e->io.latency_ns = latency;
 	e->io.bytes = nr_bytes;
-	e->io.op = BPF_CORE_READ(rq, cmd_flags) & REQ_OP_MASK;
+	e->io.op = rq->cmd_flags & REQ_OP_MASK;
 	e->io.error = error;
 	e->io._pad = 0;
-	struct gendisk *disk = BPF_CORE_READ(rq, q, disk);
-	e->io.major = disk ? BPF_CORE_READ(disk, major) : 0;
-	e->io.minor = disk ? BPF_CORE_READ(disk, first_minor) : 0;
+	struct gendisk *disk = rq->q->disk;
+	e->io.major = disk ? disk->major : 0;
+	e->io.minor = disk ? disk->first_minor : 0;
 	e->io.disk[0] = 0;
 	if (disk)
 		bpf_probe_read_kernel_str(e->io.disk, sizeof(e->io.disk), disk->disk_name);

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The record Tapio's programs send to user space. Fixed size and explicitly padded: user space
- * decodes it by offset, and a Go test checks every offset against this object's BTF.
+ * The record Tapio's programs send to user space, and the state they keep between events. Fixed
+ * size and explicitly padded: user space decodes the record by offset, and a Go test checks every
+ * offset against this object's BTF.
  */
 #ifndef __TAPIO_EVENT_H__
 #define __TAPIO_EVENT_H__
 
 #define TASK_COMM_LEN 16
 #define CGROUP_NAME_LEN 128
-/* Leaf first: enough to hold a container scope, its pod slice and their parents. */
-#define CGROUP_DEPTH 4
+/* Leaf first: enough to hold a container scope, its pod slice and their parents, or a systemd
+ * unit and the slices above it, up to the root on most hosts. */
+#define CGROUP_DEPTH 6
 
 enum event_kind {
 	EVENT_PROCESS_EXEC = 1,
@@ -34,8 +36,12 @@ struct identity {
 	__u32 ppid;
 	__u32 uid;
 	__u64 cgroup_id;
-	__u64 start_ns;
+	__u64 start_ns; /* the process's (thread group leader's) start, CLOCK_MONOTONIC */
 	char comm[TASK_COMM_LEN];
+	/* The process whose tree this one serves in: the nearest of itself and its ancestors that
+	 * listens on a TCP socket, across forks that kept their parent's program. 0: none. */
+	__u32 workload_tgid;
+	__u32 _pad;
 };
 
 /* The names of a cgroup and its ancestors, leaf first. */
@@ -43,9 +49,17 @@ struct cgroup_path {
 	char name[CGROUP_DEPTH][CGROUP_NAME_LEN];
 };
 
+enum exit_flags {
+	EXIT_LISTENER = 1,  /* the process listened on a TCP socket: a server's end */
+	EXIT_SIGNALLED = 2, /* signo, signal_code and sender name the last ending signal it was sent */
+};
+
 struct exit_payload {
 	__s32 exit_code; /* the status as wait(2) would see it */
-	__u32 _pad;
+	__u32 flags;     /* enum exit_flags */
+	__u32 signo;
+	__s32 signal_code; /* si_code: SI_USER (0) from kill(2), SI_KERNEL (0x80), … */
+	struct identity sender;
 };
 
 struct exec_payload {
@@ -64,10 +78,16 @@ struct signal_payload {
 	__u32 signo;
 	__s32 code;
 	__s32 result;
-	__u32 sender_pid;
-	__u32 sender_tgid;
 	__u32 _pad;
-	char sender_comm[TASK_COMM_LEN];
+	struct identity sender;
+};
+
+/* Which end of a connection the socket is. */
+enum sock_role {
+	ROLE_UNKNOWN = 0,
+	ROLE_CLIENT = 1,   /* it connected */
+	ROLE_SERVER = 2,   /* a listener accepted it */
+	ROLE_LISTENER = 3, /* it listens */
 };
 
 struct sock_payload {
@@ -76,9 +96,12 @@ struct sock_payload {
 	__u16 dport;
 	__u16 direction; /* resets: 1 received, 2 sent */
 	__s32 err;
-	__u32 _pad;
+	__u32 netns; /* inode number of the socket's network namespace */
 	__u8 saddr[16];
 	__u8 daddr[16];
+	__u16 role; /* enum sock_role */
+	__u16 _pad;
+	__u32 _pad2;
 };
 
 struct io_payload {
@@ -116,6 +139,7 @@ struct event {
 
 /* A connection's retransmits, summed in the kernel so that a storm is one record. */
 struct retransmit_key {
+	__u32 netns;
 	__u16 family;
 	__u16 sport;
 	__u16 dport;
@@ -129,6 +153,53 @@ struct retransmit_value {
 	__u64 first_ns;
 	__u64 last_ns;
 	struct identity owner;
+	__u32 role;
+	__u32 _pad;
+};
+
+/* What the kernel remembers about a process, from its fork (or from /proc when the collector
+ * starts) until the map evicts it — after its exit too: its children's events still walk
+ * through it. The u8 flags are separate bytes so that programs on different CPUs set them
+ * without a read-modify-write race. */
+struct proc_info {
+	__u64 start_ns;        /* 0 when user space seeded the entry from /proc */
+	__u64 parent_start_ns; /* the parent's, to notice a reused parent pid; 0 unknown */
+	__u32 ppid;            /* the parent's tgid at fork */
+	__u32 workload_tgid;   /* the last workload walk's result … */
+	__u32 workload_gen;    /* … valid while listen_generation equals this */
+	__u8 listens;          /* it listened on a TCP socket */
+	__u8 own_program;      /* it executed a program other than its parent's */
+	__u8 signalled;        /* exit_signals holds the last ending signal sent to it */
+	__u8 _pad;
+};
+
+/* A listening socket's address: the directory of who serves what, per network namespace. The
+ * wildcard address is all zeroes. */
+struct listener_key {
+	__u32 netns;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct listener {
+	struct identity owner;
+	__u64 sock; /* the listening socket, so that closing one of two SO_REUSEPORT sockets keeps the other's entry */
+};
+
+/* Who owns a socket, and which end of its connection it is: kept in the socket's own storage. */
+struct sock_owner {
+	struct identity owner;
+	__u32 role;
+	__u32 _pad;
+};
+
+/* The last signal that could end a process, kept until it exits. */
+struct signal_record {
+	__u64 ktime_ns;
+	__u32 signo;
+	__s32 code;
+	struct identity sender;
 };
 
 #endif /* __TAPIO_EVENT_H__ */

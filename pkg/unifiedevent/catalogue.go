@@ -60,7 +60,7 @@ type Definition struct {
 
 var catalogue = []Definition{
 	{ProcessExec, LayerKernel, CategoryProcess, plog.SeverityNumberInfo, false, "A process executed a new program (sched_process_exec). Off by default: high volume."},
-	{ProcessExit, LayerKernel, CategoryProcess, plog.SeverityNumberWarn, true, "A process exited; abnormal exits (non-zero code or a terminating signal) only, by default."},
+	{ProcessExit, LayerKernel, CategoryProcess, plog.SeverityNumberWarn, true, "A process exited; by default abnormal exits (non-zero code or a terminating signal) and a serving process's end whatever its code, with the signal that ended it and its sender."},
 	{OOMKill, LayerKernel, CategoryMemory, plog.SeverityNumberError, true, "The kernel OOM killer chose a victim (oom:mark_victim), with its memory cgroup limit and usage."},
 	{FatalSignal, LayerKernel, CategoryProcess, plog.SeverityNumberError, true, "A fatal signal (SIGKILL, SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE…) was generated for a process."},
 	{MemoryPressure, LayerKernel, CategoryMemory, plog.SeverityNumberWarn, true, "A memory cgroup or the host ran under memory pressure."},

@@ -6,12 +6,32 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
+// The entity id names the workload an event belongs to, not merely the process: a pre-fork
+// server (PostgreSQL, nginx, Apache, gunicorn, php-fpm) serves each client from a child of the
+// process that listens, and the child that fails — an OOM-killed backend — is neither the
+// listener nor the client. Kernel events therefore carry the workload's facts (the pod or
+// container, a cgroup that names a service, the listening process whose tree the process is in)
+// and the entity is derived from them; the process itself stays in process.pid and the narrative.
+
+// Keys of the workload a kernel event's process belongs to, written by the ebpf receiver.
+const (
+	KeyWorkloadCgroup = "tapio.workload.cgroup"
+	KeyWorkloadPID    = "tapio.workload.pid"
+)
+
+var workloadKeySpecs = []KeySpec{
+	{KeyWorkloadCgroup, OnResource, "the cgroup that names the workload's service: a systemd `*.service` unit, a container runtime's cgroup (`lxc.payload.*`, `machine-*.scope`) or one matching the receiver's `workload.cgroup_patterns` — never the collector's own cgroup nor its ancestors"},
+	{KeyWorkloadPID, OnRecord, "the process whose tree the event's process serves in: the nearest of itself and its ancestors (across forks that kept their parent's program) that listens on a TCP socket — PostgreSQL's postmaster for a backend, nginx's master for a worker; equal to `process.pid` for the listener itself"},
+}
+
 // EntityRule is the entity-id rule in words, in the order it is applied; docs/UNIFIED_EVENT.md
 // prints it from here.
 var EntityRule = []string{
 	"`k8s.pod.uid`",
 	"`container.id`",
-	"`host.name` + `/` + `process.pid`",
+	"`host.name` + `/` + `tapio.workload.cgroup`: a cgroup that names a service (a systemd `*.service` unit, a container runtime's cgroup, or a configured pattern); never the collector's own cgroup nor its ancestors — on a host where every process shares one cgroup, that rule would make the whole host one workload",
+	"`host.name` + `/` + `tapio.workload.pid`: the process tree up to the process that owns a listening socket — a PostgreSQL backend's entity is its postmaster, an nginx worker's its master; a process that executed another program (a shell, a tool) left its parent's workload",
+	"`host.name` + `/` + `process.pid`: the process itself (its thread group leader, never a thread)",
 	"`service.name`",
 	"the uid of the Kubernetes object an event is about when it is not a pod (`k8s.node.uid`, `k8s.deployment.uid`, `k8s.replicaset.uid`, `k8s.statefulset.uid`, `k8s.daemonset.uid`, `k8s.job.uid`, `k8s.cronjob.uid`)",
 	"`k8s.node.name`",
@@ -31,11 +51,14 @@ func EntityID(resource, record pcommon.Map) string {
 		return v
 	}
 	if host := lookupStr(record, resource, KeyHostName); host != "" {
+		if cgroup := lookupStr(record, resource, KeyWorkloadCgroup); cgroup != "" {
+			return HostScopedEntityID(host, cgroup)
+		}
+		if pid, ok := lookupInt(record, resource, KeyWorkloadPID); ok {
+			return HostPIDEntityID(host, pid)
+		}
 		if pid, ok := lookupInt(record, resource, KeyProcessPID); ok {
-			var buf [64]byte
-			b := append(buf[:0], host...)
-			b = append(b, '/')
-			return string(strconv.AppendInt(b, pid, 10))
+			return HostPIDEntityID(host, pid)
 		}
 	}
 	if v := lookupStr(record, resource, KeyServiceName); v != "" {
@@ -50,6 +73,19 @@ func EntityID(resource, record pcommon.Map) string {
 		return v
 	}
 	return lookupStr(record, resource, KeyHostName)
+}
+
+// HostPIDEntityID is the entity id of a process on a host: "node-a/4242".
+func HostPIDEntityID(host string, pid int64) string {
+	var buf [64]byte
+	b := append(buf[:0], host...)
+	b = append(b, '/')
+	return string(strconv.AppendInt(b, pid, 10))
+}
+
+// HostScopedEntityID is the entity id of something named within a host: "node-a/postgresql.service".
+func HostScopedEntityID(host, name string) string {
+	return host + "/" + name
 }
 
 // ResourceEntityID applies the entity-id rule to resource attributes alone (metrics).

@@ -136,9 +136,9 @@ var baseKeySpecs = []KeySpec{
 	{KeyEventID, OnRecordOrSpan, "unique event id, 16 random bytes as 32 hex digits"},
 	{KeyLayer, OnRecordOrSpan, "kernel, container, kubernetes, network, storage, application or trace"},
 	{KeyCategory, OnRecordOrSpan, "memory, process, network, storage, availability, error, latency, scheduling or config"},
-	{KeyEntityID, OnRecordOrSpan, "canonical key of the thing the event is about (see the entity-id rule); on the resource for metrics"},
+	{KeyEntityID, OnRecordOrSpan, "canonical key of the workload the event is about (see the entity-id rule); on the resource for metrics"},
 	{KeySource, OnRecordOrSpan, "what observed it: ebpf, k8sobjects, otlp"},
-	{KeyProcessPID, OnRecord, "process id"},
+	{KeyProcessPID, OnRecord, "process id (the thread group's); the event's own process, also when the entity is its workload"},
 	{KeyProcessParentPID, OnRecord, "parent process id"},
 	{KeyProcessExecutableName, OnRecord, "executable name (kernel comm)"},
 	{KeyProcessCommandLine, OnRecord, "full command line"},
@@ -179,7 +179,7 @@ var baseKeySpecs = []KeySpec{
 }
 
 // keySpecs is every documented key; each component's keys live in a file of their own.
-var keySpecs = concatKeySpecs(baseKeySpecs, kernelKeySpecs, kernelReceiverKeySpecs, storageKeySpecs, correlationKeySpecs)
+var keySpecs = concatKeySpecs(baseKeySpecs, workloadKeySpecs, kernelKeySpecs, kernelReceiverKeySpecs, storageKeySpecs, correlationKeySpecs)
 
 func concatKeySpecs(groups ...[]KeySpec) []KeySpec {
 	var all []KeySpec

@@ -72,6 +72,31 @@ func ExitNarrative(name string, pid uint32, exitCode int, signal string, coreDum
 	return b.String()
 }
 
+// EndedBySignalNarrative describes the exit of a process that a signal from another process
+// ended: "nginx (pid 42) exited with code 0 after SIGTERM from systemctl (pid 7)" when it
+// handled the signal, "redis-server (pid 9) was killed by SIGKILL from kill (pid 77)" when the
+// signal killed it.
+func EndedBySignalNarrative(name string, pid uint32, exitCode int, signal string, killed, coreDumped bool, sender string, senderPID uint32) string {
+	b := narrative(96 + len(name) + len(signal) + len(sender))
+	writeProcessLabel(b, name, pid)
+	if killed {
+		b.WriteString(" was killed by ")
+		b.WriteString(signal)
+		if coreDumped {
+			b.WriteString(" (core dumped)")
+		}
+	} else {
+		b.WriteString(" exited with code ")
+		var digits [20]byte
+		b.Write(strconv.AppendInt(digits[:0], int64(exitCode), 10))
+		b.WriteString(" after ")
+		b.WriteString(signal)
+	}
+	b.WriteString(" from ")
+	writeProcessLabel(b, sender, senderPID)
+	return b.String()
+}
+
 // SignalNarrative: "SIGKILL sent to ledger-db (pid 4242) by the kernel".
 func SignalNarrative(signal, target string, targetPID uint32, sender string, senderPID uint32) string {
 	b := narrative(64 + len(signal) + len(target) + len(sender))
@@ -138,6 +163,16 @@ func ListenNarrative(process string, pid uint32, address string) string {
 	writeProcessLabel(b, process, pid)
 	b.WriteString(" listens on ")
 	b.WriteString(address)
+	return b.String()
+}
+
+// ExistingListenNarrative: "postgres (pid 812) was listening on 127.0.0.1:5432 when the collector started".
+func ExistingListenNarrative(process string, pid uint32, address string) string {
+	b := narrative(80 + len(process) + len(address))
+	writeProcessLabel(b, process, pid)
+	b.WriteString(" was listening on ")
+	b.WriteString(address)
+	b.WriteString(" when the collector started")
 	return b.String()
 }
 

@@ -21,7 +21,7 @@ func sampleRecord(kind kernel.Kind, pid uint32) []byte {
 	le.PutUint32(subject[8:], 1)
 	le.PutUint64(subject[16:], uint64(pid%64)) // 64 cgroups
 	copy(subject[32:], "ledger-db")
-	payload := raw[16+48:]
+	payload := raw[16+56:]
 	switch kind {
 	case kernel.KindOOMKill:
 		le.PutUint64(payload[0:], 64<<20)
@@ -51,7 +51,11 @@ func BenchmarkDecodeAndBatch(b *testing.B) {
 	var path kernel.CgroupPath
 	copy(path[0][:], container)
 	copy(path[1][:], "kubepods-burstable-pod6b1c2a4e_0d7a_4c1e_9a55_1f2e3d4c5b6a.slice")
-	cgroups := newCgroupCache(func(uint64) (kernel.CgroupPath, bool) { return path, true })
+	workloads, err := newWorkloadCgroups(nil, map[string]bool{"/": true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cgroups := newCgroupCache(func(uint64) (kernel.CgroupPath, bool) { return path, true }, workloads, "node-a")
 	builder := newLogBuilder("node-a", "bench", cgroups)
 	var event kernel.Event
 	var clock wallClock

@@ -1,25 +1,34 @@
 package ebpfreceiver
 
 import (
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 )
 
 // cgroupCache turns cgroup ids into what the receiver writes — the path, the container id, the
-// pod uid — once per cgroup rather than per event. The names come from the kernel, which captured
-// them when it first saw the cgroup (kernfs ids are not reused, so an entry never goes stale).
+// pod uid, the service the cgroup names — once per cgroup rather than per event. The names come
+// from the kernel, which captured them when it first saw the cgroup (kernfs ids are not reused,
+// so an entry never goes stale).
 type cgroupCache struct {
-	lookup func(id uint64) (kernel.CgroupPath, bool)
-	byID   map[uint64]*cgroupInfo
+	lookup    func(id uint64) (kernel.CgroupPath, bool)
+	workloads *workloadCgroups
+	host      string
+	byID      map[uint64]*cgroupInfo
 }
 
 type cgroupInfo struct {
 	path, containerID, podUID string
+	// workload is the cgroup component that names the process's service ("nginx.service"), when
+	// no container or pod does.
+	workload string
+	// entityID is the entity the cgroup alone decides (pod, container, service), else "".
+	entityID string
 }
 
 var unknownCgroup = &cgroupInfo{}
 
-func newCgroupCache(lookup func(uint64) (kernel.CgroupPath, bool)) *cgroupCache {
-	return &cgroupCache{lookup: lookup, byID: map[uint64]*cgroupInfo{}}
+func newCgroupCache(lookup func(uint64) (kernel.CgroupPath, bool), workloads *workloadCgroups, host string) *cgroupCache {
+	return &cgroupCache{lookup: lookup, workloads: workloads, host: host, byID: map[uint64]*cgroupInfo{}}
 }
 
 func (c *cgroupCache) info(id uint64) *cgroupInfo {
@@ -42,11 +51,21 @@ func (c *cgroupCache) info(id uint64) *cgroupInfo {
 	for i := range path {
 		comps = append(comps, kernel.CString(path[i][:]))
 	}
-	info := &cgroupInfo{}
-	info.containerID, info.podUID = containerIdentity(comps)
 	// When the deepest captured level is not the root, the path goes on above what was captured.
 	top := comps[len(comps)-1]
-	info.path = cgroupPath(comps, len(top) > 0 && string(top) != "/")
+	truncated := len(top) > 0 && string(top) != "/"
+	info := &cgroupInfo{path: cgroupPath(comps, truncated)}
+	info.containerID, info.podUID = containerIdentity(comps)
+	switch {
+	case info.podUID != "":
+		info.entityID = info.podUID
+	case info.containerID != "":
+		info.entityID = info.containerID
+	default:
+		if info.workload = c.workloads.workloadOf(comps, truncated); info.workload != "" {
+			info.entityID = unifiedevent.HostScopedEntityID(c.host, info.workload)
+		}
+	}
 	c.byID[id] = info
 	return info
 }

@@ -1,20 +1,31 @@
 package ebpfreceiver
 
+//go:generate go test -run TestReadmeMatchesProbeTable -update-readme .
+
 import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/confmap"
+
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 )
 
 // Config configures the ebpf receiver.
 type Config struct {
-	// Probes switches each probe on or off.
-	Probes ProbesConfig `mapstructure:"probes"`
-	// ProcessExit: abnormal_only keeps exits with a non-zero code or a terminating signal.
+	// Probes switches each probe of the probe table on or off (probes.<name>: true|false); a
+	// probe the configuration does not name keeps its default.
+	Probes ProbeSwitches `mapstructure:"probes"`
+	// ProcessExit: abnormal_only keeps exits with a non-zero code or a terminating signal (and a
+	// serving process's end whatever its code); signal_window is how long after an ending signal
+	// an exit is its consequence.
 	ProcessExit ProcessExitConfig `mapstructure:"process_exit"`
+	// Workload names which cgroups, beyond the built-in ones, make a workload.
+	Workload WorkloadConfig `mapstructure:"workload"`
 	// Batch bounds how many records one plog.Logs holds and how long a record waits.
 	Batch BatchConfig `mapstructure:"batch"`
 	// RingBufferBytes sizes the kernel→user ring buffer: a power of two, at least one page.
@@ -34,17 +45,60 @@ type Config struct {
 	_ struct{}
 }
 
-// ProbesConfig switches each probe.
-type ProbesConfig struct {
-	ProcessExec     bool `mapstructure:"process_exec"`
-	ProcessExit     bool `mapstructure:"process_exit"`
-	OOMKill         bool `mapstructure:"oom_kill"`
-	FatalSignal     bool `mapstructure:"fatal_signal"`
-	Connections     bool `mapstructure:"connections"`
-	ConnectionReset bool `mapstructure:"connection_reset"`
-	TCPRetransmit   bool `mapstructure:"tcp_retransmit"`
-	// BlockIO reports failed block requests (io_error), and slow ones when io_latency.threshold is set.
-	BlockIO bool `mapstructure:"block_io"`
+// ProbeSwitches says which probes of kernel.ProbeTable are on.
+type ProbeSwitches map[kernel.Probe]bool
+
+// defaultProbeSwitches is every switchable probe at its default, from the probe table.
+func defaultProbeSwitches() ProbeSwitches {
+	out := ProbeSwitches{}
+	for _, p := range kernel.ProbeTable {
+		if p.Switchable {
+			out[p.Name] = p.Default
+		}
+	}
+	return out
+}
+
+// Unmarshal applies the configured switches over the defaults and refuses a name that is not a
+// switchable probe.
+func (p *ProbeSwitches) Unmarshal(conf *confmap.Conf) error {
+	raw := map[string]bool{}
+	if err := conf.Unmarshal(&raw); err != nil {
+		return err
+	}
+	if *p == nil {
+		*p = defaultProbeSwitches()
+	}
+	for name, on := range raw {
+		spec, ok := kernel.LookupProbe(kernel.Probe(name))
+		switch {
+		case !ok:
+			return fmt.Errorf("%q is not a probe; the probes are %s", name, probeNames())
+		case !spec.Switchable:
+			return fmt.Errorf("%q is always on: %s", name, spec.Reports)
+		}
+		(*p)[spec.Name] = on
+	}
+	return nil
+}
+
+// Enabled lists the probes that are on, in table order.
+func (p ProbeSwitches) Enabled() []kernel.Probe {
+	var out []kernel.Probe
+	for _, name := range kernel.SwitchableProbes() {
+		if p[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func probeNames() string {
+	var names []string
+	for _, name := range kernel.SwitchableProbes() {
+		names = append(names, string(name))
+	}
+	return strings.Join(names, ", ")
 }
 
 // IOLatencyConfig configures io_latency; a zero threshold turns it off.
@@ -54,7 +108,17 @@ type IOLatencyConfig struct {
 
 // ProcessExitConfig configures process_exit.
 type ProcessExitConfig struct {
-	AbnormalOnly bool `mapstructure:"abnormal_only"`
+	AbnormalOnly bool          `mapstructure:"abnormal_only"`
+	SignalWindow time.Duration `mapstructure:"signal_window"`
+}
+
+// WorkloadConfig configures how events are given to workloads.
+type WorkloadConfig struct {
+	// CgroupPatterns are regular expressions (RE2) matched against each component of a process's
+	// cgroup path: the deepest matching component names the process's workload
+	// (tapio.entity.id = host.name/<component>), as a systemd *.service unit does without
+	// configuration. The collector's own cgroup and its ancestors never do.
+	CgroupPatterns []string `mapstructure:"cgroup_patterns"`
 }
 
 // BatchConfig configures batching into plog.Logs.
@@ -66,8 +130,7 @@ type BatchConfig struct {
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
 	var errs []error
-	p := cfg.Probes
-	if !(p.ProcessExec || p.ProcessExit || p.OOMKill || p.FatalSignal || p.Connections || p.ConnectionReset || p.TCPRetransmit || p.BlockIO) {
+	if len(cfg.Probes.Enabled()) == 0 {
 		errs = append(errs, errors.New("probes: every probe is off; enable at least one"))
 	}
 	if cfg.Batch.MaxSize < 1 {
@@ -83,10 +146,18 @@ func (cfg *Config) Validate() error {
 	if cfg.RetransmitInterval <= 0 {
 		errs = append(errs, fmt.Errorf("retransmit_interval must be positive, got %s", cfg.RetransmitInterval))
 	}
+	if cfg.ProcessExit.SignalWindow <= 0 {
+		errs = append(errs, fmt.Errorf("process_exit.signal_window must be positive, got %s", cfg.ProcessExit.SignalWindow))
+	}
+	for i, p := range cfg.Workload.CgroupPatterns {
+		if err := validateCgroupPattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("workload.cgroup_patterns[%d]: %w", i, err))
+		}
+	}
 	if cfg.IOLatency.Threshold < 0 {
 		errs = append(errs, fmt.Errorf("io_latency.threshold must not be negative, got %s", cfg.IOLatency.Threshold))
 	}
-	if cfg.IOLatency.Threshold > 0 && !p.BlockIO {
+	if cfg.IOLatency.Threshold > 0 && !cfg.Probes[kernel.ProbeBlockIO] {
 		errs = append(errs, errors.New("io_latency.threshold is set but probes.block_io is off"))
 	}
 	if cfg.MetricsInterval <= 0 {

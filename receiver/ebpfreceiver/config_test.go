@@ -3,6 +3,7 @@ package ebpfreceiver
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
 
@@ -38,25 +40,55 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("default config invalid: %v", err)
 	}
-	if def.Probes.ProcessExec || !def.Probes.OOMKill || !def.ProcessExit.AbnormalOnly || def.RingBufferBytes != 4<<20 {
+	for _, p := range kernel.ProbeTable {
+		if on, named := def.Probes[p.Name]; named != p.Switchable || on != p.Default {
+			t.Errorf("default of probe %s: %v (named %v), want %v", p.Name, on, named, p.Default)
+		}
+	}
+	if !def.ProcessExit.AbnormalOnly || def.ProcessExit.SignalWindow != time.Minute || def.RingBufferBytes != 4<<20 {
 		t.Errorf("defaults: %+v", def)
 	}
 	all, err := load("all")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !all.Probes.ProcessExec || all.ProcessExit.AbnormalOnly || all.Batch.MaxSize != 1024 || all.Batch.Timeout != time.Second ||
+	if len(all.Probes.Enabled()) != len(kernel.SwitchableProbes()) || all.ProcessExit.AbnormalOnly || all.ProcessExit.SignalWindow != 10*time.Second ||
+		len(all.Workload.CgroupPatterns) != 1 || all.Batch.MaxSize != 1024 || all.Batch.Timeout != time.Second ||
 		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 || all.IOLatency.Threshold != 250*time.Millisecond {
 		t.Errorf("custom config: %+v", all)
+	}
+	some, err := load("some")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := some.Probes.Enabled(); !slices.Equal(got, []kernel.Probe{kernel.ProbeProcessExec, kernel.ProbeProcessExit, kernel.ProbeOOMKill,
+		kernel.ProbeFatalSignal, kernel.ProbeConnectionReset, kernel.ProbeTCPRetransmit, kernel.ProbeBlockIO}) {
+		t.Errorf("probes named in the config change only themselves; the others keep their default: %v", got)
 	}
 	for name, want := range map[string]string{
 		"nothing":                  "every probe is off",
 		"bad_ring":                 "ring_buffer_bytes must be a power of two",
 		"bad_rate":                 `"tapio.application.error_log" is not an event this receiver emits`,
 		"latency_without_block_io": "io_latency.threshold is set but probes.block_io is off",
+		"bad_pattern":              "workload.cgroup_patterns[0]: error parsing regexp",
+		"match_all_pattern":        "workload.cgroup_patterns[1]: \".*\" matches every cgroup name",
+		"bad_window":               "process_exit.signal_window must be positive",
 	} {
 		if _, err := load(name); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Validate() = %v, want %q", name, err, want)
+		}
+	}
+	for name, want := range map[string]string{
+		"unknown_probe":   `"process_fork" is not a probe; the probes are process_exec, process_exit,`,
+		"always_on_probe": `"process_tree" is always on`,
+	} {
+		cfg := NewFactory().CreateDefaultConfig()
+		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.Unmarshal(cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Unmarshal = %v, want %q", name, err, want)
 		}
 	}
 	if err := componenttest.CheckConfigStruct(createDefaultConfig()); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
 
@@ -23,17 +24,8 @@ func NewFactory() receiver.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Probes: ProbesConfig{
-			ProcessExec:     false, // one event per exec: high volume
-			ProcessExit:     true,
-			OOMKill:         true,
-			FatalSignal:     true,
-			Connections:     true,
-			ConnectionReset: true,
-			TCPRetransmit:   true,
-			BlockIO:         true,
-		},
-		ProcessExit:        ProcessExitConfig{AbnormalOnly: true},
+		Probes:             defaultProbeSwitches(),
+		ProcessExit:        ProcessExitConfig{AbnormalOnly: true, SignalWindow: kernel.DefaultSignalWindow},
 		Batch:              BatchConfig{MaxSize: 512, Timeout: 200 * time.Millisecond},
 		RingBufferBytes:    4 << 20,
 		RetransmitInterval: 5 * time.Second,

@@ -26,13 +26,21 @@ type kernelEvent struct {
 	record   plog.LogRecord
 }
 
+// str returns a record attribute as a string; "" when it is absent.
 func (e kernelEvent) str(key string) string {
-	v, _ := e.record.Attributes().Get(key)
+	v, ok := e.record.Attributes().Get(key)
+	if !ok {
+		return ""
+	}
 	return v.AsString()
 }
 
+// int returns an integer record attribute; 0 when it is absent.
 func (e kernelEvent) int(key string) int64 {
-	v, _ := e.record.Attributes().Get(key)
+	v, ok := e.record.Attributes().Get(key)
+	if !ok {
+		return 0
+	}
 	return v.Int()
 }
 
@@ -110,6 +118,10 @@ func assertUnifiedEvent(t *testing.T, e kernelEvent) {
 	}
 	if attrs.Source() != "ebpf" || !unifiedevent.ValidEventID(attrs.EventID()) || attrs.EntityID() == "" {
 		t.Errorf("source %q id %q entity %q", attrs.Source(), attrs.EventID(), attrs.EntityID())
+	}
+	// The entity the receiver wrote is the one the schema's rule derives from the event's facts.
+	if derived := unifiedevent.EntityID(e.resource, e.record.Attributes()); derived != attrs.EntityID() {
+		t.Errorf("tapio.entity.id %q, but the entity-id rule gives %q from the event's attributes", attrs.EntityID(), derived)
 	}
 	if e.record.Body().Str() == "" {
 		t.Error("no narrative")

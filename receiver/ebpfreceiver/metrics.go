@@ -26,7 +26,7 @@ var counterMetrics = []struct {
 	{"tapio.network.retransmits", "TCP segments retransmitted.", 0},
 }
 
-// entityCounters counts events per cgroup (a container, a pod, or a host's processes), bounded
+// entityCounters counts events per cgroup (a container, a pod, a service, or a host's processes), bounded
 // by max entities; the least recently active one is evicted and counted.
 type entityCounters struct {
 	cgroups *cgroupCache
@@ -38,10 +38,10 @@ type entityCounters struct {
 }
 
 type entityCount struct {
-	containerID, podUID string
-	counts              [kernel.KindCount]uint64
-	retransmits         uint64
-	lastSeen            time.Time
+	containerID, podUID, workload string
+	counts                        [kernel.KindCount]uint64
+	retransmits                   uint64
+	lastSeen                      time.Time
 }
 
 func newEntityCounters(cgroups *cgroupCache, max int, host string, start time.Time) *entityCounters {
@@ -57,7 +57,7 @@ func (c *entityCounters) entry(id *kernel.Identity, now time.Time) *entityCount 
 		e = &entityCount{}
 		if id.Known() {
 			info := c.cgroups.info(id.CgroupID)
-			e.containerID, e.podUID = info.containerID, info.podUID
+			e.containerID, e.podUID, e.workload = info.containerID, info.podUID, info.workload
 		}
 		c.byGroup[id.CgroupID] = e
 	}
@@ -103,6 +103,9 @@ func (c *entityCounters) build(now time.Time) pmetric.Metrics {
 		}
 		if e.podUID != "" {
 			res.PutStr(unifiedevent.KeyK8sPodUID, e.podUID)
+		}
+		if e.workload != "" {
+			res.PutStr(unifiedevent.KeyWorkloadCgroup, e.workload)
 		}
 		res.PutStr(unifiedevent.KeyEntityID, unifiedevent.ResourceEntityID(res))
 		sm := rm.ScopeMetrics().AppendEmpty()

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
+	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 )
 
 func TestProcessExecExitAndFatalSignal(t *testing.T) {
-	rr := startReceiver(t, func(c *Config) { c.Probes.ProcessExec = true })
+	rr := startReceiver(t, func(c *Config) { c.Probes[kernel.ProbeProcessExec] = true })
 
 	exec1 := exec.Command("/bin/sh", "-c", "exit 3")
 	if err := exec1.Run(); err == nil {

@@ -62,6 +62,8 @@ type ebpfReceiver struct {
 	retransmits  map[kernel.Connection]uint64
 	counters     *entityCounters
 	cgroups      *cgroupCache
+	// existingListeners were listening before the receiver started; they are reported once.
+	existingListeners []kernel.ExistingListener
 }
 
 func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
@@ -93,23 +95,6 @@ func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
 func (r *ebpfReceiver) setLogs(next consumer.Logs)       { r.logs = next }
 func (r *ebpfReceiver) setMetrics(next consumer.Metrics) { r.metrics = next }
 
-func (r *ebpfReceiver) probes() []kernel.Probe {
-	p := r.cfg.Probes
-	var out []kernel.Probe
-	for _, sw := range []struct {
-		on    bool
-		probe kernel.Probe
-	}{{p.ProcessExec, kernel.ProbeProcessExec}, {p.ProcessExit, kernel.ProbeProcessExit}, {p.OOMKill, kernel.ProbeOOMKill},
-		{p.FatalSignal, kernel.ProbeFatalSignal}, {p.Connections, kernel.ProbeConnections},
-		{p.ConnectionReset, kernel.ProbeConnectionReset}, {p.TCPRetransmit, kernel.ProbeTCPRetransmit},
-		{p.BlockIO, kernel.ProbeBlockIO}} {
-		if sw.on {
-			out = append(out, sw.probe)
-		}
-	}
-	return out
-}
-
 // start loads and attaches the programs; the shared handle runs it once (see Start).
 func (r *ebpfReceiver) start(_ context.Context, _ component.Host) error {
 	r.mu.Lock()
@@ -120,14 +105,27 @@ func (r *ebpfReceiver) start(_ context.Context, _ component.Host) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("the ebpf receiver needs Linux; this is %s", runtime.GOOS)
 	}
-	programs, err := kernel.Load(kernel.Options{Probes: r.probes(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly,
-		RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold})
+	own, err := selfCgroups()
+	if err != nil {
+		return fmt.Errorf("reading the collector's own cgroups, which never name a workload: %w", err)
+	}
+	workloads, err := newWorkloadCgroups(r.cfg.Workload.CgroupPatterns, own)
 	if err != nil {
 		return err
 	}
+	programs, err := kernel.Load(kernel.Options{Probes: r.cfg.Probes.Enabled(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly,
+		SignalWindow: r.cfg.ProcessExit.SignalWindow, RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold})
+	if err != nil {
+		return err
+	}
+	// The programs see forks and listens from now on; what already existed is read from /proc.
+	r.existingListeners, err = programs.Seed("/proc")
+	if err != nil {
+		r.set.Logger.Warn("reading the processes and listeners that predate the receiver; their workers may be named by their own pid", zap.Error(err))
+	}
 	r.programs = programs
 	r.clock.sync()
-	r.cgroups = newCgroupCache(programs.CgroupPath)
+	r.cgroups = newCgroupCache(programs.CgroupPath, workloads, r.host)
 	r.counters = newEntityCounters(r.cgroups, r.cfg.MaxMetricEntities, r.host, time.Now())
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -160,6 +158,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 	defer close(r.done)
 	builder := newLogBuilder(r.host, r.set.BuildInfo.Version, r.cgroups)
 	builder.ioThreshold = r.cfg.IOLatency.Threshold
+	builder.ownNetns = ownNetns()
 	var (
 		rec            ringbuf.Record
 		event          kernel.Event
@@ -174,6 +173,13 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			r.deliverLogs(ctx, builder.take())
 		}
 		batchDeadline = time.Time{}
+	}
+	if r.logs != nil && r.cfg.Probes[kernel.ProbeConnections] && len(r.existingListeners) > 0 {
+		builder.observed = pcommonNow(now)
+		for i := range r.existingListeners {
+			builder.addExistingListener(&r.existingListeners[i], now)
+		}
+		flush()
 	}
 	for {
 		// Frequent records do not wake the reader one by one, so it also drains the ring buffer
@@ -303,11 +309,11 @@ func (r *ebpfReceiver) pollCounters(ctx context.Context) {
 
 // pollRetransmits turns each connection's retransmits since the last poll into one event.
 func (r *ebpfReceiver) pollRetransmits(builder *logBuilder, now time.Time) {
-	if !r.cfg.Probes.TCPRetransmit {
+	if !r.cfg.Probes[kernel.ProbeTCPRetransmit] {
 		return
 	}
 	seen := make(map[kernel.Connection]bool, len(r.retransmits))
-	err := r.programs.Retransmits(func(conn kernel.Connection, count, lastNs uint64, owner *kernel.Identity) {
+	err := r.programs.Retransmits(func(conn kernel.Connection, count, lastNs uint64, owner *kernel.Identity, role kernel.Role) {
 		seen[conn] = true
 		previous := r.retransmits[conn]
 		r.retransmits[conn] = count
@@ -318,7 +324,7 @@ func (r *ebpfReceiver) pollRetransmits(builder *logBuilder, now time.Time) {
 		r.counters.countRetransmits(owner, delta, now)
 		if r.logs != nil {
 			builder.observed = pcommonNow(now)
-			builder.addRetransmits(conn, delta, r.cfg.RetransmitInterval, owner, r.clock.wall(lastNs))
+			builder.addRetransmits(conn, delta, r.cfg.RetransmitInterval, owner, role, r.clock.wall(lastNs))
 		}
 	})
 	if err != nil {
@@ -359,3 +365,12 @@ func (c *wallClock) wall(ktimeNs uint64) time.Time {
 }
 
 func pcommonNow(t time.Time) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t) }
+
+// ownNetns is the inode number of the collector's network namespace; 0 when unknown.
+func ownNetns() uint32 {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return 0
+	}
+	return uint32(st.Ino)
+}

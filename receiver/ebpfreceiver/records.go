@@ -16,7 +16,7 @@ import (
 const sourceEBPF = "ebpf"
 
 // logBuilder accumulates kernel events into one plog.Logs, one resource per cgroup, because the
-// resource is where an event says which container and pod it is about.
+// resource is where an event says which container, pod or service it is about.
 type logBuilder struct {
 	host      string
 	version   string
@@ -27,6 +27,9 @@ type logBuilder struct {
 	cgroups   *cgroupCache
 	comms     map[[16]byte]string
 	addresses map[addressKey]string
+	entities  map[uint32]string // host/pid entity ids
+	// ownNetns is the collector's network namespace: sockets in another one say which.
+	ownNetns uint32
 	// ioThreshold is reported on io_latency events.
 	ioThreshold time.Duration
 }
@@ -35,15 +38,16 @@ type logBuilder struct {
 const internLimit = 4096
 
 type resourceGroup struct {
-	records     plog.LogRecordSlice
-	entityID    string // the container or pod, when the cgroup names one
-	containerID string
-	podUID      string
+	records plog.LogRecordSlice
+	// entityID is the workload when the cgroup alone names it (a pod, a container, a service);
+	// else each record's process decides.
+	entityID   string
+	cgroupPath string
 }
 
 func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
 	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{},
-		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}}
+		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}, entities: map[uint32]string{}}
 }
 
 // take hands over the accumulated logs and starts a new batch.
@@ -55,6 +59,13 @@ func (b *logBuilder) take() plog.Logs {
 	return out
 }
 
+func (b *logBuilder) cgroupOf(id *kernel.Identity) *cgroupInfo {
+	if !id.Known() {
+		return unknownCgroup
+	}
+	return b.cgroups.info(id.CgroupID)
+}
+
 func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
 	if g, ok := b.groups[id.CgroupID]; ok {
 		return g
@@ -63,20 +74,17 @@ func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
 	res := rl.Resource().Attributes()
 	res.PutStr(unifiedevent.KeyHostName, b.host)
 	g := &resourceGroup{}
-	if id.Known() {
-		info := b.cgroups.info(id.CgroupID)
-		g.containerID, g.podUID = info.containerID, info.podUID
-		if g.containerID != "" {
-			res.PutStr(unifiedevent.KeyContainerID, g.containerID)
-		}
-		if g.podUID != "" {
-			res.PutStr(unifiedevent.KeyK8sPodUID, g.podUID)
-		}
-		g.entityID = unifiedevent.ResourceEntityID(res)
-		if g.entityID == b.host {
-			g.entityID = "" // a host process: the entity is host/pid, per record
-		}
+	info := b.cgroupOf(id)
+	if info.containerID != "" {
+		res.PutStr(unifiedevent.KeyContainerID, info.containerID)
 	}
+	if info.podUID != "" {
+		res.PutStr(unifiedevent.KeyK8sPodUID, info.podUID)
+	}
+	if info.workload != "" {
+		res.PutStr(unifiedevent.KeyWorkloadCgroup, info.workload)
+	}
+	g.entityID, g.cgroupPath = info.entityID, info.path
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(b.version)
@@ -98,6 +106,33 @@ func (b *logBuilder) comm(id *kernel.Identity) string {
 	return s
 }
 
+// pidEntity is the entity id of a process of this host.
+func (b *logBuilder) pidEntity(tgid uint32) string {
+	if s, ok := b.entities[tgid]; ok {
+		return s
+	}
+	if len(b.entities) >= internLimit {
+		clear(b.entities)
+	}
+	s := unifiedevent.HostPIDEntityID(b.host, int64(tgid))
+	b.entities[tgid] = s
+	return s
+}
+
+// entityOf applies the entity-id rule to a process: the workload its cgroup names (cgroupEntity),
+// else the listening process whose tree it serves in, else the process itself.
+func (b *logBuilder) entityOf(id *kernel.Identity, cgroupEntity string) string {
+	switch {
+	case cgroupEntity != "":
+		return cgroupEntity
+	case id.WorkloadTGID != 0:
+		return b.pidEntity(id.WorkloadTGID)
+	case id.Known():
+		return b.pidEntity(id.TGID)
+	}
+	return b.host
+}
+
 // newRecord starts a record about subject, stamped as a def event at wall-clock time when.
 func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Identity, when time.Time) (plog.LogRecord, *resourceGroup) {
 	g := b.group(subject)
@@ -111,20 +146,13 @@ func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Iden
 	ue := unifiedevent.Of(attrs)
 	ue.Stamp(def, sourceEBPF)
 	if subject.Known() {
-		b.putProcess(attrs, subject)
+		b.putProcess(attrs, subject, g.cgroupPath)
 	}
-	switch {
-	case g.entityID != "":
-		ue.SetEntityID(g.entityID)
-	case subject.Known():
-		ue.SetEntityID(b.host + "/" + strconv.FormatUint(uint64(subject.TGID), 10))
-	default:
-		ue.SetEntityID(b.host)
-	}
+	ue.SetEntityID(b.entityOf(subject, g.entityID))
 	return rec, g
 }
 
-func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity) {
+func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity, cgroupPath string) {
 	attrs.PutInt(unifiedevent.KeyProcessPID, int64(id.TGID))
 	if id.PID != id.TGID {
 		attrs.PutInt(unifiedevent.KeyThreadID, int64(id.PID))
@@ -132,8 +160,36 @@ func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity) {
 	attrs.PutInt(unifiedevent.KeyProcessParentPID, int64(id.PPID))
 	attrs.PutStr(unifiedevent.KeyProcessExecutableName, b.comm(id))
 	attrs.PutInt(unifiedevent.KeyProcessUserID, int64(id.UID))
-	if path := b.cgroups.info(id.CgroupID).path; path != "" {
-		attrs.PutStr(unifiedevent.KeyKernelCgroupPath, path)
+	if id.WorkloadTGID != 0 {
+		attrs.PutInt(unifiedevent.KeyWorkloadPID, int64(id.WorkloadTGID))
+	}
+	if cgroupPath != "" {
+		attrs.PutStr(unifiedevent.KeyKernelCgroupPath, cgroupPath)
+	}
+}
+
+// putSender writes who sent a signal, and the workload that sender belongs to.
+func (b *logBuilder) putSender(attrs pcommon.Map, sender *kernel.Identity) {
+	attrs.PutInt(unifiedevent.KeyKernelSignalSenderPID, int64(sender.TGID))
+	attrs.PutStr(unifiedevent.KeyKernelSignalSenderName, b.comm(sender))
+	if sender.Known() {
+		attrs.PutStr(unifiedevent.KeyKernelSignalSenderEntityID, b.entityOf(sender, b.cgroupOf(sender).entityID))
+	}
+}
+
+// putNetns writes the socket's network namespace when it is not the collector's.
+func (b *logBuilder) putNetns(attrs pcommon.Map, netns uint32) {
+	if netns != 0 && netns != b.ownNetns {
+		attrs.PutInt(unifiedevent.KeyNetworkNamespace, int64(netns))
+	}
+}
+
+func putSide(attrs pcommon.Map, role kernel.Role) {
+	switch role {
+	case kernel.RoleClient:
+		attrs.PutStr(unifiedevent.KeyNetworkSide, "client")
+	case kernel.RoleServer:
+		attrs.PutStr(unifiedevent.KeyNetworkSide, "server")
 	}
 }
 
@@ -150,21 +206,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutStr(unifiedevent.KeyProcessExecutablePath, path)
 		rec.Body().SetStr(unifiedevent.ExecNarrative(b.comm(subject), subject.TGID, path))
 	case kernel.KindProcessExit:
-		status := e.ExitCode()
-		sig := uint32(status & 0x7f)
-		core := status&0x80 != 0
-		code := int((status >> 8) & 0xff)
-		sigName := ""
-		if sig != 0 {
-			sigName = signalName(sig)
-			attrs.PutStr(unifiedevent.KeyKernelSignalName, sigName)
-			attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(sig))
-			attrs.PutBool(unifiedevent.KeyKernelCoreDumped, core)
-			// A shell reports death by signal as 128+n; so does Tapio, so both read the same.
-			code = 128 + int(sig)
-		}
-		attrs.PutInt(unifiedevent.KeyProcessExitCode, int64(code))
-		rec.Body().SetStr(unifiedevent.ExitNarrative(b.comm(subject), subject.TGID, code, sigName, core))
+		b.putExit(rec, e.Exit(), subject)
 	case kernel.KindOOMKill:
 		oom := e.OOM()
 		const pageSize = 4096
@@ -179,9 +221,8 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		s := e.Signal()
 		attrs.PutStr(unifiedevent.KeyKernelSignalName, signalName(s.Number))
 		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(s.Number))
-		attrs.PutInt(unifiedevent.KeyKernelSignalSenderPID, int64(s.SenderTGID))
-		attrs.PutStr(unifiedevent.KeyKernelSignalSenderName, string(s.SenderComm))
-		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), b.comm(subject), subject.TGID, string(s.SenderComm), s.SenderTGID))
+		b.putSender(attrs, &s.Sender)
+		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), b.comm(subject), subject.TGID, b.comm(&s.Sender), s.Sender.TGID))
 	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout, kernel.KindConnectionReset:
 		s := e.Socket()
 		local, remote := b.putConnection(attrs, s.Connection)
@@ -193,6 +234,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 				direction, what = "sent", "reset sent to the peer"
 			}
 			attrs.PutStr(unifiedevent.KeyNetworkResetDirection, direction)
+			putSide(attrs, s.Role)
 			detail = what
 		default:
 			attrs.PutStr(unifiedevent.KeyErrorType, errnoName(s.Err))
@@ -228,17 +270,69 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutStr(unifiedevent.KeyNetworkType, networkType(s.Family))
 		attrs.PutStr(unifiedevent.KeySourceAddress, b.address(s.Family, s.Source))
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(s.SourcePort))
+		b.putNetns(attrs, s.Netns)
 		rec.Body().SetStr(unifiedevent.ListenNarrative(b.comm(subject), subject.TGID, addr))
 	}
 	return name
 }
 
+// putExit writes a process_exit: its code, the signal that ended it, and — when that signal came
+// from another process — who sent it.
+func (b *logBuilder) putExit(rec plog.LogRecord, x kernel.Exit, subject *kernel.Identity) {
+	attrs := rec.Attributes()
+	killedBy := uint32(x.Status & 0x7f)
+	core := x.Status&0x80 != 0
+	code := int((x.Status >> 8) & 0xff)
+	ending := x.Signal
+	sigName := ""
+	switch {
+	case killedBy != 0:
+		sigName = signalName(killedBy)
+		attrs.PutStr(unifiedevent.KeyKernelSignalName, sigName)
+		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(killedBy))
+		attrs.PutBool(unifiedevent.KeyKernelCoreDumped, core)
+		// A shell reports death by signal as 128+n; so does Tapio, so both read the same.
+		code = 128 + int(killedBy)
+	case ending.Number != 0:
+		// It handled the signal and exited: the signal still ended it.
+		attrs.PutStr(unifiedevent.KeyKernelSignalName, signalName(ending.Number))
+		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(ending.Number))
+	}
+	attrs.PutInt(unifiedevent.KeyProcessExitCode, int64(code))
+	// The last ending signal names its sender only when it is the one that ended the process.
+	if ending.Number != 0 && (killedBy == 0 || killedBy == ending.Number) {
+		b.putSender(attrs, &ending.Sender)
+		if ending.Sender.Known() && ending.Sender.TGID != subject.TGID {
+			rec.Body().SetStr(unifiedevent.EndedBySignalNarrative(b.comm(subject), subject.TGID, code, signalName(ending.Number),
+				killedBy != 0, core, b.comm(&ending.Sender), ending.Sender.TGID))
+			return
+		}
+	}
+	rec.Body().SetStr(unifiedevent.ExitNarrative(b.comm(subject), subject.TGID, code, sigName, core))
+}
+
+// addExistingListener reports a socket that was listening before the receiver started, so that
+// its address is known to be served by its workload.
+func (b *logBuilder) addExistingListener(l *kernel.ExistingListener, when time.Time) {
+	def, _ := unifiedevent.Lookup(string(unifiedevent.Listen))
+	rec, _ := b.newRecord(def, &l.Owner, when)
+	attrs := rec.Attributes()
+	c := l.Conn
+	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
+	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
+	attrs.PutStr(unifiedevent.KeySourceAddress, b.address(c.Family, c.Source))
+	attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
+	b.putNetns(attrs, c.Netns)
+	rec.Body().SetStr(unifiedevent.ExistingListenNarrative(b.comm(&l.Owner), l.Owner.TGID, endpoint(c.Family, c.Source, c.SourcePort)))
+}
+
 // addRetransmits records one connection's retransmits over an interval as one event.
-func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interval time.Duration, owner *kernel.Identity, when time.Time) {
+func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interval time.Duration, owner *kernel.Identity, role kernel.Role, when time.Time) {
 	def, _ := unifiedevent.Lookup(string(unifiedevent.TCPRetransmit))
 	rec, _ := b.newRecord(def, owner, when)
 	attrs := rec.Attributes()
 	local, remote := b.putConnection(attrs, conn)
+	putSide(attrs, role)
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitCount, int64(count))
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitInterval, interval.Milliseconds())
 	detail := strconv.FormatUint(count, 10) + " segments in " + interval.String()
@@ -257,6 +351,7 @@ func (b *logBuilder) putConnection(attrs pcommon.Map, c kernel.Connection) (loca
 	}
 	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.address(c.Family, c.Destination))
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
+	b.putNetns(attrs, c.Netns)
 	return local, b.endpoint(c.Family, c.Destination, c.DestinationPort)
 }
 

@@ -31,23 +31,28 @@ const (
 	offPayload = offSubject + identitySize
 	EventSize  = offPayload + payloadSize
 
-	identitySize  = 48
+	identitySize  = 56
 	payloadSize   = 72
-	CgroupDepth   = 4
+	CgroupDepth   = 6
 	CgroupNameLen = 128
 	commLen       = 16
 
 	// struct identity
-	offIDPid      = 0
-	offIDTgid     = 4
-	offIDPpid     = 8
-	offIDUid      = 12
-	offIDCgroupID = 16
-	offIDStartNs  = 24
-	offIDComm     = 32
+	offIDPid          = 0
+	offIDTgid         = 4
+	offIDPpid         = 8
+	offIDUid          = 12
+	offIDCgroupID     = 16
+	offIDStartNs      = 24
+	offIDComm         = 32
+	offIDWorkloadTgid = 48
 
 	// struct exit_payload
-	offExitCode = 0
+	offExitCode       = 0
+	offExitFlags      = 4
+	offExitSigNo      = 8
+	offExitSignalCode = 12
+	offExitSender     = 16
 	// struct exec_payload
 	offExecFilename = 0
 	execFilenameLen = 64
@@ -58,12 +63,10 @@ const (
 	offOOMAnonRSS = 24
 	offOOMMemcgID = 32
 	// struct signal_payload
-	offSigNo         = 0
-	offSigCode       = 4
-	offSigResult     = 8
-	offSigSenderPid  = 12
-	offSigSenderTgid = 16
-	offSigSenderComm = 24
+	offSigNo     = 0
+	offSigCode   = 4
+	offSigResult = 8
+	offSigSender = 16
 	// struct io_payload
 	offIOSector  = 0
 	offIOLatency = 8
@@ -80,8 +83,10 @@ const (
 	offSockDport     = 4
 	offSockDirection = 6
 	offSockErr       = 8
+	offSockNetns     = 12
 	offSockSaddr     = 16
 	offSockDaddr     = 32
+	offSockRole      = 48
 )
 
 // Identity is who an event is about, as the kernel read it from the task at event time. The
@@ -91,6 +96,10 @@ type Identity struct {
 	CgroupID             uint64
 	StartNs              uint64
 	Comm                 [commLen]byte
+	// WorkloadTGID is the process whose tree this one serves in: the nearest of itself and its
+	// ancestors that listens on a TCP socket, across forks that kept their parent's program
+	// (a pre-fork server's workers); 0 when there is none.
+	WorkloadTGID uint32
 }
 
 // CgroupPath is the names of a cgroup and its ancestors, leaf first.
@@ -105,6 +114,7 @@ func (id *Identity) decode(b []byte) {
 	id.CgroupID = le.Uint64(b[offIDCgroupID:])
 	id.StartNs = le.Uint64(b[offIDStartNs:])
 	copy(id.Comm[:], b[offIDComm:offIDComm+commLen])
+	id.WorkloadTGID = le.Uint32(b[offIDWorkloadTgid:])
 }
 
 func (id *Identity) fromGenerated(g *tapioIdentity) {
@@ -113,6 +123,16 @@ func (id *Identity) fromGenerated(g *tapioIdentity) {
 	for i, c := range g.Comm {
 		id.Comm[i] = byte(c)
 	}
+	id.WorkloadTGID = g.WorkloadTgid
+}
+
+func (id *Identity) toGenerated() tapioIdentity {
+	g := tapioIdentity{Pid: id.PID, Tgid: id.TGID, Ppid: id.PPID, Uid: id.UID, CgroupId: id.CgroupID, StartNs: id.StartNs,
+		WorkloadTgid: id.WorkloadTGID}
+	for i, c := range id.Comm {
+		g.Comm[i] = int8(c)
+	}
+	return g
 }
 
 // Known reports whether the kernel could tell who the event is about.
@@ -156,6 +176,34 @@ func (e *Event) Decode(raw []byte) error {
 // ExitCode is the wait(2) status of a process_exit.
 func (e *Event) ExitCode() int32 { return int32(binary.LittleEndian.Uint32(e.payload[offExitCode:])) }
 
+// Exit is a process_exit: its status, and the last signal that could end it when one reached
+// it shortly before (SIGTERM before a graceful exit 0, the SIGKILL that killed it).
+type Exit struct {
+	Status int32 // as wait(2) reports it
+	// Listener: the process listened on a TCP socket, so its end is a server's end.
+	Listener bool
+	// Signal is the ending signal and its sender; Signal.Number is 0 when none was sent.
+	Signal Signal
+}
+
+// Exit flags (enum exit_flags).
+const (
+	exitListener  = 1
+	exitSignalled = 2
+)
+
+func (e *Event) Exit() Exit {
+	le := binary.LittleEndian
+	flags := le.Uint32(e.payload[offExitFlags:])
+	x := Exit{Status: int32(le.Uint32(e.payload[offExitCode:])), Listener: flags&exitListener != 0}
+	if flags&exitSignalled != 0 {
+		x.Signal.Number = le.Uint32(e.payload[offExitSigNo:])
+		x.Signal.Code = int32(le.Uint32(e.payload[offExitSignalCode:]))
+		x.Signal.Sender.decode(e.payload[offExitSender:])
+	}
+	return x
+}
+
 // ExecFilename is the program a process_exec ran.
 func (e *Event) ExecFilename() []byte {
 	return CString(e.payload[offExecFilename : offExecFilename+execFilenameLen])
@@ -179,38 +227,47 @@ func (e *Event) OOM() OOM {
 	}
 }
 
-// Signal is a fatal signal and who sent it.
+// Signal is a signal and who sent it: the task in whose context the kernel generated it (for
+// a fault or the OOM killer, a task of the victim's own or the allocating one).
 type Signal struct {
-	Number     uint32
-	Code       int32
-	SenderPID  uint32
-	SenderTGID uint32
-	SenderComm []byte
+	Number uint32
+	Code   int32 // si_code: 0 SI_USER (kill), 0x80 SI_KERNEL, negative from sigqueue/tkill
+	Sender Identity
 }
 
 func (e *Event) Signal() Signal {
 	le := binary.LittleEndian
-	return Signal{
-		Number:     le.Uint32(e.payload[offSigNo:]),
-		Code:       int32(le.Uint32(e.payload[offSigCode:])),
-		SenderPID:  le.Uint32(e.payload[offSigSenderPid:]),
-		SenderTGID: le.Uint32(e.payload[offSigSenderTgid:]),
-		SenderComm: CString(e.payload[offSigSenderComm : offSigSenderComm+commLen]),
-	}
+	s := Signal{Number: le.Uint32(e.payload[offSigNo:]), Code: int32(le.Uint32(e.payload[offSigCode:]))}
+	s.Sender.decode(e.payload[offSigSender:])
+	return s
 }
 
-// Connection is a TCP connection's addresses; Source is the local side.
+// Connection is a TCP connection's addresses; Source is the local side. Netns is the inode
+// number of the socket's network namespace: the same addresses in two namespaces are two
+// connections.
 type Connection struct {
+	Netns                       uint32
 	Family                      uint16
 	SourcePort, DestinationPort uint16
 	Source, Destination         [16]byte
 }
 
-// Socket is a network event's connection, error and, for resets, direction.
+// Role says which end of its connection a socket is (enum sock_role).
+type Role uint16
+
+const (
+	RoleUnknown  Role = 0
+	RoleClient   Role = 1 // it connected
+	RoleServer   Role = 2 // a listener accepted it
+	RoleListener Role = 3 // it listens
+)
+
+// Socket is a network event's connection, error, role and, for resets, direction.
 type Socket struct {
 	Connection
 	Err       int32
 	Direction uint16
+	Role      Role
 }
 
 // Reset directions.
@@ -227,8 +284,10 @@ func (e *Event) Socket() Socket {
 	s.DestinationPort = le.Uint16(e.payload[offSockDport:])
 	s.Direction = le.Uint16(e.payload[offSockDirection:])
 	s.Err = int32(le.Uint32(e.payload[offSockErr:]))
+	s.Netns = le.Uint32(e.payload[offSockNetns:])
 	copy(s.Source[:], e.payload[offSockSaddr:offSockSaddr+16])
 	copy(s.Destination[:], e.payload[offSockDaddr:offSockDaddr+16])
+	s.Role = Role(le.Uint16(e.payload[offSockRole:]))
 	return s
 }
 

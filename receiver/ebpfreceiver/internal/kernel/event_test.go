@@ -55,13 +55,17 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 		t.Errorf("struct identity is %d bytes in C, %d in Go", id.Size, identitySize)
 	}
 	for member, off := range map[string]int{"pid": offIDPid, "tgid": offIDTgid, "ppid": offIDPpid, "uid": offIDUid,
-		"cgroup_id": offIDCgroupID, "start_ns": offIDStartNs, "comm": offIDComm} {
+		"cgroup_id": offIDCgroupID, "start_ns": offIDStartNs, "comm": offIDComm, "workload_tgid": offIDWorkloadTgid} {
 		check(id, member, off)
 	}
 	if path := structOf("cgroup_path"); int(path.Size) != CgroupDepth*CgroupNameLen {
 		t.Errorf("struct cgroup_path is %d bytes in C, %d in Go", path.Size, CgroupDepth*CgroupNameLen)
 	}
-	check(structOf("exit_payload"), "exit_code", offExitCode)
+	exit := structOf("exit_payload")
+	for member, off := range map[string]int{"exit_code": offExitCode, "flags": offExitFlags, "signo": offExitSigNo,
+		"signal_code": offExitSignalCode, "sender": offExitSender} {
+		check(exit, member, off)
+	}
 	check(structOf("exec_payload"), "filename", offExecFilename)
 	oom := structOf("oom_payload")
 	for member, off := range map[string]int{"memcg_limit_bytes": offOOMLimit, "memcg_usage_bytes": offOOMUsage,
@@ -69,8 +73,7 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 		check(oom, member, off)
 	}
 	sig := structOf("signal_payload")
-	for member, off := range map[string]int{"signo": offSigNo, "code": offSigCode, "result": offSigResult,
-		"sender_pid": offSigSenderPid, "sender_tgid": offSigSenderTgid, "sender_comm": offSigSenderComm} {
+	for member, off := range map[string]int{"signo": offSigNo, "code": offSigCode, "result": offSigResult, "sender": offSigSender} {
 		check(sig, member, off)
 	}
 	io := structOf("io_payload")
@@ -80,7 +83,8 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 	}
 	sock := structOf("sock_payload")
 	for member, off := range map[string]int{"family": offSockFamily, "sport": offSockSport, "dport": offSockDport,
-		"direction": offSockDirection, "err": offSockErr, "saddr": offSockSaddr, "daddr": offSockDaddr} {
+		"direction": offSockDirection, "err": offSockErr, "netns": offSockNetns, "saddr": offSockSaddr, "daddr": offSockDaddr,
+		"role": offSockRole} {
 		check(sock, member, off)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,51 +23,86 @@ const (
 	ProbeProcessExit     Probe = "process_exit"
 	ProbeOOMKill         Probe = "oom_kill"
 	ProbeFatalSignal     Probe = "fatal_signal"
-	ProbeConnections     Probe = "connections" // refused, timed out, listen
+	ProbeConnections     Probe = "connections"
 	ProbeConnectionReset Probe = "connection_reset"
 	ProbeTCPRetransmit   Probe = "tcp_retransmit"
-	ProbeBlockIO         Probe = "block_io" // io_error, and io_latency when a threshold is set
+	ProbeBlockIO         Probe = "block_io"
+	// ProbeProcessTree is not switchable: every event's workload is found in the process tree.
+	ProbeProcessTree Probe = "process_tree"
 )
 
-// AllProbes lists every probe in a stable order.
-func AllProbes() []Probe {
-	return []Probe{ProbeProcessExec, ProbeProcessExit, ProbeOOMKill, ProbeFatalSignal, ProbeConnections, ProbeConnectionReset, ProbeTCPRetransmit, ProbeBlockIO}
+// ProbeSpec is one row of the probe table: a probe's name, whether it is on by default, the
+// programs it attaches (each bound to its BTF raw tracepoint in its section name), the constant
+// that turns its events on in programs it shares with other probes, and what it reports.
+type ProbeSpec struct {
+	Name Probe
+	// Switchable probes are turned on and off by probes.<name> in the configuration; the others
+	// are always attached.
+	Switchable bool
+	Default    bool
+	Programs   []string
+	// Gate, when set, is a boolean constant that the probe's enabled state is written into
+	// before load: a program attached for another probe emits this probe's events only then.
+	Gate string
+	// Reports says what the probe reports, for the README.
+	Reports string
 }
 
-// attachment is one program on one raw tracepoint.
-type attachment struct {
-	tracepoint string
-	program    func(*tapioObjects) *ebpf.Program
+// ProbeTable is every probe, in documentation order. The receiver's configuration, its
+// defaults, the loader, the README and the tests all read it.
+var ProbeTable = []ProbeSpec{
+	{Name: ProbeProcessTree, Programs: []string{"tapio_process_fork", "tapio_process_exec"},
+		Reports: "nothing of its own: it keeps the process tree (forks, and execs of another program) so that every event names its workload"},
+	{Name: ProbeProcessExec, Switchable: true, Default: false, Programs: []string{"tapio_process_exec"}, Gate: "emit_process_exec",
+		Reports: "`tapio.kernel.process_exec` with `process.executable.path` (off by default: one event per exec)"},
+	{Name: ProbeProcessExit, Switchable: true, Default: true, Programs: []string{"tapio_process_exit", "tapio_signal_generate"}, Gate: "track_exit_signals",
+		Reports: "`tapio.kernel.process_exit` with `process.exit.code` and the signal that ended it and its sender; non-zero or signalled exits only by default, and always a serving process's end (one that listened, or a worker of one stopped by another process's signal)"},
+	{Name: ProbeOOMKill, Switchable: true, Default: true, Programs: []string{"tapio_oom_victim"},
+		Reports: "`tapio.kernel.oom_kill`: victim, its memory cgroup's limit and usage, total VM, anonymous RSS"},
+	{Name: ProbeFatalSignal, Switchable: true, Default: true, Programs: []string{"tapio_signal_generate"}, Gate: "emit_fatal_signal",
+		Reports: "`tapio.kernel.fatal_signal` for SIGKILL, SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE, SIGQUIT, SIGTRAP, SIGSYS, with the sender and its workload"},
+	{Name: ProbeConnections, Switchable: true, Default: true, Programs: []string{"tapio_sock_state"}, Gate: "emit_connections",
+		Reports: "`tapio.network.connection_refused` / `connection_timeout` (a connect that dies in SYN_SENT, told apart by the socket error), `tapio.network.listen`"},
+	{Name: ProbeConnectionReset, Switchable: true, Default: true, Programs: []string{"tapio_tcp_receive_reset", "tapio_tcp_send_reset", "tapio_sock_state"},
+		Reports: "`tapio.network.connection_reset` with `tapio.network.reset.direction`, attributed to the socket's owner (learnt on its state changes)"},
+	{Name: ProbeTCPRetransmit, Switchable: true, Default: true, Programs: []string{"tapio_tcp_retransmit", "tapio_sock_state"},
+		Reports: "`tapio.network.tcp_retransmit`: summed per connection in the kernel, one event per connection per `retransmit_interval` with the count"},
+	{Name: ProbeBlockIO, Switchable: true, Default: true, Programs: []string{"tapio_block_issue", "tapio_block_complete"},
+		Reports: "`tapio.storage.io_error` for a request completed with an error (device, direction, sector, bytes, `BLK_STS_*`, issuing process); `tapio.storage.io_latency` for one slower than `io_latency.threshold` (off by default)"},
 }
 
-var probeAttachments = map[Probe][]attachment{
-	ProbeProcessExec: {{"sched_process_exec", func(o *tapioObjects) *ebpf.Program { return o.TapioProcessExec }}},
-	ProbeProcessExit: {{"sched_process_exit", func(o *tapioObjects) *ebpf.Program { return o.TapioProcessExit }}},
-	ProbeOOMKill:     {{"mark_victim", func(o *tapioObjects) *ebpf.Program { return o.TapioOomVictim }}},
-	ProbeFatalSignal: {{"signal_generate", func(o *tapioObjects) *ebpf.Program { return o.TapioSignalGenerate }}},
-	ProbeConnections: {{"inet_sock_set_state", func(o *tapioObjects) *ebpf.Program { return o.TapioSockState }}},
-	ProbeConnectionReset: {
-		{"tcp_receive_reset", func(o *tapioObjects) *ebpf.Program { return o.TapioTcpReceiveReset }},
-		{"tcp_send_reset", func(o *tapioObjects) *ebpf.Program { return o.TapioTcpSendReset }},
-		// Resets are attributed to the process that connected or listens: that is learned on
-		// the socket state changes.
-		{"inet_sock_set_state", func(o *tapioObjects) *ebpf.Program { return o.TapioSockState }},
-	},
-	ProbeBlockIO: {
-		{"block_rq_issue", func(o *tapioObjects) *ebpf.Program { return o.TapioBlockIssue }},
-		{"block_rq_complete", func(o *tapioObjects) *ebpf.Program { return o.TapioBlockComplete }},
-	},
-	ProbeTCPRetransmit: {
-		{"tcp_retransmit_skb", func(o *tapioObjects) *ebpf.Program { return o.TapioTcpRetransmit }},
-		{"inet_sock_set_state", func(o *tapioObjects) *ebpf.Program { return o.TapioSockState }},
-	},
+// SwitchableProbes lists the probes the configuration turns on and off, in table order.
+func SwitchableProbes() []Probe {
+	var out []Probe
+	for _, p := range ProbeTable {
+		if p.Switchable {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// AllProbes lists every switchable probe: everything on.
+func AllProbes() []Probe { return SwitchableProbes() }
+
+// LookupProbe returns the table row of a probe.
+func LookupProbe(name Probe) (ProbeSpec, bool) {
+	for _, p := range ProbeTable {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ProbeSpec{}, false
 }
 
 // Options chooses what is loaded and attached.
 type Options struct {
 	Probes []Probe
-	// ExitAbnormalOnly keeps process_exit to non-zero codes and deaths by signal.
+	// ExitAbnormalOnly keeps process_exit to non-zero codes, deaths by signal and serving
+	// processes' ends.
 	ExitAbnormalOnly bool
+	// SignalWindow is how long after an ending signal an exit is taken to be its consequence.
+	SignalWindow time.Duration
 	// IOLatencyThreshold makes completed block requests at least this slow io_latency events;
 	// 0 turns io_latency off (io_error stays).
 	IOLatencyThreshold time.Duration
@@ -78,13 +114,20 @@ type Options struct {
 
 // Programs is the loaded and attached set.
 type Programs struct {
-	objects tapioObjects
-	links   []link.Link
-	Events  *ringbuf.Reader
+	maps      tapioMaps
+	variables tapioVariables
+	programs  map[string]*ebpf.Program
+	links     []link.Link
+	Events    *ringbuf.Reader
+	// Attached names the attachment of every attached program ("tapio_sock_state on tp_btf/inet_sock_set_state").
+	Attached []string
 }
 
 // btfPath is where the kernel publishes its type information, which CO-RE relocations need.
 const btfPath = "/sys/kernel/btf/vmlinux"
+
+// DefaultSignalWindow is how long after an ending signal an exit is its consequence by default.
+const DefaultSignalWindow = 60 * time.Second
 
 // Load loads every program (so that a verifier problem shows at start-up, whatever is enabled),
 // attaches the enabled probes and opens the ring buffer. Its errors say what to do.
@@ -99,47 +142,101 @@ func Load(opts Options) (*Programs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded eBPF object: %w", err)
 	}
-	if err := spec.Variables["exit_abnormal_only"].Set(opts.ExitAbnormalOnly); err != nil {
-		return nil, fmt.Errorf("configuring exit_abnormal_only: %w", err)
+	window := opts.SignalWindow
+	if window <= 0 {
+		window = DefaultSignalWindow
 	}
 	if opts.RingBufferBytes != 0 {
 		spec.Maps["events"].MaxEntries = opts.RingBufferBytes
 	}
-	if err := spec.Variables["io_latency_threshold_ns"].Set(uint64(opts.IOLatencyThreshold.Nanoseconds())); err != nil {
-		return nil, fmt.Errorf("configuring io_latency_threshold_ns: %w", err)
+	constants := map[string]any{
+		"exit_abnormal_only":      opts.ExitAbnormalOnly,
+		"signal_window_ns":        uint64(window.Nanoseconds()),
+		"io_latency_threshold_ns": uint64(opts.IOLatencyThreshold.Nanoseconds()),
+		"wakeup_bytes":            uint64(spec.Maps["events"].MaxEntries / 16),
 	}
-	if err := spec.Variables["wakeup_bytes"].Set(uint64(spec.Maps["events"].MaxEntries / 16)); err != nil {
-		return nil, fmt.Errorf("configuring wakeup_bytes: %w", err)
+	enabled := map[Probe]bool{}
+	for _, name := range opts.Probes {
+		if _, ok := LookupProbe(name); !ok {
+			return nil, fmt.Errorf("unknown probe %q", name)
+		}
+		enabled[name] = true
 	}
-
-	p := &Programs{}
-	if err := spec.LoadAndAssign(&p.objects, nil); err != nil {
-		return nil, loadError(err)
-	}
-	attached := map[string]bool{} // several probes share the socket-state program
-	for _, probe := range opts.Probes {
-		for _, a := range probeAttachments[probe] {
-			if attached[a.tracepoint] {
-				continue
-			}
-			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tracepoint, Program: a.program(&p.objects)})
-			if err != nil {
-				p.Close()
-				if errors.Is(err, os.ErrPermission) {
-					return nil, privilegeError("attaching to raw tracepoint "+a.tracepoint, err)
+	var attach []string
+	for _, p := range ProbeTable {
+		on := !p.Switchable || enabled[p.Name]
+		if p.Gate != "" {
+			constants[p.Gate] = on
+		}
+		if on {
+			for _, prog := range p.Programs {
+				if !slices.Contains(attach, prog) {
+					attach = append(attach, prog)
 				}
-				return nil, fmt.Errorf("attaching probe %s to raw tracepoint %s: %w", probe, a.tracepoint, err)
 			}
-			attached[a.tracepoint] = true
-			p.links = append(p.links, l)
 		}
 	}
-	p.Events, err = ringbuf.NewReader(p.objects.Events)
+	for name, value := range constants {
+		v, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("the eBPF object has no constant %s", name)
+		}
+		if err := v.Set(value); err != nil {
+			return nil, fmt.Errorf("configuring %s: %w", name, err)
+		}
+	}
+
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, loadError(err)
+	}
+	p := &Programs{}
+	if err := coll.Assign(&struct {
+		*tapioMaps
+		*tapioVariables
+	}{&p.maps, &p.variables}); err != nil {
+		coll.Close()
+		return nil, fmt.Errorf("loading Tapio's eBPF maps: %w", err)
+	}
+	p.programs = coll.Programs
+	for _, name := range attach {
+		prog, ok := p.programs[name]
+		if !ok {
+			p.Close()
+			return nil, fmt.Errorf("the eBPF object has no program %s", name)
+		}
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			p.Close()
+			where := spec.Programs[name].SectionName
+			if errors.Is(err, os.ErrPermission) {
+				return nil, privilegeError("attaching "+name+" to "+where, err)
+			}
+			return nil, fmt.Errorf("attaching %s to the BTF raw tracepoint %s: %w", name, where, err)
+		}
+		p.links = append(p.links, l)
+		p.Attached = append(p.Attached, name+" on "+spec.Programs[name].SectionName)
+	}
+	p.Events, err = ringbuf.NewReader(p.maps.Events)
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("opening the event ring buffer: %w", err)
 	}
 	return p, nil
+}
+
+// Tracepoints returns the BTF raw tracepoint each program is bound to, read from the embedded
+// object: what the probe table's programs attach to.
+func Tracepoints() (map[string]string, error) {
+	spec, err := loadTapio()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(spec.Programs))
+	for name, prog := range spec.Programs {
+		out[name] = prog.AttachTo
+	}
+	return out, nil
 }
 
 func privilegeError(what string, err error) error {
@@ -167,12 +264,12 @@ func loadError(err error) error {
 // Dropped returns, per event kind, how many records the kernel could not reserve in the ring
 // buffer, summed over CPUs.
 func (p *Programs) Dropped() ([KindCount]uint64, error) {
-	return sumPerCPU(p.objects.Dropped)
+	return sumPerCPU(p.maps.Dropped)
 }
 
 // Filtered returns, per event kind, how many events the programs filtered out by rule.
 func (p *Programs) Filtered() ([KindCount]uint64, error) {
-	return sumPerCPU(p.objects.Filtered)
+	return sumPerCPU(p.maps.Filtered)
 }
 
 func sumPerCPU(m *ebpf.Map) ([KindCount]uint64, error) {
@@ -191,15 +288,15 @@ func sumPerCPU(m *ebpf.Map) ([KindCount]uint64, error) {
 
 // Retransmits walks the kernel's per-connection retransmit counters, which are cumulative: the
 // caller keeps what it last saw.
-func (p *Programs) Retransmits(visit func(conn Connection, count, lastNs uint64, owner *Identity)) error {
+func (p *Programs) Retransmits(visit func(conn Connection, count, lastNs uint64, owner *Identity, role Role)) error {
 	var key tapioRetransmitKey
 	var value tapioRetransmitValue
 	var owner Identity
-	it := p.objects.Retransmits.Iterate()
+	it := p.maps.Retransmits.Iterate()
 	for it.Next(&key, &value) {
 		owner.fromGenerated(&value.Owner)
-		visit(Connection{Family: key.Family, SourcePort: key.Sport, DestinationPort: key.Dport, Source: key.Saddr, Destination: key.Daddr},
-			value.Count, value.LastNs, &owner)
+		visit(Connection{Netns: key.Netns, Family: key.Family, SourcePort: key.Sport, DestinationPort: key.Dport, Source: key.Saddr, Destination: key.Daddr},
+			value.Count, value.LastNs, &owner, Role(value.Role))
 	}
 	return it.Err()
 }
@@ -208,7 +305,7 @@ func (p *Programs) Retransmits(visit func(conn Connection, count, lastNs uint64,
 // seen or its entry was evicted from the map.
 func (p *Programs) CgroupPath(id uint64) (CgroupPath, bool) {
 	var raw tapioCgroupPath
-	if err := p.objects.CgroupPaths.Lookup(id, &raw); err != nil {
+	if err := p.maps.CgroupPaths.Lookup(id, &raw); err != nil {
 		return CgroupPath{}, false
 	}
 	var out CgroupPath
@@ -231,6 +328,10 @@ func (p *Programs) Close() error {
 		errs = append(errs, l.Close())
 	}
 	p.links = nil
-	errs = append(errs, p.objects.Close())
+	for name, prog := range p.programs {
+		errs = append(errs, prog.Close())
+		delete(p.programs, name)
+	}
+	errs = append(errs, p.maps.Close())
 	return errors.Join(errs...)
 }

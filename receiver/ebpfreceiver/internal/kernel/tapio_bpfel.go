@@ -15,18 +15,31 @@ import (
 
 type tapioCgroupPath struct {
 	_    structs.HostLayout
-	Name [4][128]int8
+	Name [6][128]int8
 }
 
 type tapioIdentity struct {
-	_        structs.HostLayout
-	Pid      uint32
-	Tgid     uint32
-	Ppid     uint32
-	Uid      uint32
-	CgroupId uint64
-	StartNs  uint64
-	Comm     [16]int8
+	_            structs.HostLayout
+	Pid          uint32
+	Tgid         uint32
+	Ppid         uint32
+	Uid          uint32
+	CgroupId     uint64
+	StartNs      uint64
+	Comm         [16]int8
+	WorkloadTgid uint32
+	Pad          uint32
+}
+
+type tapioIdentityCache struct {
+	_            structs.HostLayout
+	Task         uint64
+	Tgid         uint32
+	Gen          uint32
+	Comm         [2]uint64
+	WorkloadTgid uint32
+	Pad          uint32
+	CgroupId     uint64
 }
 
 type tapioIoStart struct {
@@ -35,8 +48,36 @@ type tapioIoStart struct {
 	Issuer  tapioIdentity
 }
 
+type tapioListener struct {
+	_     structs.HostLayout
+	Owner tapioIdentity
+	Sock  uint64
+}
+
+type tapioListenerKey struct {
+	_      structs.HostLayout
+	Netns  uint32
+	Family uint16
+	Port   uint16
+	Addr   [16]uint8
+}
+
+type tapioProcInfo struct {
+	_             structs.HostLayout
+	StartNs       uint64
+	ParentStartNs uint64
+	Ppid          uint32
+	WorkloadTgid  uint32
+	WorkloadGen   uint32
+	Listens       uint8
+	OwnProgram    uint8
+	Signalled     uint8
+	Pad           uint8
+}
+
 type tapioRetransmitKey struct {
 	_      structs.HostLayout
+	Netns  uint32
 	Family uint16
 	Sport  uint16
 	Dport  uint16
@@ -51,6 +92,23 @@ type tapioRetransmitValue struct {
 	FirstNs uint64
 	LastNs  uint64
 	Owner   tapioIdentity
+	Role    uint32
+	Pad     uint32
+}
+
+type tapioSignalRecord struct {
+	_       structs.HostLayout
+	KtimeNs uint64
+	Signo   uint32
+	Code    int32
+	Sender  tapioIdentity
+}
+
+type tapioSockOwner struct {
+	_     structs.HostLayout
+	Owner tapioIdentity
+	Role  uint32
+	Pad   uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -60,25 +118,35 @@ const (
 	tapioMapCgroupPaths           = "cgroup_paths"
 	tapioMapDropped               = "dropped"
 	tapioMapEvents                = "events"
+	tapioMapExitSignals           = "exit_signals"
 	tapioMapFiltered              = "filtered"
+	tapioMapIdentityCache         = "identity_cache"
 	tapioMapIoInflight            = "io_inflight"
 	tapioMapListeners             = "listeners"
 	tapioMapOomReported           = "oom_reported"
 	tapioMapPathScratch           = "path_scratch"
+	tapioMapProcs                 = "procs"
 	tapioMapRetransmits           = "retransmits"
-	tapioMapSockOwner             = "sock_owner"
+	tapioMapSockOwners            = "sock_owners"
 	tapioProgTapioBlockComplete   = "tapio_block_complete"
 	tapioProgTapioBlockIssue      = "tapio_block_issue"
 	tapioProgTapioOomVictim       = "tapio_oom_victim"
 	tapioProgTapioProcessExec     = "tapio_process_exec"
 	tapioProgTapioProcessExit     = "tapio_process_exit"
+	tapioProgTapioProcessFork     = "tapio_process_fork"
 	tapioProgTapioSignalGenerate  = "tapio_signal_generate"
 	tapioProgTapioSockState       = "tapio_sock_state"
 	tapioProgTapioTcpReceiveReset = "tapio_tcp_receive_reset"
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
+	tapioVarEmitConnections       = "emit_connections"
+	tapioVarEmitFatalSignal       = "emit_fatal_signal"
+	tapioVarEmitProcessExec       = "emit_process_exec"
 	tapioVarExitAbnormalOnly      = "exit_abnormal_only"
 	tapioVarIoLatencyThresholdNs  = "io_latency_threshold_ns"
+	tapioVarListenGeneration      = "listen_generation"
+	tapioVarSignalWindowNs        = "signal_window_ns"
+	tapioVarTrackExitSignals      = "track_exit_signals"
 	tapioVarUnusedEvent           = "unused_event"
 	tapioVarWakeupBytes           = "wakeup_bytes"
 )
@@ -130,6 +198,7 @@ type tapioProgramSpecs struct {
 	TapioOomVictim       *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
 	TapioProcessExec     *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
 	TapioProcessExit     *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
+	TapioProcessFork     *ebpf.ProgramSpec `ebpf:"tapio_process_fork"`
 	TapioSignalGenerate  *ebpf.ProgramSpec `ebpf:"tapio_signal_generate"`
 	TapioSockState       *ebpf.ProgramSpec `ebpf:"tapio_sock_state"`
 	TapioTcpReceiveReset *ebpf.ProgramSpec `ebpf:"tapio_tcp_receive_reset"`
@@ -141,24 +210,33 @@ type tapioProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioMapSpecs struct {
-	CgroupPaths *ebpf.MapSpec `ebpf:"cgroup_paths"`
-	Dropped     *ebpf.MapSpec `ebpf:"dropped"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	Filtered    *ebpf.MapSpec `ebpf:"filtered"`
-	IoInflight  *ebpf.MapSpec `ebpf:"io_inflight"`
-	Listeners   *ebpf.MapSpec `ebpf:"listeners"`
-	OomReported *ebpf.MapSpec `ebpf:"oom_reported"`
-	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
-	Retransmits *ebpf.MapSpec `ebpf:"retransmits"`
-	SockOwner   *ebpf.MapSpec `ebpf:"sock_owner"`
+	CgroupPaths   *ebpf.MapSpec `ebpf:"cgroup_paths"`
+	Dropped       *ebpf.MapSpec `ebpf:"dropped"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	ExitSignals   *ebpf.MapSpec `ebpf:"exit_signals"`
+	Filtered      *ebpf.MapSpec `ebpf:"filtered"`
+	IdentityCache *ebpf.MapSpec `ebpf:"identity_cache"`
+	IoInflight    *ebpf.MapSpec `ebpf:"io_inflight"`
+	Listeners     *ebpf.MapSpec `ebpf:"listeners"`
+	OomReported   *ebpf.MapSpec `ebpf:"oom_reported"`
+	PathScratch   *ebpf.MapSpec `ebpf:"path_scratch"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	Retransmits   *ebpf.MapSpec `ebpf:"retransmits"`
+	SockOwners    *ebpf.MapSpec `ebpf:"sock_owners"`
 }
 
 // tapioVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
+	EmitConnections      *ebpf.VariableSpec `ebpf:"emit_connections"`
+	EmitFatalSignal      *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
+	EmitProcessExec      *ebpf.VariableSpec `ebpf:"emit_process_exec"`
 	ExitAbnormalOnly     *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
 	IoLatencyThresholdNs *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration     *ebpf.VariableSpec `ebpf:"listen_generation"`
+	SignalWindowNs       *ebpf.VariableSpec `ebpf:"signal_window_ns"`
+	TrackExitSignals     *ebpf.VariableSpec `ebpf:"track_exit_signals"`
 	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
 	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -183,16 +261,19 @@ func (o *tapioObjects) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioMaps struct {
-	CgroupPaths *ebpf.Map `ebpf:"cgroup_paths"`
-	Dropped     *ebpf.Map `ebpf:"dropped"`
-	Events      *ebpf.Map `ebpf:"events"`
-	Filtered    *ebpf.Map `ebpf:"filtered"`
-	IoInflight  *ebpf.Map `ebpf:"io_inflight"`
-	Listeners   *ebpf.Map `ebpf:"listeners"`
-	OomReported *ebpf.Map `ebpf:"oom_reported"`
-	PathScratch *ebpf.Map `ebpf:"path_scratch"`
-	Retransmits *ebpf.Map `ebpf:"retransmits"`
-	SockOwner   *ebpf.Map `ebpf:"sock_owner"`
+	CgroupPaths   *ebpf.Map `ebpf:"cgroup_paths"`
+	Dropped       *ebpf.Map `ebpf:"dropped"`
+	Events        *ebpf.Map `ebpf:"events"`
+	ExitSignals   *ebpf.Map `ebpf:"exit_signals"`
+	Filtered      *ebpf.Map `ebpf:"filtered"`
+	IdentityCache *ebpf.Map `ebpf:"identity_cache"`
+	IoInflight    *ebpf.Map `ebpf:"io_inflight"`
+	Listeners     *ebpf.Map `ebpf:"listeners"`
+	OomReported   *ebpf.Map `ebpf:"oom_reported"`
+	PathScratch   *ebpf.Map `ebpf:"path_scratch"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	Retransmits   *ebpf.Map `ebpf:"retransmits"`
+	SockOwners    *ebpf.Map `ebpf:"sock_owners"`
 }
 
 func (m *tapioMaps) Close() error {
@@ -200,13 +281,16 @@ func (m *tapioMaps) Close() error {
 		m.CgroupPaths,
 		m.Dropped,
 		m.Events,
+		m.ExitSignals,
 		m.Filtered,
+		m.IdentityCache,
 		m.IoInflight,
 		m.Listeners,
 		m.OomReported,
 		m.PathScratch,
+		m.Procs,
 		m.Retransmits,
-		m.SockOwner,
+		m.SockOwners,
 	)
 }
 
@@ -214,8 +298,14 @@ func (m *tapioMaps) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
+	EmitConnections      *ebpf.Variable `ebpf:"emit_connections"`
+	EmitFatalSignal      *ebpf.Variable `ebpf:"emit_fatal_signal"`
+	EmitProcessExec      *ebpf.Variable `ebpf:"emit_process_exec"`
 	ExitAbnormalOnly     *ebpf.Variable `ebpf:"exit_abnormal_only"`
 	IoLatencyThresholdNs *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration     *ebpf.Variable `ebpf:"listen_generation"`
+	SignalWindowNs       *ebpf.Variable `ebpf:"signal_window_ns"`
+	TrackExitSignals     *ebpf.Variable `ebpf:"track_exit_signals"`
 	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
 	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
@@ -229,6 +319,7 @@ type tapioPrograms struct {
 	TapioOomVictim       *ebpf.Program `ebpf:"tapio_oom_victim"`
 	TapioProcessExec     *ebpf.Program `ebpf:"tapio_process_exec"`
 	TapioProcessExit     *ebpf.Program `ebpf:"tapio_process_exit"`
+	TapioProcessFork     *ebpf.Program `ebpf:"tapio_process_fork"`
 	TapioSignalGenerate  *ebpf.Program `ebpf:"tapio_signal_generate"`
 	TapioSockState       *ebpf.Program `ebpf:"tapio_sock_state"`
 	TapioTcpReceiveReset *ebpf.Program `ebpf:"tapio_tcp_receive_reset"`
@@ -243,6 +334,7 @@ func (p *tapioPrograms) Close() error {
 		p.TapioOomVictim,
 		p.TapioProcessExec,
 		p.TapioProcessExit,
+		p.TapioProcessFork,
 		p.TapioSignalGenerate,
 		p.TapioSockState,
 		p.TapioTcpReceiveReset,
