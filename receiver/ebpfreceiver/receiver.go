@@ -16,14 +16,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 	"golang.org/x/time/rate"
 
 	"github.com/yairfalse/tapio/internal/ratelog"
 	"github.com/yairfalse/tapio/internal/sharedcomponent"
+	"github.com/yairfalse/tapio/internal/telemetryattrs"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -52,7 +51,7 @@ type ebpfReceiver struct {
 
 	// Owned by the reading goroutine.
 	limiters     [kernel.KindCount]*rate.Limiter
-	kindAttrs    [kernel.KindCount][]metric.AddOption
+	kindAttrs    telemetryattrs.Enum[kernel.Kind]
 	received     [kernel.KindCount]int64
 	rateLimited  [kernel.KindCount]int64
 	decodeErrors int64
@@ -82,9 +81,13 @@ func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
 	r := &ebpfReceiver{cfg: cfg, set: set, telemetry: tb, obs: obs, host: host,
 		retransmits: map[kernel.Connection]uint64{}}
 	r.sampled = ratelog.Sampled(set.Logger)
+	kindNames := make([]string, kernel.KindCount)
 	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
-		name := string(eventNameOfKind(kind))
-		r.kindAttrs[kind] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("event", name)))}
+		kindNames[kind] = string(eventNameOfKind(kind))
+	}
+	r.kindAttrs = telemetryattrs.NewEnum[kernel.Kind]("event", kindNames)
+	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
+		name := kindNames[kind]
 		if limit, ok := cfg.RateLimits[name]; ok {
 			r.limiters[kind] = rate.NewLimiter(rate.Limit(limit), int(limit)+1)
 		}
@@ -270,16 +273,10 @@ func (r *ebpfReceiver) deliverLogs(ctx context.Context, ld plog.Logs) {
 // pollCounters moves the per-batch tallies and the kernel's per-CPU counters into self-telemetry.
 func (r *ebpfReceiver) pollCounters(ctx context.Context) {
 	tb := r.telemetry
-	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
-		if n := r.received[kind]; n > 0 {
-			tb.ReceiverEbpfEventsReceived.Add(ctx, n, r.kindAttrs[kind]...)
-			r.received[kind] = 0
-		}
-		if n := r.rateLimited[kind]; n > 0 {
-			tb.ReceiverEbpfRateLimited.Add(ctx, n, r.kindAttrs[kind]...)
-			r.rateLimited[kind] = 0
-		}
-	}
+	r.kindAttrs.AddEach(ctx, tb.ReceiverEbpfEventsReceived, r.received[:])
+	r.kindAttrs.AddEach(ctx, tb.ReceiverEbpfRateLimited, r.rateLimited[:])
+	clear(r.received[:])
+	clear(r.rateLimited[:])
 	if r.decodeErrors > 0 {
 		tb.ReceiverEbpfDecodeErrors.Add(ctx, r.decodeErrors)
 		r.decodeErrors = 0
@@ -287,7 +284,7 @@ func (r *ebpfReceiver) pollCounters(ctx context.Context) {
 	if dropped, err := r.programs.Dropped(); err == nil {
 		for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
 			if delta := dropped[kind] - r.lastDropped[kind]; delta > 0 {
-				tb.ReceiverEbpfRingbufDropped.Add(ctx, int64(delta), r.kindAttrs[kind]...)
+				tb.ReceiverEbpfRingbufDropped.Add(ctx, int64(delta), r.kindAttrs.Options(kernel.Kind(kind))...)
 				r.sampled.Warn("the kernel ring buffer was full: events lost (counted in otelcol_receiver_ebpf_ringbuf_dropped); raise ring_buffer_bytes",
 					zap.String("event", string(eventNameOfKind(kind))), zap.Uint64("lost", delta))
 			}
@@ -297,7 +294,7 @@ func (r *ebpfReceiver) pollCounters(ctx context.Context) {
 	if filtered, err := r.programs.Filtered(); err == nil {
 		for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
 			if delta := filtered[kind] - r.lastFiltered[kind]; delta > 0 {
-				tb.ReceiverEbpfFiltered.Add(ctx, int64(delta), r.kindAttrs[kind]...)
+				tb.ReceiverEbpfFiltered.Add(ctx, int64(delta), r.kindAttrs.Options(kernel.Kind(kind))...)
 			}
 		}
 		r.lastFiltered = filtered
