@@ -47,6 +47,8 @@ type correlator struct {
 	advice     recommendationTable
 	interner   *interner
 	book       *incidentBook
+	health     *healthLedger
+	policy     incidentPolicy
 	outputs    *outputRouter
 	batches    sync.Pool
 
@@ -68,6 +70,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		return nil, err
 	}
 	peers := newPeerDirectory(cfg.MaxPeers, int64(cfg.PeerTTL))
+	health := newHealthLedger(cfg.MaxPeers, int64(cfg.Window))
 	c := &correlator{
 		cfg:        cfg,
 		logger:     set.Logger,
@@ -80,7 +83,9 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		thresholds: newThresholdEvaluator(cfg.Thresholds, cfg.MaxMetricSeries),
 		advice:     newRecommendationTable(cfg.Recommendations, cfg.Thresholds),
 		interner:   newInterner(peers),
-		book:       newIncidentBook(cfg),
+		book:       newIncidentBook(cfg, health),
+		health:     health,
+		policy:     newIncidentPolicy(cfg.Incidents),
 		outputs:    &outputRouter{telemetry: st},
 		scratch:    newChainScratch(),
 	}
@@ -140,6 +145,7 @@ func (c *correlator) Shutdown(ctx context.Context) error {
 
 // commit puts one Consume call's batch into state and reports it.
 func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
+	b.tally.evicted[evictHealthKeys] += int64(c.health.record(b.healthy))
 	ch := c.store.insert(b.nodes, now)
 	b.tally.evicted[evictSpans] += int64(ch.evicted)
 	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
@@ -175,6 +181,7 @@ func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 	expired := c.store.expire(now)
 	t.spansHeld -= int64(expired.expired)
 	c.peers.expire(now)
+	c.health.expire(now)
 	c.thresholds.expire(now, c.window)
 	if snaps := c.book.due(now, final, &t, &c.buildMu); len(snaps) > 0 {
 		c.publish(ctx, snaps, &t)

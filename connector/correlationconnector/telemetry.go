@@ -164,6 +164,9 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 			tb.ConnectorCorrelationLinks.Add(ctx, n, s.linkAttrs[r]...)
 		}
 	}
+	for name, n := range t.withoutConsequence {
+		tb.ConnectorCorrelationEventsWithoutConsequence.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("event_name", string(name)))))
+	}
 	for rule, n := range t.breaches {
 		tb.ConnectorCorrelationThresholdBreaches.Add(ctx, n, s.ruleAttrs[rule]...)
 	}
