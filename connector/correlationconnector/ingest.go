@@ -275,17 +275,10 @@ func (c *correlator) observeHealthy(b *batch, res *resourceFacts, kind ptrace.Sp
 	}
 }
 
-// calledAddress is the address a CLIENT span called: server.*, else network.peer.*.
+// calledAddress is the address a CLIENT span called, by the semantic conventions old and new.
 func calledAddress(attrs pcommon.Map) (string, int64) {
-	if v, ok := attrs.Get(unifiedevent.KeyServerAddress); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		port, _ := intOf(attrs, unifiedevent.KeyServerPort)
-		return v.Str(), port
-	}
-	if v, ok := attrs.Get(unifiedevent.KeyNetworkPeerAddress); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		port, _ := intOf(attrs, unifiedevent.KeyNetworkPeerPort)
-		return v.Str(), port
-	}
-	return "", 0
+	f := unifiedevent.ReadCallFacts(attrs)
+	return f.PeerAddress, f.PeerPort
 }
 
 func (c *correlator) appendProblem(b *batch) *pendingEvent {
@@ -296,9 +289,13 @@ func (c *correlator) appendProblem(b *batch) *pendingEvent {
 // readEventAttributes reads, in one pass, what a problem event's attributes say. It returns the
 // kernel signal the event names, if any, for the incident policy (the string is the batch's).
 func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) (signal string) {
-	var peerAddr, serverAddr, destAddr string
-	var peerPort, serverPort, destPort int64
+	var destAddr string
+	var destPort int64
+	var call unifiedevent.CallFacts
 	attrs.Range(func(k string, v pcommon.Value) bool {
+		if call.Take(k, v) {
+			return true
+		}
 		switch k {
 		case unifiedevent.KeyEventID:
 			if v.Type() == pcommon.ValueTypeStr {
@@ -306,12 +303,6 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 			}
 		case unifiedevent.KeyEntityID:
 			e.entity = strOf(v)
-		case unifiedevent.KeyHTTPRoute:
-			e.details.route = strOf(v)
-		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
-			if n, ok := unifiedevent.IntValue(v); ok {
-				e.details.httpStatus = int32(n)
-			}
 		case unifiedevent.KeyErrorType:
 			e.details.errorType = strOf(v)
 		case unifiedevent.KeyEndUserID:
@@ -320,33 +311,26 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 			e.details.user = strOf(v)
 		case unifiedevent.KeySessionID:
 			e.details.session = strOf(v)
-		case unifiedevent.KeyServerAddress:
-			serverAddr = strOf(v)
-		case unifiedevent.KeyServerPort:
-			serverPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyDestinationAddress:
 			destAddr = strOf(v)
 		case unifiedevent.KeyDestinationPort:
 			destPort, _ = unifiedevent.IntValue(v)
-		case unifiedevent.KeyNetworkPeerAddress:
-			peerAddr = strOf(v)
-		case unifiedevent.KeyNetworkPeerPort:
-			peerPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyKernelSignalName:
 			signal = strOf(v)
 		}
 		return true
 	})
-	// A client failure is about the address it called: destination.* for kernel events,
-	// server.* (then network.peer.*) for CLIENT spans and logs.
+	e.details.route = call.HTTPRoute
+	e.details.httpStatus = int32(call.HTTPStatus)
+	// A client failure is about the address it called: destination.* for kernel events, the
+	// called address of the conventions (server.*, net.peer.*, network.peer.*) for CLIENT spans
+	// and logs.
 	if isClientFailure(e.name) {
 		switch {
 		case destAddr != "":
 			e.peerAddr, e.peerPort = destAddr, int32(destPort)
-		case serverAddr != "":
-			e.peerAddr, e.peerPort = serverAddr, int32(serverPort)
-		case peerAddr != "":
-			e.peerAddr, e.peerPort = peerAddr, int32(peerPort)
+		case call.PeerAddress != "":
+			e.peerAddr, e.peerPort = call.PeerAddress, int32(call.PeerPort)
 		}
 	}
 	e.service = res.service
