@@ -19,7 +19,7 @@ GO_MIN      := 1.24
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run demo test unit-test e2e-test generate check-generated lint bench fuzz tools deps check-go clean
+.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz tools deps check-go clean
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -58,11 +58,28 @@ run: $(OTELCOL) $(CLI)
 	$(OTELCOL) --config $(RUN_CONFIG)
 
 # Unit tests under the race detector (kernel tests included: they need root, and skip without it
-# unless TAPIO_REQUIRE_EBPF=1), then the end-to-end tests against the built binary.
-test: deps check-generated unit-test e2e-test
+# unless TAPIO_REQUIRE_EBPF=1), then the end-to-end tests against the built binary. The stages run
+# in order, each as its own make; the first failure stops the run, and how long each stage took
+# is printed at the end either way, because CI budgets are stated per stage.
+TEST_STAGES := deps check-generated unit-test e2e-build e2e-test
+
+test:
+	@status=0; summary=""; since() { local ms=$$(( ($$(date +%s%N) - $$1) / 1000000 )); printf '%6d.%d s' $$((ms / 1000)) $$((ms % 1000 / 100)); }; \
+	begin=$$(date +%s%N); \
+	for stage in $(TEST_STAGES); do \
+	  if [ $$status -ne 0 ]; then summary+=$$(printf '\n  %-16s %10s  not run' "$$stage" -); continue; fi; \
+	  echo "==> make $$stage"; start=$$(date +%s%N); \
+	  if $(MAKE) --no-print-directory "$$stage"; then result=ok; else result=FAILED; status=1; fi; \
+	  summary+=$$(printf '\n  %-16s %s  %s' "$$stage" "$$(since $$start)" "$$result"); \
+	done; \
+	printf '==> make test: time per stage%s\n  %-16s %s\n' "$$summary" total "$$(since $$begin)"; \
+	exit $$status
 
 unit-test: | check-go
 	$(GO) test -race -count=1 ./...
+
+# What the end-to-end tests run: the distribution built with OCB, the CLI and the demo services.
+e2e-build: $(OTELCOL) $(CLI) $(DEMO_BINS)
 
 e2e-test: $(OTELCOL) $(CLI) $(DEMO_BINS)
 	TAPIO_COLLECTOR_BIN=$(OTELCOL) TAPIO_CLI_BIN=$(CLI) TAPIO_DEMO_BIN=$(DEMO_DIR) $(GO) test -tags e2e -count=1 ./test/e2e/...
@@ -83,9 +100,14 @@ deps:
 generate: deps | check-go
 	$(GO) generate ./...
 
-# CI regenerates the eBPF objects and the schema document and fails when the committed ones differ.
+# CI regenerates the eBPF objects, the schema document, the correlation connector's scenario goldens
+# and the correlation records they produce (testdata/, read by the impact exporter's tests), and
+# fails when the committed ones differ or a generated file is not committed.
+GENERATED := receiver/ebpfreceiver/internal/kernel docs testdata connector/correlationconnector/testdata
 check-generated: generate
-	@git diff --exit-code -- receiver/ebpfreceiver/internal/kernel docs || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
+	  if [ -n "$$untracked" ]; then echo "generated files are not committed:" $$untracked >&2; exit 1; fi
 
 lint: | check-go
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -101,6 +123,7 @@ bench: | check-go
 FUZZTIME ?= 30s
 fuzz: | check-go
 	$(GO) test -run '^$$' -fuzz FuzzKubernetesEventMapping -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
+	$(GO) test -run '^$$' -fuzz FuzzReadCorrelationRecord -fuzztime $(FUZZTIME) ./pkg/unifiedevent
 
 clean:
 	rm -rf $(BUILD_DIR) $(BIN_DIR)

@@ -28,7 +28,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/yairfalse/tapio/exporter/impactexporter"
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -132,7 +132,7 @@ func awaitStored(t *testing.T, endpoint string, n int64) {
 
 func feed(t *testing.T, exp exporter.Logs) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "exporter", "impactexporter", "testdata", "oom_chain.otlp.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "correlation-records", "oom_chain.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,15 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // renderIncident prints the 3 AM summary of one incident.
@@ -69,11 +70,7 @@ func renderIncident(w io.Writer, inc *impactapi.Incident, everyEvent bool) {
 
 	fmt.Fprintf(w, "\nAFFECTED USERS\n")
 	if u := im.AffectedUsers; u != nil {
-		keys := make([]string, 0, len(u.ByKey))
-		for k := range u.ByKey {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(u.ByKey))
 		parts := make([]string, len(keys))
 		for i, k := range keys {
 			parts[i] = fmt.Sprintf("%s: %d", k, u.ByKey[k])

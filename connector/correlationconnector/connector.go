@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/yairfalse/tapio/connector/correlationconnector/internal/sharedcomponent"
+	"github.com/yairfalse/tapio/internal/sharedcomponent"
 )
 
 var outputIDs atomic.Int64

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 )
 
@@ -24,8 +23,8 @@ func (systemClock) Now() time.Time { return time.Now() }
 //	  -> spanStore.insert (span structure, for the chain's trace ancestry)
 //	  -> interner.prepareAll (strings copied out of pdata, peer resolved in the peerDirectory)
 //	  -> incidentBook.joinAll (join, merge, evict) ... flush -> incidentBook.due (decide)
-//	  -> snapshots -> buildRecord (chain.go: order and link the chain; the record)
-//	  -> outputRouter.send -> the next logs consumer
+//	  -> snapshots -> recordBuilder (chain.go: order and link the chain; record.go: the record)
+//	  -> outputRouter.sendLocked -> the next logs consumer
 //	  -> selfTelemetry.report (counters of the batch, once per call)
 //
 // Each stage owns its lock; snapshots pass from the book to the builder and from the builder to
@@ -44,19 +43,13 @@ type correlator struct {
 	store      *spanStore
 	peers      *peerDirectory
 	thresholds *thresholdEvaluator
-	advice     recommendationTable
 	interner   *interner
 	book       *incidentBook
+	builder    *recordBuilder
 	health     *healthLedger
 	policy     incidentPolicy
 	outputs    *outputRouter
 	batches    sync.Pool
-
-	// buildMu serialises building (it owns scratch) and emitMu emission, so that records leave in
-	// the order their snapshots were taken.
-	buildMu sync.Mutex
-	scratch chainScratch
-	emitMu  sync.Mutex
 
 	lifeMu  sync.Mutex // guards the flush loop's lifecycle
 	stop    chan struct{}
@@ -70,6 +63,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		return nil, err
 	}
 	peers := newPeerDirectory(cfg.MaxPeers, int64(cfg.PeerTTL))
+	store := newSpanStore(cfg.Shards, int64(cfg.Window), cfg.MaxEvents)
 	health := newHealthLedger(cfg.MaxPeers, int64(cfg.Window))
 	c := &correlator{
 		cfg:        cfg,
@@ -78,16 +72,15 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		clock:      clk,
 		window:     int64(cfg.Window),
 		skew:       int64(cfg.ClockSkew),
-		store:      newSpanStore(cfg.Shards, int64(cfg.Window), cfg.MaxEvents),
+		store:      store,
 		peers:      peers,
 		thresholds: newThresholdEvaluator(cfg.Thresholds, cfg.MaxMetricSeries),
-		advice:     newRecommendationTable(cfg.Recommendations, cfg.Thresholds),
 		interner:   newInterner(peers),
 		book:       newIncidentBook(cfg, health),
 		health:     health,
 		policy:     newIncidentPolicy(cfg.Incidents),
+		builder:    newRecordBuilder(cfg, store, clk),
 		outputs:    &outputRouter{telemetry: st},
-		scratch:    newChainScratch(),
 	}
 	c.batches.New = func() any { return &batch{tally: tally{breaches: map[int]int64{}}} }
 	return c, nil
@@ -151,7 +144,7 @@ func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
 	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
 	if len(b.problems) > 0 {
 		c.interner.prepareAll(b.problems)
-		if snaps := c.book.joinAll(b.problems, now, &b.tally, &c.buildMu); len(snaps) > 0 {
+		if snaps := c.book.joinAll(b.problems, now, &b.tally, &c.builder.mu); len(snaps) > 0 {
 			c.publish(ctx, snaps, &b.tally)
 		}
 	}
@@ -160,17 +153,11 @@ func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
 	return nil
 }
 
-// publish builds the records of snaps and emits them. It is called holding c.buildMu, taken by
-// the book before it released its own lock.
+// publish builds the records of snaps and sends them. It is called holding the builder's lock,
+// taken by the book before it released its own.
 func (c *correlator) publish(ctx context.Context, snaps []snapshot, t *tally) {
-	out := plog.NewLogs()
-	for i := range snaps {
-		c.buildRecord(&snaps[i], out, t)
-	}
-	c.emitMu.Lock()
-	c.buildMu.Unlock()
-	c.outputs.send(ctx, out)
-	c.emitMu.Unlock()
+	out := c.builder.buildLocked(snaps, t, &c.outputs.mu)
+	c.outputs.sendLocked(ctx, out)
 }
 
 // flush emits incidents due for a decision, closes quiet ones and expires old state. final
@@ -183,7 +170,7 @@ func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 	c.peers.expire(now)
 	c.health.expire(now)
 	c.thresholds.expire(now, c.window)
-	if snaps := c.book.due(now, final, &t, &c.buildMu); len(snaps) > 0 {
+	if snaps := c.book.due(now, final, &t, &c.builder.mu); len(snaps) > 0 {
 		c.publish(ctx, snaps, &t)
 	}
 	c.telemetry.report(ctx, &t)

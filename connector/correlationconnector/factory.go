@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 
 	"github.com/yairfalse/tapio/connector/correlationconnector/internal/metadata"
-	"github.com/yairfalse/tapio/connector/correlationconnector/internal/sharedcomponent"
+	"github.com/yairfalse/tapio/internal/sharedcomponent"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 

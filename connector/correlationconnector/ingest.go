@@ -229,7 +229,7 @@ func (c *correlator) registerServerSpan(b *batch, res *resourceFacts, attrs pcom
 	if !ok || addr.Type() != pcommon.ValueTypeStr {
 		return
 	}
-	port, _ := intOf(attrs, unifiedevent.KeyServerPort)
+	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeyServerPort)
 	entity := res.resourceEntity()
 	key := peerKey{addr.Str(), port}
 	if key == b.lastPeer && entity == b.lastPeerEntity {
@@ -302,21 +302,21 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 				e.hasEventID = parseEventID(v.Str(), &e.eventID)
 			}
 		case unifiedevent.KeyEntityID:
-			e.entity = strOf(v)
+			e.entity = unifiedevent.StringValue(v)
 		case unifiedevent.KeyErrorType:
-			e.details.errorType = strOf(v)
+			e.details.errorType = unifiedevent.StringValue(v)
 		case unifiedevent.KeyEndUserID:
-			e.details.endUser = strOf(v)
+			e.details.endUser = unifiedevent.StringValue(v)
 		case unifiedevent.KeyUserID:
-			e.details.user = strOf(v)
+			e.details.user = unifiedevent.StringValue(v)
 		case unifiedevent.KeySessionID:
-			e.details.session = strOf(v)
+			e.details.session = unifiedevent.StringValue(v)
 		case unifiedevent.KeyDestinationAddress:
-			destAddr = strOf(v)
+			destAddr = unifiedevent.StringValue(v)
 		case unifiedevent.KeyDestinationPort:
 			destPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyKernelSignalName:
-			signal = strOf(v)
+			signal = unifiedevent.StringValue(v)
 		}
 		return true
 	})
@@ -407,14 +407,14 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 // address itself, or for a wildcard listen the pod IP; and the service name on that port, so that
 // clients calling the server by its name resolve too.
 func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
-	addr := mustGet(attrs, unifiedevent.KeySourceAddress)
-	port, _ := intOf(attrs, unifiedevent.KeySourcePort)
-	entity := strOf(mustGet(attrs, unifiedevent.KeyEntityID))
+	addr := unifiedevent.StringAttribute(attrs, unifiedevent.KeySourceAddress)
+	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeySourcePort)
+	entity := unifiedevent.StringAttribute(attrs, unifiedevent.KeyEntityID)
 	if entity == "" {
 		entity = unifiedevent.EntityID(res.attrs, attrs)
 	}
 	evicted := 0
-	if a := strOf(addr); !isWildcard(a) {
+	if a := addr; !isWildcard(a) {
 		evicted += c.peers.register(a, port, entity, peerFromListen, now)
 	} else if res.podIP != "" {
 		evicted += c.peers.register(res.podIP, port, entity, peerFromListen, now)
@@ -424,27 +424,4 @@ func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.
 	}
 	b.tally.evicted[evictPeers] += int64(evicted)
 	b.tally.accepted[acceptListen]++
-}
-
-func mustGet(m pcommon.Map, key string) pcommon.Value {
-	v, ok := m.Get(key)
-	if !ok {
-		return pcommon.NewValueEmpty()
-	}
-	return v
-}
-
-func strOf(v pcommon.Value) string {
-	if v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-func intOf(m pcommon.Map, key string) (int64, bool) {
-	v, ok := m.Get(key)
-	if !ok {
-		return 0, false
-	}
-	return unifiedevent.IntValue(v)
 }

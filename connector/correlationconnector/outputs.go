@@ -14,7 +14,10 @@ import (
 type outputRouter struct {
 	telemetry *selfTelemetry
 
-	mu      sync.Mutex // guards outputs
+	// mu guards outputs and orders sends: one batch of records leaves at a time, in the order
+	// the builder handed them over. Pipelines attach and detach only at start and shutdown, so
+	// waiting for a send then costs nothing.
+	mu      sync.Mutex
 	outputs []registeredOutput
 }
 
@@ -40,28 +43,20 @@ func (r *outputRouter) remove(id int) {
 	}
 }
 
-func (r *outputRouter) first() consumer.Logs {
-	r.mu.Lock()
+// sendLocked hands correlation records downstream and releases r.mu; it is called holding it
+// (taken by the builder, hand over hand) and outside every state lock. Records no consumer takes
+// are counted and logged, never dropped silently.
+func (r *outputRouter) sendLocked(ctx context.Context, ld plog.Logs) {
 	defer r.mu.Unlock()
-	if len(r.outputs) == 0 {
-		return nil
-	}
-	return r.outputs[0].next
-}
-
-// send hands correlation records downstream; it is called outside every state lock. Records no
-// consumer takes are counted and logged, never dropped silently.
-func (r *outputRouter) send(ctx context.Context, ld plog.Logs) {
 	if ld.LogRecordCount() == 0 {
 		return
 	}
-	next := r.first()
 	n := int64(ld.LogRecordCount())
-	if next == nil {
+	if len(r.outputs) == 0 {
 		r.telemetry.refused(ctx, n, refusedNoOutput, nil)
 		return
 	}
-	if err := next.ConsumeLogs(ctx, ld); err != nil {
+	if err := r.outputs[0].next.ConsumeLogs(ctx, ld); err != nil {
 		r.telemetry.refused(ctx, n, refusedDownstream, err)
 	}
 }

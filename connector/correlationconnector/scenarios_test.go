@@ -1,6 +1,7 @@
 package correlationconnector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -140,24 +141,29 @@ func runScenario(t *testing.T, s scenario) *harness {
 	return h
 }
 
-// renderGolden renders the emitted records with correlation ids replaced by their order of first
-// appearance, so the golden file is stable.
-func renderGolden(t *testing.T, recs []plog.LogRecord) []byte {
-	ids := map[string]string{}
-	alias := func(id string) string {
-		if a, ok := ids[id]; ok {
-			return a
-		}
-		ids[id] = "correlation-" + strconv.Itoa(len(ids)+1)
-		return ids[id]
+// idAliases replaces correlation ids, which are random, by their order of first appearance, so
+// that golden files are stable.
+type idAliases map[string]string
+
+func (a idAliases) of(id string) string {
+	if alias, ok := a[id]; ok {
+		return alias
 	}
+	a[id] = "correlation-" + strconv.Itoa(len(a)+1)
+	return a[id]
+}
+
+// renderGolden renders the emitted records with correlation ids aliased, so the golden file is
+// stable.
+func renderGolden(t *testing.T, recs []plog.LogRecord) []byte {
+	ids := idAliases{}
 	var out []map[string]any
 	for _, rec := range recs {
 		attrs := rec.Attributes().AsRaw()
-		attrs[unifiedevent.KeyCorrelationID] = alias(attrs[unifiedevent.KeyCorrelationID].(string))
+		attrs[unifiedevent.KeyCorrelationID] = ids.of(attrs[unifiedevent.KeyCorrelationID].(string))
 		if merged, ok := attrs[unifiedevent.KeyCorrelationMergedIDs].([]any); ok {
 			for i, id := range merged {
-				merged[i] = alias(id.(string))
+				merged[i] = ids.of(id.(string))
 			}
 		}
 		out = append(out, map[string]any{
@@ -175,6 +181,72 @@ func renderGolden(t *testing.T, recs []plog.LogRecord) []byte {
 	return append(b, '\n')
 }
 
+// correlationRecordsDir holds every scenario's records as OTLP/JSON logs, exactly as the connector
+// emitted them but for the aliased ids: the impact exporter's tests read them, so that both halves
+// of the record contract are tested on the same records.
+var correlationRecordsDir = filepath.Join("..", "..", "testdata", "correlation-records")
+
+// renderRecords renders everything the connector emitted, one resource per emitted batch, as
+// OTLP/JSON with correlation ids aliased as renderGolden does. Observed timestamps come from the
+// harness's fake clock, so they are stable too.
+func renderRecords(t *testing.T, h *harness) []byte {
+	ld := plog.NewLogs()
+	for _, emitted := range h.out.AllLogs() {
+		for i := 0; i < emitted.ResourceLogs().Len(); i++ {
+			emitted.ResourceLogs().At(i).CopyTo(ld.ResourceLogs().AppendEmpty())
+		}
+	}
+	ids := idAliases{}
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				attrs := recs.At(k).Attributes()
+				attrs.PutStr(unifiedevent.KeyCorrelationID, ids.of(str(attrs, unifiedevent.KeyCorrelationID)))
+				if merged, ok := attrs.Get(unifiedevent.KeyCorrelationMergedIDs); ok {
+					for m := 0; m < merged.Slice().Len(); m++ {
+						id := merged.Slice().At(m)
+						id.SetStr(ids.of(id.Str()))
+					}
+				}
+			}
+		}
+	}
+	raw, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, raw, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	return pretty.Bytes()
+}
+
+// checkGolden compares got with the file at path, or with -update rewrites the file.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run make generate to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("records differ from %s (run make generate after checking the change):\n%s", path, got)
+	}
+}
+
 func TestScenarios(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "scenarios", "*.yaml"))
 	if err != nil || len(paths) == 0 {
@@ -188,22 +260,20 @@ func TestScenarios(t *testing.T) {
 			recs := h.records()
 			checkExpectations(t, h, s, recs)
 
-			golden := strings.TrimSuffix(path, ".yaml") + ".golden.json"
-			got := renderGolden(t, recs)
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("records differ from %s (run with -update after checking the change):\n%s", golden, got)
-			}
+			checkGolden(t, strings.TrimSuffix(path, ".yaml")+".golden.json", renderGolden(t, recs))
+			checkGolden(t, filepath.Join(correlationRecordsDir, name+".json"), renderRecords(t, h))
 		})
+	}
+	// A golden record whose scenario is gone would still be read by the exporter's tests.
+	records, err := filepath.Glob(filepath.Join(correlationRecordsDir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range records {
+		scenario := filepath.Join("testdata", "scenarios", strings.TrimSuffix(filepath.Base(r), ".json")+".yaml")
+		if !slices.Contains(paths, scenario) {
+			t.Errorf("%s has no scenario %s: delete it", r, scenario)
+		}
 	}
 }
 

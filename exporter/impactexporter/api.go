@@ -15,8 +15,8 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 const (
@@ -43,7 +43,13 @@ func (a *apiHandler) routes() http.Handler {
 	mux.Handle("GET /api/v1/incidents/{id}", a.counted("/api/v1/incidents/{id}", a.getIncident))
 	mux.Handle("GET /api/v1/stream", a.counted("/api/v1/stream", a.stream))
 	mux.Handle("GET /healthz", a.counted("/healthz", a.health))
-	mux.Handle("GET /{$}", a.counted("/", a.ui))
+	for _, asset := range webAssets {
+		pattern := "GET " + asset.route
+		if asset.route == "/" {
+			pattern += "{$}" // the page itself, not every path under it
+		}
+		mux.Handle(pattern, a.counted(asset.route, webAsset(asset.file, asset.contentType)))
+	}
 	return mux
 }
 
@@ -115,9 +121,9 @@ func parseListQuery(v url.Values, now time.Time) (incidentQuery, error) {
 		}
 	}
 	if v.Has("severity") {
-		s, ok := impactapi.ParseSeverity(v.Get("severity"))
-		if !ok {
-			return q, fmt.Errorf("severity %q is not one of LOW, MEDIUM, HIGH, CRITICAL", v.Get("severity"))
+		s, err := impactapi.ParseSeverity(v.Get("severity"))
+		if err != nil {
+			return q, err
 		}
 		q.Severity = s
 	}

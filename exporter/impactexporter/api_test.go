@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,8 @@ import (
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 const testToken = "s3cret-token"
@@ -154,7 +156,7 @@ func TestStreamDeliversCreateAndUpdate(t *testing.T) {
 	}
 	consume(t, e, oomChain())
 	v2 := oomChain()
-	v2.version = 2
+	v2.Version = 2
 	consume(t, e, v2)
 
 	for _, want := range []struct {
@@ -210,19 +212,21 @@ func TestIgnoredAndInvalidRecordsAreCounted(t *testing.T) {
 	other := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
 	other.Body().SetStr("an ordinary log line")
 	noID := oomChain()
-	noID.id = ""
-	noID.appendTo(ld)
+	noID.ID = ""
+	appendRecord(ld, noID)
 	badTime := oomChain()
-	badTime.id = "bad-time"
-	badTime.firstSeen = "yesterday"
-	badTime.appendTo(ld)
+	badTime.ID = "bad-time"
+	appendRecord(ld, badTime).Attributes().PutStr(ue.KeyCorrelationFirstSeen, "yesterday")
+	newer := oomChain()
+	newer.ID = "newer"
+	appendRecord(ld, newer).Attributes().PutInt(ue.KeyCorrelationCodecVersion, ue.CorrelationCodecVersion+1)
 	if err := e.consumeLogs(t.Context(), ld); err != nil {
 		t.Fatal(err)
 	}
 	if got := counterValue(t, tel, "otelcol_exporter_impact_records_ignored"); got != 1 {
 		t.Errorf("ignored = %d, want 1", got)
 	}
-	for reason, want := range map[string]int64{"missing_id": 1, "bad_time": 1} {
+	for reason, want := range map[string]int64{"missing_id": 1, "bad_time": 1, "unsupported_version": 1} {
 		if got := counterValue(t, tel, "otelcol_exporter_impact_records_invalid", attribute.String("reason", reason)); got != want {
 			t.Errorf("invalid %s = %d, want %d", reason, got, want)
 		}
@@ -313,5 +317,81 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 	consume(t, e, oomChain())
 	if ev := readEvent(t, r); ev.name != "created" {
 		t.Fatalf("event %+v", ev)
+	}
+}
+
+// The page at / and each file it loads are served with their type and their embedded content.
+func TestWebAssets(t *testing.T) {
+	e := startExporter(t, testConfig(t), nil, nil)
+	base := "http://" + e.addr()
+	for _, tt := range []struct {
+		path, file, contentType, contains string
+	}{
+		{"/", "web/index.html", "text/html; charset=utf-8", "<title>Tapio incidents</title>"},
+		{"/app.js", "web/app.js", "text/javascript; charset=utf-8", "new EventSource('api/v1/stream')"},
+		{"/style.css", "web/style.css", "text/css; charset=utf-8", ".CRITICAL"},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			want, err := webFiles.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get(base + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != tt.contentType ||
+				resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("status %d, Content-Type %q, X-Content-Type-Options %q; want 200, %q, nosniff",
+					resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("X-Content-Type-Options"), tt.contentType)
+			}
+			if string(body) != string(want) || !strings.Contains(string(body), tt.contains) {
+				t.Fatalf("%s served %d bytes, not %s", tt.path, len(body), tt.file)
+			}
+		})
+	}
+	// Only the page itself is at /, not every path under it.
+	if code := getJSON(t, http.DefaultClient, base+"/nothing-here", "", nil); code != http.StatusNotFound {
+		t.Fatalf("/nothing-here answered %d, want 404", code)
+	}
+}
+
+// Every file the page loads is served, and the page loads nothing from elsewhere.
+func TestWebPageLoadsOnlyServedAssets(t *testing.T) {
+	page, err := webFiles.ReadFile("web/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]bool{}
+	for _, a := range webAssets {
+		served[a.route] = true
+	}
+	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(string(page), -1)
+	if len(refs) != len(webAssets)-1 {
+		t.Errorf("the page loads %d files, %d are served besides it", len(refs), len(webAssets)-1)
+	}
+	for _, ref := range refs {
+		if !served["/"+ref[1]] {
+			t.Errorf("the page loads %q, which is not served", ref[1])
+		}
+	}
+}
+
+// The API's text comes from the monitored systems: the script must only ever make text nodes of
+// it, never parse it as markup.
+func TestWebScriptNeverParsesMarkup(t *testing.T) {
+	script, err := webFiles.ReadFile("web/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "DOMParser", "createContextualFragment"} {
+		if strings.Contains(string(script), sink) {
+			t.Errorf("app.js uses %s", sink)
+		}
+	}
+	if !strings.Contains(string(script), "createTextNode") {
+		t.Error("app.js builds no text nodes")
 	}
 }

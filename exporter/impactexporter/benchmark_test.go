@@ -2,6 +2,7 @@ package impactexporter
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,12 +14,13 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/yairfalse/tapio/pkg/impactapi"
 	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 // batchOf builds n correlation records shaped like the connector's oom_chain output.
 func batchOf(n int) plog.Logs {
-	cs := make([]correlation, n)
+	cs := make([]ue.CorrelationRecord, n)
 	for i := range cs {
 		cs[i] = oomChain()
 	}
@@ -136,4 +138,74 @@ func BenchmarkListByTraceID(b *testing.B) {
 	}
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// chainOf is the oom_chain correlation grown to n chain events the way a storm grows it: the
+// kernel root cause, payment's refused connection and failed calls, then one failed checkout per
+// further request, each in its own trace and for its own user.
+func chainOf(n int) ue.CorrelationRecord {
+	c := oomChain()
+	failed := c.Chain[len(c.Chain)-1]
+	c.Chain = c.Chain[:min(n, len(c.Chain))]
+	for i := len(c.Chain); i < n; i++ {
+		e := failed
+		e.TraceID = fmt.Sprintf("%032x", 0xc0ffee0000+i)
+		e.SpanID = fmt.Sprintf("%016x", 0xc0ffee0000+i)
+		e.EventID = fmt.Sprintf("%032x", 0xe0000+i)
+		e.EndUserID = fmt.Sprintf("user-%d", i)
+		e.SessionID = ""
+		c.Chain = append(c.Chain, e)
+		c.TraceIDs = append(c.TraceIDs, e.TraceID)
+	}
+	c.EventCount = int64(len(c.Chain))
+	return c
+}
+
+// BenchmarkConsumeOneIncident measures one incident on the exporter's path at the rates it sees:
+// correlations arrive one record per call, at most hundreds per second, so every call reads,
+// scores, encodes and durably stores one incident (one bbolt commit with its fsyncs). The
+// encode benchmarks run the JSON encoding alone on the same scored incident: their ratio to
+// consume is the share of encoding in the path.
+func BenchmarkConsumeOneIncident(b *testing.B) {
+	for _, events := range []int{6, 100, 1000} {
+		b.Run(fmt.Sprintf("chain=%d/consume", events), func(b *testing.B) {
+			cfg := testConfig(b)
+			businessConfig(cfg)
+			e := startExporter(b, cfg, nil, nil)
+			ld := logsOf(chainOf(events))
+			next, _ := counter()
+			b.ReportAllocs()
+			for b.Loop() {
+				relabel(ld, next)
+				if err := e.consumeLogs(context.Background(), ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		inc := scoredIncident(b, chainOf(events))
+		b.Run(fmt.Sprintf("chain=%d/encode", events), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := json.Marshal(inc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// scoredIncident reads and scores a correlation as consumeLogs does, without storing it.
+func scoredIncident(b *testing.B, c ue.CorrelationRecord) *impactapi.Incident {
+	b.Helper()
+	cfg := testConfig(b)
+	businessConfig(cfg)
+	rec := logsOf(c).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	inc, observed, err := readCorrelation(rec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	inc.DetectedAt, inc.UpdatedAt = observed, observed
+	newScorer(cfg.Impact).score(&inc, nil)
+	setTimeToDetection(&inc)
+	return &inc
 }

@@ -3,14 +3,17 @@ package impactexporter
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // Config configures the impact exporter.
@@ -120,20 +123,129 @@ type NotificationsConfig struct {
 type WebhookConfig struct {
 	confighttp.ClientConfig `mapstructure:",squash"`
 	// MinSeverity is the lowest severity notified.
-	MinSeverity string `mapstructure:"min_severity"`
+	MinSeverity impactapi.Severity `mapstructure:"min_severity"`
 	// QueueSize bounds the notifications waiting for delivery; more are dropped and counted.
 	QueueSize int `mapstructure:"queue_size"`
-	// MaxAttempts is how many times one notification is tried before it is given up and counted.
-	MaxAttempts int `mapstructure:"max_attempts"`
-	// InitialInterval is the first retry delay; it doubles up to MaxInterval.
-	InitialInterval time.Duration `mapstructure:"initial_interval"`
-	MaxInterval     time.Duration `mapstructure:"max_interval"`
+	// RetryOnFailure retries a delivery that failed with a network error, 408, 429 or 5xx, with
+	// exponential backoff, until max_elapsed_time has passed since the first attempt; then the
+	// notification is given up and counted. Disabled, each notification is tried once.
+	RetryOnFailure configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	// Deprecated: MaxAttempts, InitialInterval and MaxInterval are the retry schedule before
+	// retry_on_failure (at most max_attempts attempts, the delay doubling without jitter from
+	// initial_interval up to max_interval). For one release a configuration that sets any of
+	// them keeps that schedule, expressed as retry_on_failure (see retryOnFailure), and a warning
+	// names the key to use instead.
+	MaxAttempts     *int           `mapstructure:"max_attempts"`
+	InitialInterval *time.Duration `mapstructure:"initial_interval"`
+	MaxInterval     *time.Duration `mapstructure:"max_interval"`
+
+	// retryOnFailureSet records that the configuration sets retry_on_failure (Config.Unmarshal):
+	// it cannot be combined with the deprecated keys.
+	retryOnFailureSet bool
+}
+
+// Defaults of the deprecated retry schedule, for the keys a configuration leaves out.
+const (
+	legacyMaxAttempts     = 5
+	legacyInitialInterval = time.Second
+	legacyMaxInterval     = 30 * time.Second
+)
+
+// deprecatedRetryKey is a webhook key of the retry schedule before retry_on_failure, and the
+// retry_on_failure key that replaces it.
+type deprecatedRetryKey struct {
+	key, replacement string
+	set              func(*WebhookConfig) bool
+}
+
+var deprecatedRetryKeys = []deprecatedRetryKey{
+	{"max_attempts", "retry_on_failure.max_elapsed_time", func(c *WebhookConfig) bool { return c.MaxAttempts != nil }},
+	{"initial_interval", "retry_on_failure.initial_interval", func(c *WebhookConfig) bool { return c.InitialInterval != nil }},
+	{"max_interval", "retry_on_failure.max_interval", func(c *WebhookConfig) bool { return c.MaxInterval != nil }},
+}
+
+// Unmarshal decodes the configuration and notes whether it sets the webhook's retry_on_failure,
+// which the defaults alone cannot tell.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := conf.Unmarshal(cfg); err != nil {
+		return err
+	}
+	cfg.Notifications.Webhook.retryOnFailureSet = conf.IsSet("notifications::webhook::retry_on_failure")
+	return nil
+}
+
+// deprecatedKeys are the deprecated retry keys the configuration sets.
+func (cfg *WebhookConfig) deprecatedKeys() []deprecatedRetryKey {
+	var keys []deprecatedRetryKey
+	for _, k := range deprecatedRetryKeys {
+		if k.set(cfg) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// retryOnFailure is the retry schedule in effect: retry_on_failure, or the deprecated keys'
+// schedule expressed as retry_on_failure when the configuration sets any of them.
+func (cfg *WebhookConfig) retryOnFailure() configretry.BackOffConfig {
+	if len(cfg.deprecatedKeys()) == 0 {
+		return cfg.RetryOnFailure
+	}
+	return legacyRetry(cfg.legacySchedule())
+}
+
+// legacySchedule is the deprecated keys' schedule, with their defaults for the keys left out.
+func (cfg *WebhookConfig) legacySchedule() (attempts int, initial, maxInterval time.Duration) {
+	attempts, initial, maxInterval = legacyMaxAttempts, legacyInitialInterval, legacyMaxInterval
+	if cfg.MaxAttempts != nil {
+		attempts = *cfg.MaxAttempts
+	}
+	if cfg.InitialInterval != nil {
+		initial = *cfg.InitialInterval
+	}
+	if cfg.MaxInterval != nil {
+		maxInterval = *cfg.MaxInterval
+	}
+	return attempts, initial, maxInterval
+}
+
+// legacyRetry expresses "at most attempts attempts, the delay doubling without jitter from
+// initial up to maxInterval" as a backoff. The time budget is the attempts−1 delays plus half of
+// the next one: the last retry starts within it and another would not, as long as the attempts
+// themselves take less than half that next delay in all.
+func legacyRetry(attempts int, initial, maxInterval time.Duration) configretry.BackOffConfig {
+	r := configretry.BackOffConfig{InitialInterval: initial, Multiplier: 2, MaxInterval: maxInterval}
+	if attempts <= 1 {
+		return r // one attempt: no retries
+	}
+	r.Enabled = true
+	var budget time.Duration
+	delay := initial
+	for range attempts - 1 {
+		budget += delay
+		delay = min(2*delay, maxInterval)
+	}
+	r.MaxElapsedTime = budget + delay/2
+	// retry_on_failure requires max_elapsed_time ≥ max_interval; no delay within the budget is
+	// longer than the budget, so the cap changes none of them.
+	r.MaxInterval = min(maxInterval, r.MaxElapsedTime)
+	return r
+}
+
+// describeRetry spells a schedule in configuration terms, for the deprecation warning.
+func describeRetry(r configretry.BackOffConfig) string {
+	if !r.Enabled {
+		return "retry_on_failure: {enabled: false}"
+	}
+	return fmt.Sprintf("retry_on_failure: {initial_interval: %s, multiplier: %g, randomization_factor: %g, max_interval: %s, max_elapsed_time: %s}",
+		r.InitialInterval, r.Multiplier, r.RandomizationFactor, r.MaxInterval, r.MaxElapsedTime)
 }
 
 // LogSummaryConfig configures the human summary in the collector log.
 type LogSummaryConfig struct {
-	Enabled     bool   `mapstructure:"enabled"`
-	MinSeverity string `mapstructure:"min_severity"`
+	Enabled     bool               `mapstructure:"enabled"`
+	MinSeverity impactapi.Severity `mapstructure:"min_severity"`
 }
 
 // Validate checks the configuration.
@@ -214,24 +326,33 @@ func (cfg *Config) Validate() error {
 
 	wh := cfg.Notifications.Webhook
 	if wh.Endpoint != "" {
-		if !strings.HasPrefix(wh.Endpoint, "http://") && !strings.HasPrefix(wh.Endpoint, "https://") {
+		if u, err := url.Parse(wh.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("notifications.webhook.endpoint must be an http:// or https:// URL, got %q", wh.Endpoint)
 		}
 		if wh.QueueSize <= 0 {
 			add("notifications.webhook.queue_size must be positive")
 		}
-		if wh.MaxAttempts <= 0 {
-			add("notifications.webhook.max_attempts must be positive")
+	}
+	if deprecated := wh.deprecatedKeys(); len(deprecated) > 0 {
+		for _, k := range deprecated {
+			if wh.retryOnFailureSet {
+				add("notifications.webhook.%s is deprecated and cannot be combined with notifications.webhook.retry_on_failure: set notifications.webhook.%s instead", k.key, k.replacement)
+			}
 		}
-		if wh.InitialInterval <= 0 || wh.MaxInterval < wh.InitialInterval {
-			add("notifications.webhook needs 0 < initial_interval ≤ max_interval")
+		attempts, initial, maxInterval := wh.legacySchedule()
+		if attempts <= 0 {
+			add("notifications.webhook.max_attempts must be positive, got %d", attempts)
+		}
+		if initial <= 0 || maxInterval < initial {
+			add("notifications.webhook needs 0 < initial_interval ≤ max_interval, got %s and %s", initial, maxInterval)
 		}
 	}
-	if _, ok := impactapi.ParseSeverity(wh.MinSeverity); !ok {
+	// The configuration decoder refuses other names; this catches configurations built in code.
+	if wh.MinSeverity.Rank() == 0 {
 		add("notifications.webhook.min_severity must be LOW, MEDIUM, HIGH or CRITICAL, got %q", wh.MinSeverity)
 	}
-	if _, ok := impactapi.ParseSeverity(cfg.Notifications.LogSummary.MinSeverity); !ok {
-		add("notifications.log_summary.min_severity must be LOW, MEDIUM, HIGH or CRITICAL, got %q", cfg.Notifications.LogSummary.MinSeverity)
+	if ls := cfg.Notifications.LogSummary; ls.MinSeverity.Rank() == 0 {
+		add("notifications.log_summary.min_severity must be LOW, MEDIUM, HIGH or CRITICAL, got %q", ls.MinSeverity)
 	}
 	return errors.Join(errs...)
 }

@@ -3,16 +3,21 @@ package impactexporter
 import (
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
 
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 func TestConfigStruct(t *testing.T) {
@@ -37,9 +42,10 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		id      component.ID
-		check   func(t *testing.T, cfg *Config)
-		wantErr string
+		id            component.ID
+		check         func(t *testing.T, cfg *Config)
+		wantDecodeErr string // the configuration decoder refuses it
+		wantErr       string // Validate refuses it
 	}{
 		{id: component.NewID(metadata.Type), check: func(t *testing.T, cfg *Config) {
 			if !reflect.DeepEqual(cfg, createDefaultConfig()) {
@@ -65,8 +71,13 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("impact = %+v\nwant     %+v", cfg.Impact, want)
 			}
 			wh := cfg.Notifications.Webhook
-			if wh.Endpoint != "https://hooks.example.com/tapio" || wh.MinSeverity != "HIGH" || wh.MaxAttempts != 3 || wh.QueueSize != 1000 {
+			if wh.Endpoint != "https://hooks.example.com/tapio" || wh.MinSeverity != impactapi.SeverityHigh || wh.QueueSize != 1000 {
 				t.Errorf("webhook = %+v", wh)
+			}
+			retry := configretry.NewDefaultBackOffConfig()
+			retry.InitialInterval, retry.MaxElapsedTime = 2*time.Second, 2*time.Minute
+			if wh.retryOnFailure() != retry || len(wh.deprecatedKeys()) != 0 {
+				t.Errorf("retry_on_failure = %+v, want %+v", wh.retryOnFailure(), retry)
 			}
 			if !cfg.Notifications.LogSummary.Enabled || cfg.Notifications.LogSummary.MinSeverity != "HIGH" {
 				t.Errorf("log summary = %+v", cfg.Notifications.LogSummary)
@@ -74,7 +85,28 @@ func TestLoadConfig(t *testing.T) {
 		}},
 		{id: component.NewIDWithName(metadata.Type, "revenue_without_routes"), wantErr: "value_per_transaction needs impact.transactions.routes"},
 		{id: component.NewIDWithName(metadata.Type, "bad_slo"), wantErr: "impact.slos[0].availability must be in (0, 1), got 99.9"},
-		{id: component.NewIDWithName(metadata.Type, "bad_severity"), wantErr: `notifications.webhook.min_severity must be LOW, MEDIUM, HIGH or CRITICAL, got "urgent"`},
+		{id: component.NewIDWithName(metadata.Type, "bad_severity"), wantDecodeErr: `'notifications.webhook.min_severity' severity "urgent" is not one of LOW, MEDIUM, HIGH, CRITICAL`},
+		{id: component.NewIDWithName(metadata.Type, "bad_log_severity"), wantDecodeErr: `'notifications.log_summary.min_severity' expected type 'impactapi.Severity', got unconvertible type 'int'`},
+		{id: component.NewIDWithName(metadata.Type, "bad_retry"), wantErr: "notifications::webhook::retry_on_failure: 'randomization_factor' must be within [0, 1]"},
+		{id: component.NewIDWithName(metadata.Type, "deprecated_retry"), check: func(t *testing.T, cfg *Config) {
+			wh := cfg.Notifications.Webhook
+			keys := []string{}
+			for _, k := range wh.deprecatedKeys() {
+				keys = append(keys, k.key+" → "+k.replacement)
+			}
+			if want := []string{"max_attempts → retry_on_failure.max_elapsed_time", "initial_interval → retry_on_failure.initial_interval"}; !reflect.DeepEqual(keys, want) {
+				t.Errorf("deprecated keys %q, want %q", keys, want)
+			}
+			// Three attempts, 2 s then 4 s apart, no jitter: a budget of 6 s plus half the next delay.
+			want := configretry.BackOffConfig{Enabled: true, InitialInterval: 2 * time.Second, Multiplier: 2,
+				MaxInterval: 10 * time.Second, MaxElapsedTime: 10 * time.Second}
+			if got := wh.retryOnFailure(); got != want {
+				t.Errorf("read as %+v, want %+v", got, want)
+			}
+		}},
+		{id: component.NewIDWithName(metadata.Type, "deprecated_and_retry_on_failure"), wantErr: "notifications.webhook.max_attempts is deprecated and cannot be combined with notifications.webhook.retry_on_failure: set notifications.webhook.retry_on_failure.max_elapsed_time instead\n" +
+			"notifications.webhook.max_interval is deprecated and cannot be combined with notifications.webhook.retry_on_failure: set notifications.webhook.retry_on_failure.max_interval instead"},
+		{id: component.NewIDWithName(metadata.Type, "deprecated_bad_attempts"), wantErr: "notifications.webhook.max_attempts must be positive, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "no_retention"), wantErr: "storage.retention must be positive"},
 	}
 	for _, tt := range tests {
@@ -84,7 +116,14 @@ func TestLoadConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sub.Unmarshal(cfg); err != nil {
+			err = sub.Unmarshal(cfg)
+			if tt.wantDecodeErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantDecodeErr) {
+					t.Fatalf("Unmarshal() = %v, want an error containing %q", err, tt.wantDecodeErr)
+				}
+				return
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			err = xconfmap.Validate(cfg)
@@ -99,5 +138,69 @@ func TestLoadConfig(t *testing.T) {
 			}
 			tt.check(t, cfg.(*Config))
 		})
+	}
+}
+
+// legacyRetry reproduces the deprecated schedule when attempts take no time: attempts attempts,
+// the delays doubling without jitter from initial up to maxInterval. The replay stops as
+// backoff.Retry does, before a delay that would end past max_elapsed_time.
+func TestLegacyRetryKeepsTheSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		attempts          int
+		initial, interval time.Duration
+	}{
+		{1, time.Second, 30 * time.Second},
+		{2, time.Second, 30 * time.Second},
+		{5, time.Second, 30 * time.Second}, // the deprecated defaults
+		{8, time.Second, 10 * time.Second}, // capped from the fifth delay on
+		{4, 2 * time.Second, 2 * time.Second},
+	} {
+		r := legacyRetry(tc.attempts, tc.initial, tc.interval)
+		if err := r.Validate(); err != nil {
+			t.Errorf("%+v: %v", tc, err)
+		}
+		if r.Enabled != (tc.attempts > 1) {
+			t.Errorf("%+v: enabled = %v", tc, r.Enabled)
+		}
+		var want []time.Duration
+		for d := tc.initial; len(want) < tc.attempts-1; d = min(2*d, tc.interval) {
+			want = append(want, d)
+		}
+		var got []time.Duration
+		b := &backoff.ExponentialBackOff{InitialInterval: r.InitialInterval, RandomizationFactor: r.RandomizationFactor,
+			Multiplier: r.Multiplier, MaxInterval: r.MaxInterval}
+		b.Reset()
+		for elapsed := time.Duration(0); r.Enabled; {
+			next := b.NextBackOff()
+			if elapsed+next > r.MaxElapsedTime {
+				break
+			}
+			got = append(got, next)
+			elapsed += next
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: delays %v, want %v", tc, got, want)
+		}
+	}
+}
+
+func TestWebhookEndpointMustBeAnHTTPURL(t *testing.T) {
+	for endpoint, ok := range map[string]bool{
+		"https://hooks.example.com/tapio": true,
+		"http://127.0.0.1:9000":           true,
+		"https://":                        false,
+		"ftp://hooks.example.com":         false,
+		"hooks.example.com/tapio":         false,
+		"http://[::1":                     false,
+	} {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Notifications.Webhook.Endpoint = endpoint
+		err := xconfmap.Validate(cfg)
+		if ok != (err == nil) {
+			t.Errorf("%q: Validate() = %v", endpoint, err)
+		}
+		if !ok && err != nil && !strings.Contains(err.Error(), "notifications.webhook.endpoint must be an http:// or https:// URL, got "+strconv.Quote(endpoint)) {
+			t.Errorf("%q: %v", endpoint, err)
+		}
 	}
 }

@@ -2,12 +2,12 @@ package impactexporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +19,11 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/internal/telemetryattrs"
+	"github.com/yairfalse/tapio/pkg/impactapi"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 // expireBatch bounds one retention transaction.
@@ -37,7 +39,7 @@ type impactExporter struct {
 	// heartbeat overrides the stream keep-alive interval (tests).
 	heartbeat time.Duration
 
-	invalidAttrs [invalidReasonCount]metric.AddOption
+	invalidAttrs telemetryattrs.Enum[ue.InvalidCorrelationReason]
 
 	// mu guards the lifecycle; consumeLogs holds it for reading so Shutdown waits for it.
 	mu       sync.RWMutex
@@ -58,15 +60,13 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		return nil, err
 	}
 	e := &impactExporter{
-		cfg:       cfg,
-		set:       set,
-		telemetry: tb,
-		scorer:    newScorer(cfg.Impact),
-		now:       time.Now,
-		sampled:   ratelog.Sampled(set.Logger),
-	}
-	for r := range invalidReasonCount {
-		e.invalidAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))
+		cfg:          cfg,
+		set:          set,
+		telemetry:    tb,
+		scorer:       newScorer(cfg.Impact),
+		now:          time.Now,
+		sampled:      ratelog.Sampled(set.Logger),
+		invalidAttrs: telemetryattrs.NewEnum[ue.InvalidCorrelationReason]("reason", invalidReasonNames()),
 	}
 	return e, nil
 }
@@ -127,11 +127,23 @@ func (e *impactExporter) start(ctx context.Context, host component.Host) (err er
 		defer e.wg.Done()
 		e.retentionLoop(runCtx)
 	}()
+	e.warnDeprecated()
 	e.set.Logger.Info("impact exporter serving the incident API",
 		zap.String("endpoint", ln.Addr().String()),
 		zap.String("store", st.db.Path()),
 		zap.Int64("incidents", st.Len()))
 	return nil
+}
+
+// warnDeprecated names each deprecated key the configuration sets, and what replaces it.
+func (e *impactExporter) warnDeprecated() {
+	wh := &e.cfg.Notifications.Webhook
+	for _, k := range wh.deprecatedKeys() {
+		old, replacement := "notifications.webhook."+k.key, "notifications.webhook."+k.replacement
+		e.set.Logger.Warn(fmt.Sprintf("%s is deprecated and will be removed in the next release: use %s (this configuration's retries read as %s)",
+			old, replacement, describeRetry(wh.retryOnFailure())),
+			zap.String("deprecated", old), zap.String("replacement", replacement))
+	}
 }
 
 func (e *impactExporter) shutdown(ctx context.Context) error {
@@ -205,7 +217,7 @@ func (e *impactExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if rec := lrs.At(k); isCorrelation(rec) {
+				if rec := lrs.At(k); ue.IsCorrelationRecord(rec) {
 					recs = append(recs, rec)
 				} else {
 					ignored++
@@ -238,15 +250,8 @@ func (e *impactExporter) consumeLogs(ctx context.Context, ld plog.Logs) error {
 		e.scorer.score(&inc, e.store)
 		setTimeToDetection(&inc)
 		incs[i] = &inc
-		raws[i], errs[i] = impactapi.AppendJSON(getEncodeBuffer(), &inc)
+		raws[i], errs[i] = json.Marshal(&inc)
 	})
-	// The store copies the JSON into its pages on commit; the buffers are reused afterwards. The
-	// list is copied because the compaction below moves entries of raws.
-	defer func(buffers [][]byte) {
-		for _, b := range buffers {
-			putEncodeBuffer(b)
-		}
-	}(slices.Clone(raws))
 	n := 0
 	for i, err := range errs {
 		if err != nil {
@@ -289,18 +294,18 @@ func (e *impactExporter) ingest(ctx context.Context, incs []*impactapi.Incident,
 			kind = impactapi.EventCreated
 		}
 		e.telemetry.ExporterImpactIncidentsUpserted.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("type", kind), attribute.String("severity", string(r.incident.Severity))))
+			attribute.String("type", kind), attribute.String("severity", r.incident.Severity.String())))
 		ev := impactapi.StreamEvent{Type: kind, Incident: *r.incident}
 		e.broker.publish(ev)
 		if !r.created && r.oldSeverity == r.incident.Severity {
 			continue // notify new incidents and severity changes, not every version
 		}
-		if e.notifier != nil && atLeast(r.incident.Severity, e.cfg.Notifications.Webhook.MinSeverity) {
+		if e.notifier != nil && r.incident.Severity.AtLeast(e.cfg.Notifications.Webhook.MinSeverity) {
 			e.notifier.enqueue(ev)
 		}
-		if ls := e.cfg.Notifications.LogSummary; ls.Enabled && atLeast(r.incident.Severity, ls.MinSeverity) {
+		if ls := e.cfg.Notifications.LogSummary; ls.Enabled && r.incident.Severity.AtLeast(ls.MinSeverity) {
 			e.set.Logger.Info(humanSummary(kind, r.incident), zap.String("incident", r.incident.ID),
-				zap.String("severity", string(r.incident.Severity)), zap.Float64("score", r.incident.Score))
+				zap.Stringer("severity", r.incident.Severity), zap.Float64("score", r.incident.Score))
 		}
 	}
 	if stale > 0 {
@@ -308,22 +313,6 @@ func (e *impactExporter) ingest(ctx context.Context, incs []*impactapi.Incident,
 	}
 	return nil
 }
-
-var encodeBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 0, encodeBufferHint)
-	return &b
-}}
-
-func getEncodeBuffer() []byte { return (*encodeBuffers.Get().(*[]byte))[:0] }
-
-func putEncodeBuffer(b []byte) {
-	if b != nil && cap(b) <= 4*encodeBufferHint {
-		encodeBuffers.Put(&b)
-	}
-}
-
-// encodeBufferHint fits an encoded incident with a chain of about ten events (six take 6 KB).
-const encodeBufferHint = 8192
 
 // parallelMin is the smallest share of a batch worth a goroutine.
 const parallelMin = 32
@@ -350,20 +339,11 @@ func parallel(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func atLeast(s impactapi.Severity, min string) bool {
-	m, _ := impactapi.ParseSeverity(min)
-	return s.Rank() >= m.Rank()
-}
-
 func (e *impactExporter) noteInvalid(ctx context.Context, err error) {
-	reason := invalidChain
-	var re *recordError
-	if errors.As(err, &re) {
-		reason = re.reason
-	}
-	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs[reason])
+	reason := invalidReasonOf(err)
+	e.telemetry.ExporterImpactRecordsInvalid.Add(ctx, 1, e.invalidAttrs.Options(reason)...)
 	e.sampled.Warn("unreadable tapio.correlation record ignored (further ones are counted in otelcol_exporter_impact_records_invalid)",
-		zap.String("reason", invalidReasonNames[reason]), zap.Error(err))
+		zap.String("reason", reason.String()), zap.Error(err))
 }
 
 // humanSummary is the one-paragraph account written to the collector log.

@@ -7,11 +7,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // DefaultEndpoint is where the API listens unless configured: loopback only.
@@ -34,6 +36,12 @@ func createDefaultConfig() component.Config {
 
 	webhook := confighttp.NewDefaultClientConfig()
 	webhook.Timeout = 10 * time.Second
+	// The collector's exponential backoff (×1.5, ±50 % jitter, up to 30 s), from 1 s as the
+	// schedule before retry_on_failure, given up after a minute: one worker delivers, so a
+	// notification retried for longer holds up the ones queued behind it.
+	webhookRetry := configretry.NewDefaultBackOffConfig()
+	webhookRetry.InitialInterval = time.Second
+	webhookRetry.MaxElapsedTime = time.Minute
 
 	return &Config{
 		HTTP: server,
@@ -49,14 +57,12 @@ func createDefaultConfig() component.Config {
 		},
 		Notifications: NotificationsConfig{
 			Webhook: WebhookConfig{
-				ClientConfig:    webhook,
-				MinSeverity:     "LOW",
-				QueueSize:       1000,
-				MaxAttempts:     5,
-				InitialInterval: time.Second,
-				MaxInterval:     30 * time.Second,
+				ClientConfig:   webhook,
+				MinSeverity:    impactapi.SeverityLow,
+				QueueSize:      1000,
+				RetryOnFailure: webhookRetry,
 			},
-			LogSummary: LogSummaryConfig{Enabled: false, MinSeverity: "HIGH"},
+			LogSummary: LogSummaryConfig{Enabled: false, MinSeverity: impactapi.SeverityHigh},
 		},
 		QueueConfig: configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 	}

@@ -3,8 +3,13 @@ package impactexporter
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -24,168 +28,118 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	records, err := loadScenarioRecords()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	scenarioRecords = records
 	goleak.VerifyTestMain(m)
 }
 
-// chainEntry describes one chain entry of a test correlation record.
-type chainEntry struct {
-	time, layer, name, entity, narrative, eventID string
-	traceID, spanID, kind, service, route         string
-	status                                        int64
-	endUser, user, session                        string
-	reason, cause                                 string
-	confidence                                    float64
-}
+// scenarioRecordsDir holds, as OTLP/JSON logs, the records the correlation connector emitted for
+// its test scenarios (its scenario test writes them; `make generate` refreshes them). The tests
+// here read the real connector's output without importing the connector.
+var scenarioRecordsDir = filepath.Join("..", "..", "testdata", "correlation-records")
 
-// correlation describes a test correlation record (design section 4).
-type correlation struct {
-	id                                string
-	version                           int64
-	confidence                        float64
-	rootEventID, rootName, rootEntity string
-	rootNarrative, body               string
-	firstSeen, lastSeen               string
-	observed                          time.Time
-	chain                             []chainEntry
-	traces, services, merged          []string
-	recommendations                   [][2]string // horizon, action
-}
-
-func (c correlation) appendTo(ld plog.Logs) {
-	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
-	sl.Scope().Attributes().PutInt(ue.KeySchemaVersion, ue.SchemaVersion)
-	rec := sl.LogRecords().AppendEmpty()
-	a := rec.Attributes()
-	a.PutStr(ue.KeyEventName, string(ue.CorrelationName))
-	a.PutStr(ue.KeyCorrelationID, c.id)
-	a.PutInt(ue.KeyCorrelationVersion, c.version)
-	if c.confidence > 0 {
-		a.PutDouble(ue.KeyCorrelationConfidence, c.confidence)
+// scenarioLogs returns a scenario's records exactly as the connector emitted them.
+func scenarioLogs(t testing.TB, scenario string) plog.Logs {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(scenarioRecordsDir, scenario+".json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	a.PutStr(ue.KeyRootCauseEventID, c.rootEventID)
-	a.PutStr(ue.KeyRootCauseEventName, c.rootName)
-	a.PutStr(ue.KeyRootCauseEntityID, c.rootEntity)
-	a.PutStr(ue.KeyRootCauseNarrative, c.rootNarrative)
-	a.PutInt(ue.KeyCorrelationEventCount, int64(len(c.chain)))
-	if c.firstSeen != "" {
-		a.PutStr(ue.KeyCorrelationFirstSeen, c.firstSeen)
-	}
-	if c.lastSeen != "" {
-		a.PutStr(ue.KeyCorrelationLastSeen, c.lastSeen)
-	}
-	chain := a.PutEmptySlice(ue.KeyCorrelationChain)
-	for _, e := range c.chain {
-		m := chain.AppendEmpty().SetEmptyMap()
-		m.PutStr(ue.ChainKeyTime, e.time)
-		m.PutStr(ue.KeyLayer, e.layer)
-		m.PutStr(ue.KeyEventName, e.name)
-		m.PutStr(ue.KeyEntityID, e.entity)
-		m.PutStr(ue.ChainKeyNarrative, e.narrative)
-		m.PutStr(ue.KeyEventID, e.eventID)
-		putIf := func(k, v string) {
-			if v != "" {
-				m.PutStr(k, v)
-			}
-		}
-		putIf(ue.ChainKeyTraceID, e.traceID)
-		putIf(ue.ChainKeySpanID, e.spanID)
-		putIf(ue.ChainKeySpanKind, e.kind)
-		putIf(ue.KeyServiceName, e.service)
-		putIf(ue.KeyHTTPRoute, e.route)
-		putIf(ue.KeyEndUserID, e.endUser)
-		putIf(ue.KeyUserID, e.user)
-		putIf(ue.KeySessionID, e.session)
-		putIf(ue.ChainKeyLinkReason, e.reason)
-		putIf(ue.ChainKeyLinkCause, e.cause)
-		if e.status != 0 {
-			m.PutInt(ue.KeyHTTPResponseStatusCode, e.status)
-		}
-		if e.confidence > 0 {
-			m.PutDouble(ue.ChainKeyLinkConfidence, e.confidence)
-		}
-	}
-	for _, kv := range []struct {
-		key  string
-		list []string
-	}{{ue.KeyCorrelationTraceIDs, c.traces}, {ue.KeyCorrelationServices, c.services}, {ue.KeyCorrelationMergedIDs, c.merged}} {
-		if kv.list == nil {
-			continue
-		}
-		s := a.PutEmptySlice(kv.key)
-		for _, v := range kv.list {
-			s.AppendEmpty().SetStr(v)
-		}
-	}
-	recs := a.PutEmptySlice(ue.KeyRecommendations)
-	for _, r := range c.recommendations {
-		m := recs.AppendEmpty().SetEmptyMap()
-		m.PutStr(ue.RecommendationKeyHorizon, r[0])
-		m.PutStr(ue.RecommendationKeyAction, r[1])
-	}
-	rec.Body().SetStr(c.body)
-	rec.SetSeverityNumber(plog.SeverityNumberError)
-	if !c.observed.IsZero() {
-		rec.SetObservedTimestamp(pcommon.NewTimestampFromTime(c.observed))
-	}
-}
-
-func logsOf(cs ...correlation) plog.Logs {
-	ld := plog.NewLogs()
-	for _, c := range cs {
-		c.appendTo(ld)
+	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", scenario, err)
 	}
 	return ld
 }
+
+// scenarioRecords are the records of every scenario, in the order the connector emitted them,
+// read with the schema's codec.
+var scenarioRecords map[string][]ue.CorrelationRecord
+
+func loadScenarioRecords() (map[string][]ue.CorrelationRecord, error) {
+	paths, err := filepath.Glob(filepath.Join(scenarioRecordsDir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		return nil, fmt.Errorf("no correlation records in %s (%v): run make generate", scenarioRecordsDir, err)
+	}
+	out := map[string][]ue.CorrelationRecord{}
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(p), ".json")
+		for _, rec := range logRecords(ld) {
+			r, err := ue.ReadCorrelationRecord(rec)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			out[name] = append(out[name], r)
+		}
+	}
+	return out, nil
+}
+
+func logRecords(ld plog.Logs) []plog.LogRecord {
+	var out []plog.LogRecord
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			for k := 0; k < sls.At(j).LogRecords().Len(); k++ {
+				out = append(out, sls.At(j).LogRecords().At(k))
+			}
+		}
+	}
+	return out
+}
+
+// scenarioRecord returns a copy, free to change, of the last record of a scenario.
+func scenarioRecord(scenario string) ue.CorrelationRecord {
+	recs := scenarioRecords[scenario]
+	if len(recs) == 0 {
+		panic("no correlation records for scenario " + scenario)
+	}
+	r := recs[len(recs)-1]
+	r.Chain = slices.Clone(r.Chain)
+	r.TraceIDs = slices.Clone(r.TraceIDs)
+	r.Services = slices.Clone(r.Services)
+	r.MergedIDs = slices.Clone(r.MergedIDs)
+	r.Recommendations = slices.Clone(r.Recommendations)
+	return r
+}
+
+// oomChain is the connector's record for its oom_chain scenario: a kernel OOM kill of ledger-db
+// refuses payment's connections, and two checkout requests fail with HTTP 500. The connector
+// emitted it at 03:00:15, 5 s after the OOM kill.
+func oomChain() ue.CorrelationRecord { return scenarioRecord("oom_chain") }
 
 const (
 	traceA = "11111111111111111111111111111111"
 	traceB = "22222222222222222222222222222222"
 )
 
-// oomChain is the correlation the connector emits for its oom_chain scenario: a kernel OOM kill
-// of ledger-db refuses payment's connections, and two checkout requests fail with HTTP 500.
-func oomChain() correlation {
-	return correlation{
-		id: "correlation-1", version: 1, confidence: 0.8,
-		rootEventID: "000000000000000000000000000a0001", rootName: string(ue.OOMKill), rootEntity: "pod-ledger-db-0",
-		rootNarrative: "Kernel OOM killer killed postgres (pid 4242): memory cgroup limit 64 MiB reached",
-		body:          "Kernel OOM killer killed postgres (pid 4242): memory cgroup limit 64 MiB reached; root cause of 5 related events in ledger-db, payment, checkout (confidence 0.80)",
-		firstSeen:     "2026-11-25T03:00:10Z", lastSeen: "2026-11-25T03:00:10.64Z",
-		observed: time.Date(2026, 11, 25, 3, 0, 12, 500_000_000, time.UTC),
-		chain: []chainEntry{
-			{time: "2026-11-25T03:00:10Z", layer: "kernel", name: string(ue.OOMKill), entity: "pod-ledger-db-0",
-				narrative: "Kernel OOM killer killed postgres (pid 4242): memory cgroup limit 64 MiB reached",
-				eventID:   "000000000000000000000000000a0001", service: "ledger-db", reason: "root"},
-			{time: "2026-11-25T03:00:10.5Z", layer: "network", name: string(ue.ConnectionRefused), entity: "pod-payment-1",
-				narrative: "payment (pid 311) could not connect to 10.0.0.7:5432: connection refused",
-				eventID:   "000000000000000000000000000a0002", service: "payment", reason: "peer", cause: "000000000000000000000000000a0001", confidence: 0.8},
-			{time: "2026-11-25T03:00:10.55Z", layer: "trace", name: string(ue.DependencyError), entity: "pod-payment-1",
-				narrative: "payment: CLIENT span INSERT ledger failed with connection refused after 90ms",
-				eventID:   "000000000000000000000000000a0014", traceID: traceA, spanID: "1111111111110004", kind: "CLIENT",
-				service: "payment", reason: "entity", cause: "000000000000000000000000000a0002", confidence: 0.9},
-			{time: "2026-11-25T03:00:10.57Z", layer: "trace", name: string(ue.DependencyError), entity: "pod-payment-1",
-				narrative: "payment: CLIENT span INSERT ledger failed with connection refused after 100ms",
-				eventID:   "000000000000000000000000000a0024", traceID: traceB, spanID: "2222222222220004", kind: "CLIENT",
-				service: "payment", reason: "entity", cause: "000000000000000000000000000a0014", confidence: 0.9},
-			{time: "2026-11-25T03:00:10.62Z", layer: "trace", name: string(ue.ServerError), entity: "pod-checkout-1",
-				narrative: "checkout: SERVER span POST /api/checkout failed with HTTP 500 after 220ms",
-				eventID:   "000000000000000000000000000a0011", traceID: traceA, spanID: "1111111111110001", kind: "SERVER",
-				service: "checkout", route: "/api/checkout", status: 500, endUser: "user-17",
-				reason: "trace.parent", cause: "000000000000000000000000000a0014", confidence: 1},
-			{time: "2026-11-25T03:00:10.64Z", layer: "trace", name: string(ue.ServerError), entity: "pod-checkout-1",
-				narrative: "checkout: SERVER span POST /api/checkout failed with HTTP 500 after 220ms",
-				eventID:   "000000000000000000000000000a0021", traceID: traceB, spanID: "2222222222220001", kind: "SERVER",
-				service: "checkout", route: "/api/checkout", status: 500, endUser: "user-42", session: "sess-9",
-				reason: "trace.parent", cause: "000000000000000000000000000a0024", confidence: 1},
-		},
-		traces:   []string{traceA, traceB},
-		services: []string{"ledger-db", "payment", "checkout"},
-		recommendations: [][2]string{
-			{ue.HorizonImmediate, "Raise the memory limit of the killed container (or restart it with more headroom) to restore service."},
-			{ue.HorizonShortTerm, "Find the leak or the unbounded cache: compare heap profiles before and after load; check recent deploys."},
-			{ue.HorizonLongTerm, "Scale out and set requests/limits from observed peak usage; alert on memory utilisation before the limit."},
-		},
+// appendRecord writes r with the schema's codec as a record of its own resource in ld.
+func appendRecord(ld plog.Logs, r ue.CorrelationRecord) plog.LogRecord {
+	sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+	ue.MarkScope(sl.Scope())
+	rec := sl.LogRecords().AppendEmpty()
+	ue.WriteCorrelationRecord(rec, &r)
+	return rec
+}
+
+func logsOf(rs ...ue.CorrelationRecord) plog.Logs {
+	ld := plog.NewLogs()
+	for _, r := range rs {
+		appendRecord(ld, r)
 	}
+	return ld
 }
 
 // testConfig is the default configuration on a free loopback port and a temporary directory.
@@ -240,9 +194,9 @@ func startExporter(t testing.TB, cfg *Config, host component.Host, tel *componen
 	return e
 }
 
-func consume(t testing.TB, e *impactExporter, cs ...correlation) {
+func consume(t testing.TB, e *impactExporter, rs ...ue.CorrelationRecord) {
 	t.Helper()
-	if err := e.consumeLogs(context.Background(), logsOf(cs...)); err != nil {
+	if err := e.consumeLogs(context.Background(), logsOf(rs...)); err != nil {
 		t.Fatal(err)
 	}
 }

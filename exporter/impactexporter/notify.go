@@ -3,22 +3,26 @@ package impactexporter
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // notifier posts incidents to a webhook from one worker: a bounded queue in front, retries with
 // exponential backoff behind, every drop and failure counted.
 type notifier struct {
 	cfg       WebhookConfig
+	retry     configretry.BackOffConfig
 	client    *http.Client
 	telemetry *metadata.TelemetryBuilder
 	logger    *zap.Logger
@@ -31,7 +35,7 @@ type notifier struct {
 
 func newNotifier(cfg WebhookConfig, client *http.Client, tb *metadata.TelemetryBuilder, logger *zap.Logger) *notifier {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &notifier{cfg: cfg, client: client, telemetry: tb, logger: logger,
+	return &notifier{cfg: cfg, retry: cfg.retryOnFailure(), client: client, telemetry: tb, logger: logger,
 		queue: make(chan []byte, cfg.QueueSize), ctx: ctx, cancel: cancel}
 }
 
@@ -47,7 +51,7 @@ func (n *notifier) start(wg *sync.WaitGroup) {
 func (n *notifier) stop() { n.once.Do(n.cancel) }
 
 func (n *notifier) enqueue(ev impactapi.StreamEvent) {
-	payload, err := impactapi.AppendStreamEventJSON(nil, &ev)
+	payload, err := json.Marshal(&ev)
 	if err != nil {
 		n.logger.Warn("incident could not be encoded for the webhook", zap.Error(err))
 		return
@@ -83,52 +87,60 @@ func (n *notifier) run() {
 	}
 }
 
-// deliver tries one notification up to max_attempts times. A 4xx answer other than 408 and 429
-// is the receiver refusing the payload: retrying would not help.
+// deliver tries one notification, and retries it as retry_on_failure says (the semantics of the
+// collector's exporterhelper retry: the next delay from backoff.ExponentialBackOff, no retry that
+// would start after max_elapsed_time). A 4xx answer other than 408 and 429 is the receiver
+// refusing the payload: retrying would not help.
 func (n *notifier) deliver(payload []byte) {
-	wait := n.cfg.InitialInterval
 	var lastErr error
-	for attempt := 1; attempt <= n.cfg.MaxAttempts; attempt++ {
-		retry, err := n.post(payload)
-		if err == nil {
-			n.telemetry.ExporterImpactNotificationsSent.Add(context.Background(), 1)
-			return
-		}
-		lastErr = err
-		if !retry || attempt == n.cfg.MaxAttempts || n.ctx.Err() != nil {
-			break
-		}
-		n.telemetry.ExporterImpactNotificationsRetried.Add(context.Background(), 1)
-		t := time.NewTimer(wait)
-		select {
-		case <-n.ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		wait = min(2*wait, n.cfg.MaxInterval)
+	attempt := func() (struct{}, error) {
+		lastErr = n.post(payload)
+		return struct{}{}, lastErr
 	}
+	opts := []backoff.RetryOption{
+		backoff.WithMaxElapsedTime(n.retry.MaxElapsedTime),
+		backoff.WithNotify(func(error, time.Duration) {
+			n.telemetry.ExporterImpactNotificationsRetried.Add(context.Background(), 1)
+		}),
+	}
+	if n.retry.Enabled {
+		opts = append(opts, backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval:     n.retry.InitialInterval,
+			RandomizationFactor: n.retry.RandomizationFactor,
+			Multiplier:          n.retry.Multiplier,
+			MaxInterval:         n.retry.MaxInterval,
+		}))
+	} else {
+		opts = append(opts, backoff.WithMaxTries(1))
+	}
+	if _, err := backoff.Retry(n.ctx, attempt, opts...); err == nil {
+		n.telemetry.ExporterImpactNotificationsSent.Add(context.Background(), 1)
+		return
+	}
+	// lastErr rather than Retry's error, which is only "context canceled" at shutdown.
 	n.telemetry.ExporterImpactNotificationsFailed.Add(context.Background(), 1)
 	n.logger.Warn("webhook notification failed (counted in otelcol_exporter_impact_notifications_failed)",
 		zap.String("endpoint", n.cfg.Endpoint), zap.Error(lastErr))
 }
 
-func (n *notifier) post(payload []byte) (retry bool, err error) {
+// post makes one attempt; an error it marks permanent is not retried.
+func (n *notifier) post(payload []byte) error {
 	req, err := http.NewRequestWithContext(n.ctx, http.MethodPost, n.cfg.Endpoint, bytes.NewReader(payload))
 	if err != nil {
-		return false, err
+		return backoff.Permanent(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return true, err
+		return err
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return false, nil
+		return nil
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return true, fmt.Errorf("webhook answered %s", resp.Status)
+		return fmt.Errorf("webhook answered %s", resp.Status)
 	}
-	return false, fmt.Errorf("webhook refused the notification: %s", resp.Status)
+	return backoff.Permanent(fmt.Errorf("webhook refused the notification: %s", resp.Status))
 }

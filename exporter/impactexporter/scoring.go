@@ -1,7 +1,9 @@
 package impactexporter
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -9,7 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -152,12 +154,9 @@ func (s *scorer) score(inc *impactapi.Incident, deps dependents) {
 		if len(im.SLOBurn) == 0 {
 			unavailable(figureSLOBurn, "no configured SLO's service has spans on the chain")
 		} else {
-			worst := im.SLOBurn[0]
-			for _, b := range im.SLOBurn[1:] {
-				if b.BudgetConsumed > worst.BudgetConsumed {
-					worst = b
-				}
-			}
+			worst := slices.MaxFunc(im.SLOBurn, func(a, b impactapi.SLOBurn) int {
+				return cmp.Compare(a.BudgetConsumed, b.BudgetConsumed)
+			})
 			factor(figureSLOBurn, step(budgetConsumedSteps, worst.BudgetConsumed),
 				fmt.Sprintf("worst SLO: %s", worst.Source))
 		}
@@ -327,11 +326,7 @@ func affectedUsers(inc *impactapi.Incident) *impactapi.AffectedUsers {
 	if len(seen) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(byKey))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%d %s", byKey[k], k)
@@ -403,7 +398,7 @@ func (s *scorer) sloBurn(inc *impactapi.Incident) []impactapi.SLOBurn {
 const cascadeDepth = 3
 
 func cascade(inc *impactapi.Incident, deps dependents) *impactapi.Cascade {
-	c := &impactapi.Cascade{Services: append([]string(nil), inc.Services...)}
+	c := &impactapi.Cascade{Services: slices.Clone(inc.Services)}
 	onChain := map[string]struct{}{}
 	for _, s := range inc.Services {
 		onChain[s] = struct{}{}

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/yairfalse/tapio/pkg/impactapi"
 	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -14,7 +16,7 @@ type fixedDependents map[string][]string
 
 func (d fixedDependents) dependentsOf(s string) []string { return d[s] }
 
-func scoreOf(t *testing.T, cfg ImpactConfig, c correlation, deps dependents) impactapi.Incident {
+func scoreOf(t *testing.T, cfg ImpactConfig, c ue.CorrelationRecord, deps dependents) impactapi.Incident {
 	t.Helper()
 	inc, _, err := readCorrelation(logsOf(c).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0))
 	if err != nil {
@@ -114,16 +116,16 @@ func TestScoringConfiguredComputesEveryFigure(t *testing.T) {
 }
 
 func TestScoringTable(t *testing.T) {
-	kernelOnly := func() correlation {
+	kernelOnly := func() ue.CorrelationRecord {
 		c := oomChain()
-		c.chain = c.chain[:2]
-		c.traces = nil
+		c.Chain = c.Chain[:2]
+		c.TraceIDs, c.PrimaryTraceID = nil, pcommon.TraceID{}
 		return c
 	}
 	tests := []struct {
 		name  string
 		cfg   func(*ImpactConfig)
-		input func() correlation
+		input func() ue.CorrelationRecord
 		check func(t *testing.T, inc impactapi.Incident)
 	}{
 		{
@@ -179,12 +181,12 @@ func TestScoringTable(t *testing.T) {
 		{
 			name: "users: one identity per span, most specific key first, distinct",
 			cfg:  func(*ImpactConfig) {},
-			input: func() correlation {
+			input: func() ue.CorrelationRecord {
 				c := oomChain()
-				c.chain[2].session = "sess-1"
-				c.chain[3].user = "u-1"
-				c.chain[3].session = "sess-2"
-				c.chain[5].endUser = "user-17" // same user as chain[4]
+				c.Chain[2].SessionID = "sess-1"
+				c.Chain[3].UserID = "u-1"
+				c.Chain[3].SessionID = "sess-2"
+				c.Chain[5].EndUserID = "user-17" // same user as chain[4]
 				return c
 			},
 			check: func(t *testing.T, inc impactapi.Incident) {
@@ -198,9 +200,9 @@ func TestScoringTable(t *testing.T) {
 		{
 			name: "no user ids: absent",
 			cfg:  func(*ImpactConfig) {},
-			input: func() correlation {
+			input: func() ue.CorrelationRecord {
 				c := oomChain()
-				c.chain[4].endUser, c.chain[5].endUser, c.chain[5].session = "", "", ""
+				c.Chain[4].EndUserID, c.Chain[5].EndUserID, c.Chain[5].SessionID = "", "", ""
 				return c
 			},
 			check: func(t *testing.T, inc impactapi.Incident) {
@@ -214,9 +216,9 @@ func TestScoringTable(t *testing.T) {
 			cfg: func(c *ImpactConfig) {
 				c.SLOs = []SLOConfig{{Service: "checkout", Route: "/api/checkout", Latency: 0.99, Window: time.Hour, ExpectedRequests: 200}}
 			},
-			input: func() correlation {
+			input: func() ue.CorrelationRecord {
 				c := oomChain()
-				c.chain[4].name = string(ue.SlowSpan)
+				c.Chain[4].EventName = string(ue.SlowSpan)
 				return c
 			},
 			check: func(t *testing.T, inc impactapi.Incident) {
@@ -241,11 +243,11 @@ func TestScoringTable(t *testing.T) {
 		{
 			name: "warning-level root cause on one service: LOW",
 			cfg:  func(*ImpactConfig) {},
-			input: func() correlation {
+			input: func() ue.CorrelationRecord {
 				c := oomChain()
-				c.rootName = string(ue.TCPRetransmit)
-				c.chain = c.chain[1:2]
-				c.services = []string{"payment"}
+				c.RootCause.EventName = string(ue.TCPRetransmit)
+				c.Chain = c.Chain[1:2]
+				c.Services = []string{"payment"}
 				return c
 			},
 			check: func(t *testing.T, inc impactapi.Incident) {

@@ -3,8 +3,10 @@ package impactexporter
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // storeFile is the name of the incident database inside storage.directory.
@@ -245,7 +247,7 @@ func (s *store) upsert(incs []*impactapi.Incident, raws [][]byte, edges [][2]str
 				if detected := time.Unix(0, old.detected).UTC(); !detected.Equal(inc.DetectedAt) {
 					inc.DetectedAt = detected
 					setTimeToDetection(inc)
-					if raw, err = impactapi.AppendJSON(nil, inc); err != nil {
+					if raw, err = json.Marshal(inc); err != nil {
 						return err
 					}
 				}
@@ -351,13 +353,7 @@ func (s *store) addEdgeLocked(dependency, dependent string, seen int64) bool {
 func (s *store) dependentsOf(service string) []string {
 	s.depMu.RLock()
 	defer s.depMu.RUnlock()
-	m := s.deps[service]
-	out := make([]string, 0, len(m))
-	for d := range m {
-		out = append(out, d)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(s.deps[service]))
 }
 
 // get returns a copy of an incident's JSON, or nil.

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
+	"github.com/yairfalse/tapio/pkg/impactapi"
+	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 func TestStoreSurvivesRestart(t *testing.T) {
@@ -49,9 +51,9 @@ func TestUpsertKeepsNewestVersionAndFirstDetection(t *testing.T) {
 	v1 := oomChain()
 	consume(t, e, v1)
 	v2 := oomChain()
-	v2.version = 2
-	v2.observed = v1.observed.Add(time.Minute)
-	v2.chain = v2.chain[:5]
+	v2.Version = 2
+	v2.ObservedTime = v1.ObservedTime.Add(time.Minute)
+	v2.Chain = v2.Chain[:5]
 	clock.Set(t0.Add(time.Minute))
 	consume(t, e, v2)
 	consume(t, e, v1) // late duplicate of version 1: stale
@@ -69,8 +71,8 @@ func TestUpsertKeepsNewestVersionAndFirstDetection(t *testing.T) {
 	if inc.Version != 2 || len(inc.Chain) != 5 {
 		t.Fatalf("stored version %d with %d entries, want 2 with 5", inc.Version, len(inc.Chain))
 	}
-	if !inc.DetectedAt.Equal(v1.observed) || inc.TimeToDetectionSeconds != 2.5 {
-		t.Fatalf("detected %s (ttd %v), want the first version's %s (2.5 s)", inc.DetectedAt, inc.TimeToDetectionSeconds, v1.observed)
+	if !inc.DetectedAt.Equal(v1.ObservedTime) || inc.TimeToDetectionSeconds != 5 {
+		t.Fatalf("detected %s (ttd %v), want the first version's %s (5 s)", inc.DetectedAt, inc.TimeToDetectionSeconds, v1.ObservedTime)
 	}
 	if !inc.UpdatedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("updated %s, want %s", inc.UpdatedAt, t0.Add(time.Minute))
@@ -89,14 +91,14 @@ func TestUpsertKeepsNewestVersionAndFirstDetection(t *testing.T) {
 func TestMergeRemovesAbsorbedIncidents(t *testing.T) {
 	e := startExporter(t, testConfig(t), nil, nil)
 	a, b := oomChain(), oomChain()
-	b.id, b.traces = "correlation-2", []string{traceB}
+	b.ID, b.TraceIDs = "correlation-2", []string{traceB}
 	consume(t, e, a, b)
 	if e.store.Len() != 2 {
 		t.Fatalf("count = %d", e.store.Len())
 	}
 	merged := oomChain()
-	merged.version = 2
-	merged.merged = []string{"correlation-2"}
+	merged.Version = 2
+	merged.MergedIDs = []string{"correlation-2"}
 	consume(t, e, merged)
 	if raw, _ := e.store.get("correlation-2"); raw != nil {
 		t.Fatal("absorbed incident is still stored")
@@ -119,12 +121,12 @@ func TestRetention(t *testing.T) {
 
 	for i := range 3 {
 		c := oomChain()
-		c.id = fmt.Sprintf("old-%d", i)
+		c.ID = fmt.Sprintf("old-%d", i)
 		consume(t, e, c)
 	}
 	clock.Set(base.Add(40 * time.Minute))
 	fresh := oomChain()
-	fresh.id = "fresh"
+	fresh.ID = "fresh"
 	consume(t, e, fresh)
 
 	clock.Set(base.Add(61 * time.Minute))
@@ -156,11 +158,11 @@ func TestListFiltersAndOrder(t *testing.T) {
 	for i := range 5 {
 		clock.Set(base.Add(time.Duration(i) * time.Minute))
 		c := oomChain()
-		c.id = fmt.Sprintf("inc-%d", i)
-		c.traces = []string{traceA}
+		c.ID = fmt.Sprintf("inc-%d", i)
+		c.TraceIDs = []string{traceA}
 		if i%2 == 1 {
-			c.services = []string{"search"}
-			c.traces = []string{traceB}
+			c.Services = []string{"search"}
+			c.TraceIDs = []string{traceB}
 		}
 		consume(t, e, c)
 	}
@@ -217,24 +219,26 @@ func TestSecondExporterOnSameDirectoryFailsFast(t *testing.T) {
 	}
 }
 
-// Large batches are scored and encoded in parallel into reused buffers; every stored incident
-// must still be its own, whole JSON document, also when invalid records sit between them.
+// Large batches are scored and encoded in parallel; every stored incident must still be its own,
+// whole JSON document, also when invalid records sit between them.
 func TestParallelBatchesStoreEveryIncidentIntact(t *testing.T) {
 	e := startExporter(t, testConfig(t), nil, nil)
 	want := map[string]bool{}
 	for round := range 3 {
-		var cs []correlation
+		ld := plog.NewLogs()
 		for i := range 200 {
 			c := oomChain()
-			c.id = fmt.Sprintf("r%d-%03d", round, i)
+			c.ID = fmt.Sprintf("r%d-%03d", round, i)
+			rec := appendRecord(ld, c)
 			if i%10 == 3 {
-				c.firstSeen = "not a time" // invalid: read, then dropped from the batch
+				rec.Attributes().PutStr(ue.KeyCorrelationFirstSeen, "not a time") // invalid: read, then dropped from the batch
 			} else {
-				want[c.id] = true
+				want[c.ID] = true
 			}
-			cs = append(cs, c)
 		}
-		consume(t, e, cs...)
+		if err := e.consumeLogs(t.Context(), ld); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if e.store.Len() != int64(len(want)) {
 		t.Fatalf("stored %d, want %d", e.store.Len(), len(want))

@@ -3,13 +3,14 @@ package impactexporter
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strconv"
 	"sync"
 
 	"go.uber.org/zap"
 
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/exporter/impactexporter/internal/metadata"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 )
 
 // subscriberBuffer bounds the events waiting for one stream client; a client that falls
@@ -33,7 +34,7 @@ func newBroker(tb *metadata.TelemetryBuilder, logger *zap.Logger) *broker {
 
 // sseFrame formats one server-sent event.
 func sseFrame(ev impactapi.StreamEvent) ([]byte, error) {
-	data, err := impactapi.AppendStreamEventJSON(nil, &ev)
+	data, err := json.Marshal(&ev)
 	if err != nil {
 		return nil, err
 	}

@@ -100,12 +100,7 @@ func (a Attributes) Validate() (Definition, error) {
 	return def, nil
 }
 
-func (a Attributes) str(key string) string {
-	if v, ok := a.m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
+func (a Attributes) str(key string) string { return StringAttribute(a.m, key) }
 
 // MarkScope writes the schema version onto an instrumentation scope whose records follow it.
 func MarkScope(scope pcommon.InstrumentationScope) {

@@ -60,44 +60,15 @@ func ResourceEntityID(resource pcommon.Map) string {
 var emptyMap = pcommon.NewMap()
 
 func lookupStr(first, second pcommon.Map, key string) string {
-	if v, ok := first.Get(key); ok && v.Type() == pcommon.ValueTypeStr && v.Str() != "" {
-		return v.Str()
+	if v := StringAttribute(first, key); v != "" {
+		return v
 	}
-	if v, ok := second.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
+	return StringAttribute(second, key)
 }
 
 func lookupInt(first, second pcommon.Map, key string) (int64, bool) {
-	if n, ok := intValue(first, key); ok {
+	if n, ok := IntAttribute(first, key); ok {
 		return n, true
 	}
-	return intValue(second, key)
-}
-
-func intValue(m pcommon.Map, key string) (int64, bool) {
-	v, ok := m.Get(key)
-	if !ok {
-		return 0, false
-	}
-	return IntValue(v)
-}
-
-// IntValue reads an integer attribute the way producers send it in practice: an int, a double, or
-// a decimal string (ports and status codes arrive in all three). A zero Value reads as absent.
-func IntValue(v pcommon.Value) (int64, bool) {
-	if v == (pcommon.Value{}) {
-		return 0, false
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(v.Str(), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
+	return IntAttribute(second, key)
 }

@@ -2,21 +2,22 @@ package unifiedevent
 
 // Keys of the correlation connector's output records (design section 4).
 const (
-	KeyCorrelationID         = "tapio.correlation.id"
-	KeyCorrelationVersion    = "tapio.correlation.version"
-	KeyCorrelationConfidence = "tapio.correlation.confidence"
-	KeyCorrelationChain      = "tapio.correlation.chain"
-	KeyCorrelationTraceIDs   = "tapio.correlation.trace_ids"
-	KeyCorrelationServices   = "tapio.correlation.services"
-	KeyCorrelationEventCount = "tapio.correlation.event_count"
-	KeyCorrelationMergedIDs  = "tapio.correlation.merged_ids"
-	KeyCorrelationFirstSeen  = "tapio.correlation.first_seen"
-	KeyCorrelationLastSeen   = "tapio.correlation.last_seen"
-	KeyRootCauseEventID      = "tapio.root_cause.event_id"
-	KeyRootCauseEventName    = "tapio.root_cause.event_name"
-	KeyRootCauseEntityID     = "tapio.root_cause.entity_id"
-	KeyRootCauseNarrative    = "tapio.root_cause.narrative"
-	KeyRecommendations       = "tapio.recommendations"
+	KeyCorrelationCodecVersion = "tapio.correlation.codec_version"
+	KeyCorrelationID           = "tapio.correlation.id"
+	KeyCorrelationVersion      = "tapio.correlation.version"
+	KeyCorrelationConfidence   = "tapio.correlation.confidence"
+	KeyCorrelationChain        = "tapio.correlation.chain"
+	KeyCorrelationTraceIDs     = "tapio.correlation.trace_ids"
+	KeyCorrelationServices     = "tapio.correlation.services"
+	KeyCorrelationEventCount   = "tapio.correlation.event_count"
+	KeyCorrelationMergedIDs    = "tapio.correlation.merged_ids"
+	KeyCorrelationFirstSeen    = "tapio.correlation.first_seen"
+	KeyCorrelationLastSeen     = "tapio.correlation.last_seen"
+	KeyRootCauseEventID        = "tapio.root_cause.event_id"
+	KeyRootCauseEventName      = "tapio.root_cause.event_name"
+	KeyRootCauseEntityID       = "tapio.root_cause.entity_id"
+	KeyRootCauseNarrative      = "tapio.root_cause.narrative"
+	KeyRecommendations         = "tapio.recommendations"
 
 	// Inputs the connector reads to map a peer address to the entity serving it.
 	KeyK8sPodIP           = "k8s.pod.ip"
@@ -43,6 +44,10 @@ const (
 	// Keys inside each map of tapio.recommendations.
 	RecommendationKeyHorizon = "horizon"
 	RecommendationKeyAction  = "action"
+	// Structured remediation beside the sentence, for tools that act on it; written only when set.
+	RecommendationKeyKind       = "kind"
+	RecommendationKeyTarget     = "target"
+	RecommendationKeyParameters = "parameters"
 )
 
 // Recommendation horizons, in the order tapio.recommendations lists them.
@@ -59,6 +64,7 @@ const (
 )
 
 var correlationKeySpecs = []KeySpec{
+	{KeyCorrelationCodecVersion, OnRecord, "layout version of the correlation record; absent means 1. A reader refuses a version newer than it knows"},
 	{KeyCorrelationID, OnRecord, "correlation id"},
 	{KeyCorrelationVersion, OnRecord, "bumped on every update of a correlation"},
 	{KeyCorrelationConfidence, OnRecord, "confidence 0–1 derived from the chain's links (its weakest link)"},
@@ -73,7 +79,7 @@ var correlationKeySpecs = []KeySpec{
 	{KeyRootCauseEventName, OnRecord, "event name of the root cause"},
 	{KeyRootCauseEntityID, OnRecord, "entity of the root cause"},
 	{KeyRootCauseNarrative, OnRecord, "narrative of the root cause"},
-	{KeyRecommendations, OnRecord, "recommended actions as maps (horizon, action): immediate, short-term, long-term"},
+	{KeyRecommendations, OnRecord, "recommended actions as maps (horizon, action, and kind, target, parameters when set): immediate, short-term, long-term"},
 	{KeyK8sPodIP, OnResource, "pod IP; maps a peer address to the pod serving it"},
 	{KeyNetworkPeerAddress, OnRecordOrSpan, "remote address of a connection, when server.address is absent"},
 	{KeyNetworkPeerPort, OnRecordOrSpan, "its port"},
@@ -92,4 +98,7 @@ var correlationKeySpecs = []KeySpec{
 	{ChainKeyMetricValue, InChainEntry, "value that breached the threshold"},
 	{RecommendationKeyHorizon, InRecommendation, "immediate, short_term or long_term"},
 	{RecommendationKeyAction, InRecommendation, "what to do"},
+	{RecommendationKeyKind, InRecommendation, "kind of remediation the action is, for a tool that carries it out; only when set"},
+	{RecommendationKeyTarget, InRecommendation, "what the remediation acts on; only when set"},
+	{RecommendationKeyParameters, InRecommendation, "the remediation's parameters, a map of strings in order; only when set"},
 }

@@ -26,14 +26,14 @@ func kubernetesEventObject(body pcommon.Map) (object pcommon.Map, watchType stri
 	if inner == (pcommon.Map{}) || !isEventObject(inner) {
 		return pcommon.Map{}, "", false
 	}
-	return inner, strField(body, "type"), true
+	return inner, unifiedevent.StringAttribute(body, "type"), true
 }
 
 func isEventObject(m pcommon.Map) bool {
-	if strField(m, "kind") != "Event" {
+	if unifiedevent.StringAttribute(m, "kind") != "Event" {
 		return false
 	}
-	switch strField(m, "apiVersion") {
+	switch unifiedevent.StringAttribute(m, "apiVersion") {
 	case "v1", "events.k8s.io/v1", "events.k8s.io/v1beta1":
 		return true
 	}
@@ -128,13 +128,6 @@ func gatherTopLevel(obj pcommon.Map) eventTopLevel {
 	return f
 }
 
-func valueStr(v pcommon.Value) string {
-	if v != (pcommon.Value{}) && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
 func valueMap(v pcommon.Value) pcommon.Map {
 	if v != (pcommon.Value{}) && v.Type() == pcommon.ValueTypeMap {
 		return v.Map()
@@ -145,13 +138,13 @@ func valueMap(v pcommon.Value) pcommon.Map {
 func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 	var ev kubernetesEvent
 	f := gatherTopLevel(obj)
-	if ev.reason = valueStr(f.reason); ev.reason == "" {
+	if ev.reason = unifiedevent.StringValue(f.reason); ev.reason == "" {
 		return ev, errNoReason
 	}
 	ev.values[valueReason] = f.reason
 	involved := valueMap(f.involved)
 	if involved == (pcommon.Map{}) {
-		return ev, fmt.Errorf("the %s Event %q has no involvedObject (regarding) object", valueStr(f.apiVersion), ev.reason)
+		return ev, fmt.Errorf("the %s Event %q has no involvedObject (regarding) object", unifiedevent.StringValue(f.apiVersion), ev.reason)
 	}
 	ev.kind = ev.str(valueKind, involved, "kind")
 	ev.name = ev.str(valueName, involved, "name")
@@ -166,21 +159,21 @@ func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 		ev.namespace = ev.str(valueNamespace, meta, "namespace")
 	}
 	ev.eventUID = ev.str(valueEventUID, meta, "uid")
-	if ev.eventType = valueStr(f.eventType); ev.eventType != "" {
+	if ev.eventType = unifiedevent.StringValue(f.eventType); ev.eventType != "" {
 		ev.values[valueType] = f.eventType
 	}
-	ev.message = valueStr(f.message)
+	ev.message = unifiedevent.StringValue(f.message)
 
 	source := valueMap(f.source)
 	ev.node = ev.str(valueNode, source, "host")
 	ev.reportingComponent = ev.str(valueReportingComponent, source, "component")
 	if ev.reportingComponent == "" {
-		if ev.reportingComponent = valueStr(f.reportingComponent); ev.reportingComponent != "" {
+		if ev.reportingComponent = unifiedevent.StringValue(f.reportingComponent); ev.reportingComponent != "" {
 			ev.values[valueReportingComponent] = f.reportingComponent
 		}
 	}
 	if ev.node == "" && ev.reportingComponent == "kubelet" {
-		if ev.node = valueStr(f.reportingInstance); ev.node != "" {
+		if ev.node = unifiedevent.StringValue(f.reportingInstance); ev.node != "" {
 			ev.values[valueNode] = f.reportingInstance
 		}
 	}
@@ -203,8 +196,8 @@ func readKubernetesEvent(obj pcommon.Map) (kubernetesEvent, error) {
 
 	// The event's own time is its latest occurrence; older fields are fallbacks that older
 	// reporters fill instead.
-	for _, candidate := range [...]string{strField(series, "lastObservedTime"), valueStr(f.lastTimestamp),
-		valueStr(f.eventTime), valueStr(f.firstTimestamp), strField(meta, "creationTimestamp")} {
+	for _, candidate := range [...]string{unifiedevent.StringAttribute(series, "lastObservedTime"), unifiedevent.StringValue(f.lastTimestamp),
+		unifiedevent.StringValue(f.eventTime), unifiedevent.StringValue(f.firstTimestamp), unifiedevent.StringAttribute(meta, "creationTimestamp")} {
 		if candidate == "" {
 			continue
 		}
@@ -330,7 +323,7 @@ func (ev *kubernetesEvent) move(attrs pcommon.Map, key string, which kubernetesV
 
 func (ev *kubernetesEvent) str(which kubernetesValue, m pcommon.Map, key string) string {
 	v := field(m, key)
-	s := valueStr(v)
+	s := unifiedevent.StringValue(v)
 	if s != "" {
 		ev.values[which] = v
 	}
@@ -376,11 +369,4 @@ func field(m pcommon.Map, key string) pcommon.Value {
 		return v
 	}
 	return pcommon.Value{}
-}
-
-func strField(m pcommon.Map, key string) string { return valueStr(field(m, key)) }
-
-func intField(m pcommon.Map, key string) int64 {
-	n, _ := unifiedevent.IntValue(field(m, key))
-	return n
 }

@@ -152,7 +152,7 @@ func TestKubernetesEventsBecomeUnifiedEvents(t *testing.T) {
 			res, scope := resourceAndScopeOf(t, h, rec)
 			assertSubset(t, "resource", res.Attributes(), tc.Want.Resource)
 			assertSubset(t, "attributes", rec.Attributes(), tc.Want.Attributes)
-			if v, _ := res.Attributes().Get("k8s.cluster.name"); v.Str() != "prod-eu" {
+			if unifiedevent.StringAttribute(res.Attributes(), "k8s.cluster.name") != "prod-eu" {
 				t.Error("resource attributes of the source must be kept")
 			}
 			if v, ok := scope.Attributes().Get(unifiedevent.KeySchemaVersion); !ok || v.Int() != 1 {
@@ -233,9 +233,9 @@ func TestKubernetesEventsOfManyPodsGetOneResourceEach(t *testing.T) {
 		if n := rl.ScopeLogs().At(0).LogRecords().Len(); n != 2 {
 			t.Errorf("pod resource %d holds %d events, want 2", i, n)
 		}
-		uid, _ := rl.Resource().Attributes().Get(unifiedevent.KeyK8sPodUID)
-		if uid.Str() != fmt.Sprintf("uid-%d", i-1) {
-			t.Errorf("resource %d is about %q", i, uid.Str())
+		uid := unifiedevent.StringAttribute(rl.Resource().Attributes(), unifiedevent.KeyK8sPodUID)
+		if uid != fmt.Sprintf("uid-%d", i-1) {
+			t.Errorf("resource %d is about %q", i, uid)
 		}
 	}
 }
@@ -251,9 +251,9 @@ func TestKubernetesHugeMessageIsBounded(t *testing.T) {
 	if l := len(got[0].Body().Str()); l > unifiedevent.DefaultMaxNarrativeBytes {
 		t.Errorf("narrative is %d bytes, limit %d", l, unifiedevent.DefaultMaxNarrativeBytes)
 	}
-	v, _ := got[0].Attributes().Get(unifiedevent.KeyK8sEventReason)
-	if len(v.Str()) > unifiedevent.DefaultMaxNarrativeBytes {
-		t.Errorf("reason attribute is %d bytes", len(v.Str()))
+	reason := unifiedevent.StringAttribute(got[0].Attributes(), unifiedevent.KeyK8sEventReason)
+	if reason == "" || len(reason) > unifiedevent.DefaultMaxNarrativeBytes {
+		t.Errorf("reason attribute is %d bytes", len(reason))
 	}
 }
 

@@ -95,8 +95,7 @@ func TestApplicationOwnEventNameIsKept(t *testing.T) {
 		r.SetSeverityNumber(plog.SeverityNumberError)
 		r.Attributes().PutStr("event.name", "checkout.payment_failed")
 	}))
-	v, ok := got[0].Attributes().Get(unifiedevent.KeyOriginalEventName)
-	if !ok || v.Str() != "checkout.payment_failed" {
+	if unifiedevent.StringAttribute(got[0].Attributes(), unifiedevent.KeyOriginalEventName) != "checkout.payment_failed" {
 		t.Errorf("the application's event.name was lost: %v", got[0].Attributes().AsRaw())
 	}
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/internal/telemetryattrs"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/processor/unifiedeventprocessor/internal/metadata"
 )
@@ -25,10 +24,9 @@ type normalizer struct {
 	slow      slowThresholds
 	version   string
 
-	// One-element option slices, built once: passing a fresh variadic option to Add allocates.
-	layerAttrs   [unifiedevent.LayerCount][]metric.AddOption
-	droppedAttrs [dropReasonCount][]metric.AddOption
-	invalidAttrs [invalidReasonCount][]metric.AddOption
+	layerAttrs   telemetryattrs.Enum[unifiedevent.Layer]
+	droppedAttrs telemetryattrs.Enum[dropReason]
+	invalidAttrs telemetryattrs.Enum[invalidReason]
 }
 
 type dropReason uint8
@@ -86,15 +84,13 @@ func newNormalizer(set processor.Settings, cfg *Config) (*normalizer, error) {
 		version:   set.BuildInfo.Version,
 	}
 	n.sampled = ratelog.Sampled(set.Logger)
-	for l := 0; l < unifiedevent.LayerCount; l++ {
-		n.layerAttrs[l] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("layer", unifiedevent.Layer(l).String())))}
+	layerNames := make([]string, unifiedevent.LayerCount)
+	for l := range layerNames {
+		layerNames[l] = unifiedevent.Layer(l).String()
 	}
-	for r := range dropReasonCount {
-		n.droppedAttrs[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", dropReasonNames[r])))}
-	}
-	for r := range invalidReasonCount {
-		n.invalidAttrs[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", invalidReasonNames[r])))}
-	}
+	n.layerAttrs = telemetryattrs.NewEnum[unifiedevent.Layer]("layer", layerNames)
+	n.droppedAttrs = telemetryattrs.NewEnum[dropReason]("reason", dropReasonNames[:])
+	n.invalidAttrs = telemetryattrs.NewEnum[invalidReason]("reason", invalidReasonNames[:])
 	return n, nil
 }
 
@@ -104,32 +100,11 @@ func (n *normalizer) shutdown(context.Context) error {
 }
 
 func (n *normalizer) report(ctx context.Context, t *tally) {
-	for l, count := range t.normalized {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsNormalized.Add(ctx, count, n.layerAttrs[l]...)
-		}
-	}
-	var dropped int64
-	for r, count := range t.dropped {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsDropped.Add(ctx, count, n.droppedAttrs[r]...)
-			dropped += count
-		}
-	}
-	for r, count := range t.invalid {
-		if count > 0 {
-			n.telemetry.ProcessorUnifiedeventRecordsInvalid.Add(ctx, count, n.invalidAttrs[r]...)
-		}
-	}
-	if dropped > 0 {
+	n.layerAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsNormalized, t.normalized[:])
+	n.invalidAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsInvalid, t.invalid[:])
+	if n.droppedAttrs.AddEach(ctx, n.telemetry.ProcessorUnifiedeventRecordsDropped, t.dropped[:]) > 0 {
 		if ce := n.sampled.Check(zapcore.InfoLevel, "unifiedevent processor dropped log records by rule (counted in otelcol_processor_unifiedevent_records_dropped)"); ce != nil {
-			fields := make([]zap.Field, 0, dropReasonCount)
-			for r, count := range t.dropped {
-				if count > 0 {
-					fields = append(fields, zap.Int64(dropReasonNames[r], count))
-				}
-			}
-			ce.Write(fields...)
+			ce.Write(n.droppedAttrs.Fields(t.dropped[:])...)
 		}
 	}
 }

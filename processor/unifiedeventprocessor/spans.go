@@ -16,7 +16,7 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		resource := rs.Resource().Attributes()
-		service := strField(resource, unifiedevent.KeyServiceName)
+		service := unifiedevent.StringAttribute(resource, unifiedevent.KeyServiceName)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -92,7 +92,7 @@ func (n *normalizer) classifySpan(service string, span ptrace.Span, facts spanFa
 // that already carries a Tapio event name (a second Tapio collector in the path) is left alone.
 func (n *normalizer) annotateSpan(resource pcommon.Map, service string, span ptrace.Span) bool {
 	attrs := span.Attributes()
-	if v, ok := attrs.Get(unifiedevent.KeyEventName); ok && v.Type() == pcommon.ValueTypeStr && unifiedevent.IsTapioName(v.Str()) {
+	if unifiedevent.IsTapioName(unifiedevent.Of(attrs).Name()) {
 		return false
 	}
 	name, threshold := n.classifySpan(service, span, readSpanFacts(attrs))

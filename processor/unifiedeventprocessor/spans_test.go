@@ -172,8 +172,8 @@ func TestMetricsGetEntityIDOnResourceOnly(t *testing.T) {
 	}
 	got := sink.AllMetrics()[0]
 	res := got.ResourceMetrics().At(0).Resource().Attributes()
-	if v, _ := res.Get(unifiedevent.KeyEntityID); v.Str() != "pod-9" {
-		t.Errorf("entity id = %q, want pod-9", v.Str())
+	if id := unifiedevent.StringAttribute(res, unifiedevent.KeyEntityID); id != "pod-9" {
+		t.Errorf("entity id = %q, want pod-9", id)
 	}
 	res.Remove(unifiedevent.KeyEntityID)
 	gotDP := got.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)

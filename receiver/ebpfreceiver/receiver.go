@@ -23,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/yairfalse/tapio/internal/ratelog"
+	"github.com/yairfalse/tapio/internal/sharedcomponent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -33,7 +34,6 @@ const counterPollInterval = time.Second
 type ebpfReceiver struct {
 	cfg       *Config
 	set       receiver.Settings
-	release   func()
 	telemetry *metadata.TelemetryBuilder
 	obs       *receiverhelper.ObsReport
 	sampled   *zap.Logger
@@ -43,6 +43,7 @@ type ebpfReceiver struct {
 	metrics consumer.Metrics
 
 	mu       sync.Mutex
+	shared   *sharedcomponent.Component[kernelSession]
 	started  bool
 	stopped  bool
 	programs *kernel.Programs
@@ -63,7 +64,7 @@ type ebpfReceiver struct {
 	cgroups      *cgroupCache
 }
 
-func newReceiver(set receiver.Settings, cfg *Config, release func()) (*ebpfReceiver, error) {
+func newReceiver(set receiver.Settings, cfg *Config) (*ebpfReceiver, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -76,7 +77,7 @@ func newReceiver(set receiver.Settings, cfg *Config, release func()) (*ebpfRecei
 	if err != nil {
 		return nil, fmt.Errorf("reading the host name: %w", err)
 	}
-	r := &ebpfReceiver{cfg: cfg, set: set, release: release, telemetry: tb, obs: obs, host: host,
+	r := &ebpfReceiver{cfg: cfg, set: set, telemetry: tb, obs: obs, host: host,
 		retransmits: map[kernel.Connection]uint64{}}
 	r.sampled = ratelog.Sampled(set.Logger)
 	for kind := kernel.Kind(1); kind < kernel.KindCount; kind++ {
@@ -109,9 +110,8 @@ func (r *ebpfReceiver) probes() []kernel.Probe {
 	return out
 }
 
-// Start loads and attaches the programs; a receiver shared by a logs and a metrics pipeline
-// starts once.
-func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
+// start loads and attaches the programs; the shared handle runs it once (see Start).
+func (r *ebpfReceiver) start(_ context.Context, _ component.Host) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started {
@@ -137,16 +137,15 @@ func (r *ebpfReceiver) Start(_ context.Context, _ component.Host) error {
 	return nil
 }
 
-// Shutdown stops reading, flushes what was read and detaches the programs. Safe without Start
-// and when called again.
-func (r *ebpfReceiver) Shutdown(context.Context) error {
+// stop stops reading, flushes what was read and detaches the programs; the shared handle runs it
+// once, on the last Shutdown. Safe without start.
+func (r *ebpfReceiver) stop(context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
 		return nil
 	}
 	r.stopped = true
-	r.release()
 	if !r.started {
 		return nil
 	}

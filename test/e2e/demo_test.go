@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/yairfalse/tapio/demo/scenario"
-	"github.com/yairfalse/tapio/exporter/impactexporter/impactapi"
 	"github.com/yairfalse/tapio/internal/kerneltest"
+	"github.com/yairfalse/tapio/pkg/impactapi"
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 

@@ -145,9 +145,10 @@ func TestOTLPThroughUnifiedEventProcessor(t *testing.T) {
 
 	kube := records[string(unifiedevent.CrashLoopBackOff)][0]
 	assertLogEvent(t, kube, "9d3f6c1e-6a43-4b8e-8f0a-3c2d1b0a9f8e", unifiedevent.LayerKubernetes)
-	for key, want := range map[string]string{"k8s.pod.name": "ledger-db-0", "k8s.namespace.name": "shop", "k8s.node.name": "node-a", "k8s.container.name": "ledger-db"} {
-		if v, _ := kube.resource.Get(key); v.Str() != want {
-			t.Errorf("kubernetes event resource %s = %q, want %q", key, v.Str(), want)
+	for key, want := range map[string]string{unifiedevent.KeyK8sPodName: "ledger-db-0", unifiedevent.KeyK8sNamespaceName: "shop",
+		unifiedevent.KeyK8sNodeName: "node-a", unifiedevent.KeyK8sContainerName: "ledger-db"} {
+		if got := unifiedevent.StringAttribute(kube.resource, key); got != want {
+			t.Errorf("kubernetes event resource %s = %q, want %q", key, got, want)
 		}
 	}
 	if got := kube.rec.Timestamp().AsTime(); !got.Equal(time.Date(2026, 11, 25, 3, 4, 30, 0, time.UTC)) {

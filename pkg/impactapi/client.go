@@ -2,6 +2,7 @@ package impactapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -192,22 +193,23 @@ func (c *Client) Stream(ctx context.Context, fn func(ev StreamEvent, raw []byte)
 			}
 			return err
 		}
-		line = []byte(strings.TrimRight(string(line), "\r\n"))
-		switch {
-		case len(line) == 0:
-			if len(data) > 0 {
-				var ev StreamEvent
-				if err := json.Unmarshal(data, &ev); err != nil {
-					return fmt.Errorf("reading a stream event: %w", err)
-				}
-				if err := fn(ev, data); err != nil {
-					return err
-				}
-			}
-			data = nil
-		case strings.HasPrefix(string(line), "data: "):
-			data = append(data, line[len("data: "):]...)
+		line = bytes.TrimRight(line, "\r\n")
+		if field, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+			data = append(data, field...)
+			continue
 		}
+		if len(line) > 0 || len(data) == 0 {
+			continue // another field (id, event, a comment), or a blank line without data
+		}
+		// A blank line ends the event.
+		var ev StreamEvent
+		if err := json.Unmarshal(data, &ev); err != nil {
+			return fmt.Errorf("reading a stream event: %w", err)
+		}
+		if err := fn(ev, data); err != nil {
+			return err
+		}
+		data = nil
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package sharedcomponent lets the several pipelines a component ID appears in share one instance:
 // the first Start starts it, the last Release shuts it down and forgets it. It is a small,
-// reference-counted version of the pattern in the collector's own internal/sharedcomponent.
+// reference-counted version of the pattern in the collector's own internal/sharedcomponent, used
+// by the correlation connector (traces, logs and metrics in, one correlator) and by the ebpf
+// receiver (logs and metrics out, one set of kernel programs).
 package sharedcomponent
 
 import (
@@ -10,7 +12,9 @@ import (
 	"go.opentelemetry.io/collector/component"
 )
 
-// Map holds the shared instances, keyed by K (the component ID).
+// Map holds the shared instances, keyed by K (the component ID). Its lock guards membership and
+// every instance's reference count; an instance's own lock guards only its lifecycle, and the two
+// are never held together, so Acquire and Release may race without deadlock.
 type Map[K comparable, V component.Component] struct {
 	mu         sync.Mutex
 	components map[K]*Component[V]
@@ -27,9 +31,7 @@ func (m *Map[K, V]) Acquire(key K, create func() (V, error)) (*Component[V], err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.components[key]; ok {
-		c.mu.Lock()
 		c.refs++
-		c.mu.Unlock()
 		return c, nil
 	}
 	v, err := create()
@@ -37,15 +39,27 @@ func (m *Map[K, V]) Acquire(key K, create func() (V, error)) (*Component[V], err
 		return nil, err
 	}
 	c := &Component[V]{value: v, refs: 1}
-	c.forget = func() {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.components[key] == c {
-			delete(m.components, key)
-		}
-	}
+	c.dropRef = func() bool { return m.dropRef(key, c) }
 	m.components[key] = c
 	return c, nil
+}
+
+// dropRef gives back one reference to c and reports whether it was the last one, in which case c
+// is forgotten: a later Acquire of key creates a fresh instance.
+func (m *Map[K, V]) dropRef(key K, c *Component[V]) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c.refs == 0 {
+		return false // already released by every holder
+	}
+	c.refs--
+	if c.refs > 0 {
+		return false
+	}
+	if m.components[key] == c {
+		delete(m.components, key)
+	}
+	return true
 }
 
 // Len returns the number of live shared instances.
@@ -55,12 +69,13 @@ func (m *Map[K, V]) Len() int {
 	return len(m.components)
 }
 
-// Component is one shared instance and its reference count.
+// Component is one shared instance.
 type Component[V component.Component] struct {
 	value   V
-	forget  func()
-	mu      sync.Mutex
-	refs    int
+	dropRef func() bool
+	refs    int // guarded by the Map's lock
+
+	mu      sync.Mutex // held across the instance's Start and Shutdown
 	started bool
 	stopped bool
 }
@@ -68,7 +83,7 @@ type Component[V component.Component] struct {
 // Unwrap returns the shared instance.
 func (c *Component[V]) Unwrap() V { return c.value }
 
-// Start starts the instance the first time any holder asks.
+// Start starts the instance the first time any holder asks; it never restarts a released one.
 func (c *Component[V]) Start(ctx context.Context, host component.Host) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -83,17 +98,14 @@ func (c *Component[V]) Start(ctx context.Context, host component.Host) error {
 }
 
 // Release gives back one reference; the last one shuts the instance down (whether or not it was
-// started) and removes it from the map. Each holder must call it at most once.
+// started) and removes it from the map. Each holder must call it at most once; calls beyond the
+// number of references do nothing.
 func (c *Component[V]) Release(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.refs > 0 {
-		c.refs--
-	}
-	if c.refs > 0 || c.stopped {
+	if !c.dropRef() {
 		return nil
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.stopped = true
-	c.forget()
 	return c.value.Shutdown(ctx)
 }

@@ -5,60 +5,6 @@ package impactapi
 
 import "time"
 
-// Severity of an incident, from its score.
-type Severity string
-
-const (
-	SeverityLow      Severity = "LOW"
-	SeverityMedium   Severity = "MEDIUM"
-	SeverityHigh     Severity = "HIGH"
-	SeverityCritical Severity = "CRITICAL"
-)
-
-// Severities lists every severity, least severe first.
-func Severities() []Severity {
-	return []Severity{SeverityLow, SeverityMedium, SeverityHigh, SeverityCritical}
-}
-
-// Rank orders severities: LOW 1 … CRITICAL 4; 0 for an unknown value.
-func (s Severity) Rank() int {
-	for i, v := range Severities() {
-		if v == s {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-// ParseSeverity accepts a severity name in any case.
-func ParseSeverity(s string) (Severity, bool) {
-	for _, v := range Severities() {
-		if equalFold(string(v), s) {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'a' <= x && x <= 'z' {
-			x -= 'a' - 'A'
-		}
-		if 'a' <= y && y <= 'z' {
-			y -= 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // Incident is one scored correlation, as stored and served.
 type Incident struct {
 	// ID is the correlation id (tapio.correlation.id).

@@ -3,6 +3,8 @@ package sharedcomponent
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
@@ -65,5 +67,53 @@ func TestStartOnceReleaseLast(t *testing.T) {
 	}
 	if _, err := m.Acquire("z", func() (*counting, error) { return nil, errors.New("boom") }); err == nil || m.Len() != 1 {
 		t.Errorf("a failed create must not be stored: %v, len %d", err, m.Len())
+	}
+}
+
+type concurrent struct {
+	starts, stops atomic.Int32
+}
+
+func (c *concurrent) Start(context.Context, component.Host) error { c.starts.Add(1); return nil }
+func (c *concurrent) Shutdown(context.Context) error              { c.stops.Add(1); return nil }
+
+// Pipelines are built and torn down one by one by the collector, but nothing in the map relies on
+// that: holders racing on one key must neither deadlock nor start or stop an instance twice.
+func TestConcurrentHoldersOfOneKey(t *testing.T) {
+	m := NewMap[string, *concurrent]()
+	var (
+		mu      sync.Mutex
+		created []*concurrent
+	)
+	create := func() (*concurrent, error) {
+		c := &concurrent{}
+		mu.Lock()
+		created = append(created, c)
+		mu.Unlock()
+		return c, nil
+	}
+	ctx, host := context.Background(), componenttest.NewNopHost()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 5000 {
+				c, err := m.Acquire("x", create)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = c.Start(ctx, host)
+				_ = c.Release(ctx)
+			}
+		})
+	}
+	wg.Wait()
+	if m.Len() != 0 {
+		t.Errorf("%d instances left after every holder released", m.Len())
+	}
+	for i, c := range created {
+		if c.starts.Load() > 1 || c.stops.Load() != 1 {
+			t.Fatalf("instance %d of %d: started %d times, stopped %d times", i, len(created), c.starts.Load(), c.stops.Load())
+		}
 	}
 }

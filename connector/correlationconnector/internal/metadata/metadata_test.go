@@ -1,0 +1,21 @@
+package metadata
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/yairfalse/tapio/internal/metadatatest"
+)
+
+func TestFollowsMetadataYAML(t *testing.T) {
+	metadatatest.Check(t, "../../metadata.yaml", metadatatest.Component{
+		Type:      Type,
+		ScopeName: ScopeName,
+		Stability: map[string]component.StabilityLevel{
+			"traces_to_logs":  TracesToLogsStability,
+			"logs_to_logs":    LogsToLogsStability,
+			"metrics_to_logs": MetricsToLogsStability,
+		},
+	}, NewTelemetryBuilder)
+}
