@@ -140,6 +140,9 @@ func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainL
 	}
 	if !e.span.IsEmpty() {
 		entry.SpanID = hex.EncodeToString(e.span[:])
+		if e.isSpan && !e.parent.IsEmpty() {
+			entry.ParentSpanID = hex.EncodeToString(e.parent[:])
+		}
 	}
 	if l.reason != linkNone {
 		entry.Link.Confidence, entry.Link.HasConfidence = l.confidence, true
