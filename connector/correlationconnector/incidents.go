@@ -233,8 +233,11 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 		if !ok || bd.incident.closed {
 			continue
 		}
-		if k.key.kind != keyTrace && (absDiff(e.time, bd.last) > b.window || b.recovered(k.key, bd.last) ||
-			(e.peerAddr != "" && b.recovered(dest, bd.last))) {
+		if k.key.kind != keyTrace && absDiff(e.time, bd.last) > b.window {
+			continue
+		}
+		if k.key.kind != keyTrace && (b.recovered(k.key, bd.last) || (e.peerAddr != "" && b.recovered(dest, bd.last))) {
+			e.class |= classAfterRecovery
 			continue
 		}
 		if best == linkNone || b.cfg.Links.of(k.reason) > b.cfg.Links.of(best) {

@@ -20,6 +20,9 @@ const (
 	classCrash
 	// classServing: the event's workload is known to listen.
 	classServing
+	// classAfterRecovery: evidence bound through one of the event's keys had recovered, so the
+	// event did not join it.
+	classAfterRecovery
 )
 
 // incidentPolicy is the compiled form of IncidentPolicy.

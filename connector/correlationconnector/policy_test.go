@@ -1,6 +1,7 @@
 package correlationconnector
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,9 @@ func TestRecoveryBreaksCausality(t *testing.T) {
 			}
 			if got := str(recs[0].Attributes(), unifiedevent.KeyRootCauseEventID); got != tc.root {
 				t.Errorf("root cause %s, want %s (chain %v)", got, tc.root, chainNames(recs[0]))
+			}
+			if detail := chainField(recs[0], unifiedevent.ChainKeyLinkDetail)[0]; strings.Contains(detail, "recovered") != tc.healthyCall {
+				t.Errorf("the root's link detail %q must say whether earlier failures had recovered", detail)
 			}
 		})
 	}

@@ -98,6 +98,7 @@ func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 		r.Chain = append(r.Chain, rb.chainEntry(ev, e, s.links[i]))
 	}
 	r.FirstSeen, r.LastSeen = time.Unix(0, first), time.Unix(0, last)
+	r.Chain[0].Link.Detail = incidentBasis(ev, s.order)
 	for _, a := range rb.advice.lookup(root) {
 		r.Recommendations = append(r.Recommendations, unifiedevent.Recommendation{Horizon: a.horizon, Action: a.action})
 	}
@@ -163,6 +164,32 @@ func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainL
 		entry.Metric = unifiedevent.MetricBreach{Rule: rule.Name, Metric: rule.Metric, Value: e.breach.value}
 	}
 	return entry
+}
+
+// incidentBasis says, on the root entry, which rule of the incident policy made the group an
+// incident, and whether earlier evidence was set aside because it had recovered.
+func incidentBasis(ev []problemEvent, order []int32) string {
+	basis := ""
+	for _, i := range order {
+		e := &ev[i]
+		switch {
+		case e.class&classConsequence != 0:
+			basis = "an incident: it has an observed consequence (" + string(e.name) + ")"
+		case e.class&classSeriousAlone != 0 && basis == "":
+			basis = "an incident on its own: " + string(e.name) + " is in incidents.serious_alone"
+		case e.class&(classCrash|classServing) == classCrash|classServing && basis == "":
+			basis = "an incident on its own: a serving workload crashed (incidents.serving_crash_signals)"
+		default:
+			continue
+		}
+		if e.class&classConsequence != 0 {
+			break
+		}
+	}
+	if ev[order[0]].class&classAfterRecovery != 0 {
+		basis += "; earlier failures there had recovered (healthy traffic since, incidents.recovery_delay) and are not taken as its cause"
+	}
+	return basis
 }
 
 // linkDetail says in words why e is linked to its cause.
