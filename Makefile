@@ -50,7 +50,7 @@ $(DEMO_DIR)/%: $(GO_SOURCES) | check-go
 # The README's story, for real: the kernel OOM-kills ledger-db and Tapio explains the failed
 # checkouts. Needs root (eBPF, memory cgroup).
 demo: deps $(OTELCOL) $(CLI) $(DEMO_BINS)
-	$(GO) run ./demo/tapio-demo -bin $(BUILD_DIR) -config distributions/standalone/config.yaml
+	$(GO) run ./demo/tapio-demo -bin $(BUILD_DIR) -config distributions/standalone/config.yaml -config demo/shop.yaml
 
 run: $(OTELCOL) $(CLI)
 	@mkdir -p $${TAPIO_DATA_DIR:-./_data}

@@ -40,6 +40,9 @@ func renderIncident(w io.Writer, inc *impactapi.Incident, everyEvent bool) {
 	if im.FailedTransactions != nil {
 		fmt.Fprintf(tw, "  Failed transactions:\t%d\t%s\n", im.FailedTransactions.Count, im.FailedTransactions.Source)
 	}
+	if im.FailedRequests != nil {
+		fmt.Fprintf(tw, "  Failed requests:\t%d\t%s\n", im.FailedRequests.Count, im.FailedRequests.Source)
+	}
 	if cf := im.CustomerFacing; cf != nil {
 		fmt.Fprintf(tw, "  Customer-facing:\t%s\t%s\n", yesNo(cf.Value), cf.Source)
 	}
@@ -239,6 +242,8 @@ func figureTitle(f string) string {
 		return "Customer-facing"
 	case "failed_transactions":
 		return "Failed transactions"
+	case "failed_requests":
+		return "Failed requests"
 	case "revenue_at_risk":
 		return "Revenue at risk"
 	case "slo_burn":

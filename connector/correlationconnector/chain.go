@@ -50,6 +50,7 @@ type chainScratch struct {
 	seenTrace map[pcommon.TraceID]struct{}
 	seenSvc   map[string]struct{}
 	record    unifiedevent.CorrelationRecord // the record being built, refilled by every build
+	unnested  []problemEvent                 // the events left when nested calls are folded
 }
 
 func newChainScratch() chainScratch {

@@ -18,7 +18,9 @@ type Config struct {
 	// (and again before each re-emission with a higher version).
 	DecisionWait time.Duration `mapstructure:"decision_wait"`
 	// MaxDecisionDelay bounds how long an incident that keeps receiving evidence (and so is never
-	// quiet for DecisionWait) waits before it is emitted again.
+	// quiet for DecisionWait) waits before it is emitted, first and again with a higher version:
+	// an incident is served while the outage goes on. 0 (the default) means DecisionWait, so the
+	// first version leaves at most DecisionWait after the first consequence.
 	MaxDecisionDelay time.Duration `mapstructure:"max_decision_delay"`
 	// IncidentTimeout closes an incident that has had no new evidence for this long.
 	IncidentTimeout time.Duration `mapstructure:"incident_timeout"`
@@ -47,12 +49,40 @@ type Config struct {
 	// Shards splits the span-structure store so that concurrent Consume calls rarely contend.
 	Shards int `mapstructure:"shards"`
 
+	// Incidents decides which groups of linked events are incidents, and when evidence stops
+	// explaining later failures.
+	Incidents IncidentPolicy `mapstructure:"incidents"`
+
 	// Links sets the confidence of each kind of evidence link.
 	Links LinkConfidences `mapstructure:"links"`
 	// Thresholds turn metric data points into events.
 	Thresholds []ThresholdRule `mapstructure:"thresholds"`
 	// Recommendations add to (or replace, for the same event_name / metric_rule) the built-in table.
 	Recommendations []RecommendationRule `mapstructure:"recommendations"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// IncidentPolicy decides which groups of linked events are emitted as incidents. A group becomes
+// an incident once it holds an observed consequence (an event of a consequence layer, or a metric
+// threshold breach) or an event serious on its own; until then — and for ever, if no consequence
+// comes — its events stay events: they flow on in the normalised log stream and are counted in
+// otelcol_connector_correlation_events_without_consequence by event name, but nothing is paged.
+type IncidentPolicy struct {
+	// ConsequenceLayers are the layers whose events are observed consequences: failed or slow
+	// requests (trace), application errors (application), warnings about a workload (kubernetes).
+	ConsequenceLayers []string `mapstructure:"consequence_layers"`
+	// SeriousAlone are the event names that are an incident on their own, e.g. an OOM kill.
+	SeriousAlone []string `mapstructure:"serious_alone"`
+	// ServingCrashSignals are the signals that, ending a process of a serving workload (one known
+	// to listen), make an incident on their own: a crash of a server, not of a short-lived tool.
+	ServingCrashSignals []string `mapstructure:"serving_crash_signals"`
+	// RecoveryDelay: when healthy traffic reaches a peer address, workload or service at least
+	// this long after the last evidence bound through it, that evidence has recovered and cannot
+	// be the cause of a later failure there — the later failure opens an incident of its own.
+	// 0 turns the rule off.
+	RecoveryDelay time.Duration `mapstructure:"recovery_delay"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -115,9 +145,10 @@ func (cfg *Config) Validate() error {
 	positive("window", cfg.Window)
 	positive("decision_wait", cfg.DecisionWait)
 	positive("incident_timeout", cfg.IncidentTimeout)
-	if cfg.MaxDecisionDelay < cfg.DecisionWait {
-		errs = append(errs, fmt.Errorf("max_decision_delay (%s) must be at least decision_wait (%s)", cfg.MaxDecisionDelay, cfg.DecisionWait))
+	if cfg.MaxDecisionDelay != 0 && cfg.MaxDecisionDelay < cfg.DecisionWait {
+		errs = append(errs, fmt.Errorf("max_decision_delay (%s) must be 0 (decision_wait) or at least decision_wait (%s)", cfg.MaxDecisionDelay, cfg.DecisionWait))
 	}
+	errs = append(errs, cfg.Incidents.validate()...)
 	positive("flush_interval", cfg.FlushInterval)
 	positive("peer_ttl", cfg.PeerTTL)
 	if cfg.ClockSkew < 0 {
@@ -199,4 +230,48 @@ func (cfg *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (p *IncidentPolicy) validate() []error {
+	var errs []error
+	for i, l := range p.ConsequenceLayers {
+		if _, ok := unifiedevent.ParseLayer(l); !ok {
+			errs = append(errs, fmt.Errorf("incidents.consequence_layers[%d]: %q is not a layer (kernel, container, kubernetes, network, storage, application, trace)", i, l))
+		}
+	}
+	for i, n := range p.SeriousAlone {
+		if def, ok := unifiedevent.Lookup(n); !ok || !def.Problem {
+			errs = append(errs, fmt.Errorf("incidents.serious_alone[%d]: %q is not a problem event of the UnifiedEvent catalogue", i, n))
+		}
+	}
+	for i, s := range p.ServingCrashSignals {
+		if !isSignalName(s) {
+			errs = append(errs, fmt.Errorf("incidents.serving_crash_signals[%d]: %q is not a signal name such as SIGSEGV", i, s))
+		}
+	}
+	if p.RecoveryDelay < 0 {
+		errs = append(errs, fmt.Errorf("incidents.recovery_delay must not be negative, got %s", p.RecoveryDelay))
+	}
+	return errs
+}
+
+// isSignalName accepts SIG followed by capital letters or digits, as the kernel names signals.
+func isSignalName(s string) bool {
+	if len(s) < 4 || s[:3] != "SIG" {
+		return false
+	}
+	for _, c := range s[3:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// decisionDelay is max_decision_delay, or decision_wait when it is 0.
+func (cfg *Config) decisionDelay() time.Duration {
+	if cfg.MaxDecisionDelay == 0 {
+		return cfg.DecisionWait
+	}
+	return cfg.MaxDecisionDelay
 }

@@ -134,6 +134,14 @@ func TestValidateRejects(t *testing.T) {
 			r := RecommendationRule{EventName: "tapio.kernel.oom_kill", Immediate: "x"}
 			c.Recommendations = []RecommendationRule{r, r}
 		}, "listed twice"},
+		{"consequence layer unknown", func(c *Config) { c.Incidents.ConsequenceLayers = []string{"trace", "http"} },
+			`incidents.consequence_layers[1]: "http" is not a layer`},
+		{"serious_alone not a problem event", func(c *Config) { c.Incidents.SeriousAlone = []string{"tapio.network.listen"} },
+			`incidents.serious_alone[0]: "tapio.network.listen" is not a problem event`},
+		{"crash signal misspelt", func(c *Config) { c.Incidents.ServingCrashSignals = []string{"segv"} },
+			`incidents.serving_crash_signals[0]: "segv" is not a signal name`},
+		{"negative recovery delay", func(c *Config) { c.Incidents.RecoveryDelay = -time.Second },
+			"incidents.recovery_delay must not be negative"},
 		{"recommendation without target", func(c *Config) {
 			c.Recommendations = []RecommendationRule{{Immediate: "x"}}
 		}, "set event_name or metric_rule"},

@@ -46,6 +46,8 @@ type correlator struct {
 	interner   *interner
 	book       *incidentBook
 	builder    *recordBuilder
+	health     *healthLedger
+	policy     incidentPolicy
 	outputs    *outputRouter
 	batches    sync.Pool
 
@@ -62,6 +64,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 	}
 	peers := newPeerDirectory(cfg.MaxPeers, int64(cfg.PeerTTL))
 	store := newSpanStore(cfg.Shards, int64(cfg.Window), cfg.MaxEvents)
+	health := newHealthLedger(cfg.MaxPeers, int64(cfg.Window))
 	c := &correlator{
 		cfg:        cfg,
 		logger:     set.Logger,
@@ -73,7 +76,9 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		peers:      peers,
 		thresholds: newThresholdEvaluator(cfg.Thresholds, cfg.MaxMetricSeries),
 		interner:   newInterner(peers),
-		book:       newIncidentBook(cfg),
+		book:       newIncidentBook(cfg, health),
+		health:     health,
+		policy:     newIncidentPolicy(cfg.Incidents),
 		builder:    newRecordBuilder(cfg, store, clk),
 		outputs:    &outputRouter{telemetry: st},
 	}
@@ -133,6 +138,7 @@ func (c *correlator) Shutdown(ctx context.Context) error {
 
 // commit puts one Consume call's batch into state and reports it.
 func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
+	b.tally.evicted[evictHealthKeys] += int64(c.health.record(b.healthy))
 	ch := c.store.insert(b.nodes, now)
 	b.tally.evicted[evictSpans] += int64(ch.evicted)
 	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
@@ -162,6 +168,7 @@ func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 	expired := c.store.expire(now)
 	t.spansHeld -= int64(expired.expired)
 	c.peers.expire(now)
+	c.health.expire(now)
 	c.thresholds.expire(now, c.window)
 	if snaps := c.book.due(now, final, &t, &c.builder.mu); len(snaps) > 0 {
 		c.publish(ctx, snaps, &t)

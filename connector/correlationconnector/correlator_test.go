@@ -502,9 +502,10 @@ func TestListenWithoutAddressIsHarmless(t *testing.T) {
 		ev{name: unifiedevent.Listen, id: 1, entity: "pod-db", attrs: map[string]any{unifiedevent.KeySourcePort: int64(5432)}},
 		ev{name: unifiedevent.ConnectionRefused, id: 2, entity: "pod-app", at: time.Second,
 			attrs: map[string]any{unifiedevent.KeyDestinationAddress: "10.0.0.7", unifiedevent.KeyDestinationPort: int64(5432)}},
+		ev{name: unifiedevent.ErrorLog, id: 3, entity: "pod-app", at: time.Second},
 	)))
 	must(t, h.c.Shutdown(ctx))
 	if recs := h.records(); len(recs) != 1 {
-		t.Fatalf("%d incidents, want the refused connection's own", len(recs))
+		t.Fatalf("%d incidents, want the refused connection's own, with the error it caused", len(recs))
 	}
 }

@@ -37,6 +37,7 @@ type problemEvent struct {
 	isSpan     bool
 	joinReason linkReason
 	peerVia    peerSource
+	class      eventClass
 }
 
 // eventDetails are the facts of spans (and of some logs) that the chain shows and an impact

@@ -11,6 +11,7 @@ import (
 
 	"github.com/yairfalse/tapio/connector/correlationconnector/internal/metadata"
 	"github.com/yairfalse/tapio/internal/sharedcomponent"
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
 // NewFactory returns the factory of the correlation connector.
@@ -28,7 +29,6 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Window:               2 * time.Minute,
 		DecisionWait:         5 * time.Second,
-		MaxDecisionDelay:     30 * time.Second,
 		IncidentTimeout:      5 * time.Minute,
 		ClockSkew:            2 * time.Second,
 		FlushInterval:        time.Second,
@@ -39,6 +39,12 @@ func createDefaultConfig() component.Config {
 		PeerTTL:              24 * time.Hour,
 		MaxMetricSeries:      10_000,
 		Shards:               runtime.GOMAXPROCS(0),
+		Incidents: IncidentPolicy{
+			ConsequenceLayers:   []string{"trace", "application", "kubernetes"},
+			SeriousAlone:        []string{string(unifiedevent.OOMKill)},
+			ServingCrashSignals: []string{"SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE"},
+			RecoveryDelay:       2 * time.Second,
+		},
 		Links: LinkConfidences{
 			Trace:      1.0,
 			Kubernetes: 0.95,

@@ -19,6 +19,7 @@ const (
 	evictIncidentEvents
 	evictPeers
 	evictMetricSeries
+	evictHealthKeys
 	evictReasonCount
 )
 
@@ -29,6 +30,7 @@ var evictReasonNames = [evictReasonCount]string{
 	evictIncidentEvents: "max_events_per_incident",
 	evictPeers:          "max_peers",
 	evictMetricSeries:   "max_metric_series",
+	evictHealthKeys:     "max_peers_health",
 }
 
 // emitTrigger says why a correlation record was emitted.
@@ -89,8 +91,11 @@ type incident struct {
 	keys         []linkKey
 	mergedIDs    []string
 	dirty        bool
-	prev, next   *incident // least recently updated first
-	closed       bool
+	// eligible: the group holds an observed consequence or an event serious on its own
+	// (IncidentPolicy); only then is it emitted. Until then its events stay events.
+	eligible   bool
+	prev, next *incident // least recently updated first
+	closed     bool
 }
 
 // snapshot is what a correlation record is built from: taken under the book's lock, read without
@@ -113,8 +118,10 @@ type snapshot struct {
 // Snapshots must reach the record builder in the order they were taken, so every method that
 // returns snapshots takes a handoff lock — the next stage's — before it releases its own.
 type incidentBook struct {
-	cfg    *Config
-	window int64
+	cfg           *Config
+	window        int64
+	recoveryDelay int64
+	health        *healthLedger
 
 	mu       sync.Mutex // guards everything below
 	bindings map[linkKey]binding
@@ -125,8 +132,14 @@ type incidentBook struct {
 	pending  []snapshot // of incidents evicted while joining, handed out after the join
 }
 
-func newIncidentBook(cfg *Config) *incidentBook {
-	return &incidentBook{cfg: cfg, window: int64(cfg.Window), bindings: map[linkKey]binding{}}
+func newIncidentBook(cfg *Config, health *healthLedger) *incidentBook {
+	return &incidentBook{
+		cfg:           cfg,
+		window:        int64(cfg.Window),
+		recoveryDelay: int64(cfg.Incidents.RecoveryDelay),
+		health:        health,
+		bindings:      map[linkKey]binding{},
+	}
 }
 
 // joinAll takes prepared problem events into their incidents. It returns the snapshots of
@@ -151,7 +164,7 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 // closes everything. It returns the snapshots to build; when there are any, handoff is locked
 // before the book is unlocked.
 func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker) []snapshot {
-	wait, timeout, maxDelay := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout), int64(b.cfg.MaxDecisionDelay)
+	wait, timeout, maxDelay := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout), int64(b.cfg.decisionDelay())
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	snaps := b.pending
@@ -161,16 +174,16 @@ func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker)
 		quiet := now - inc.lastEvidence
 		switch {
 		case final:
-			if inc.dirty {
+			if inc.dirty && inc.eligible {
 				snaps = append(snaps, b.takeSnapshot(inc, emitShutdown))
 			}
 			b.close(inc, t)
 		case quiet >= timeout:
-			if inc.dirty {
+			if inc.dirty && inc.eligible {
 				snaps = append(snaps, b.takeSnapshot(inc, emitClose))
 			}
 			b.close(inc, t)
-		case inc.dirty && (quiet >= wait || now-inc.dirtySince >= maxDelay):
+		case inc.dirty && inc.eligible && (quiet >= wait || now-inc.dirtySince >= maxDelay):
 			snaps = append(snaps, b.takeSnapshot(inc, emitDecision))
 		}
 		inc = next
@@ -210,6 +223,10 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	var seen [maxKeys]binding
 	nFound := 0
 	best := linkNone
+	// A client failure's earlier evidence, by any key but the trace, has recovered when the
+	// address it failed to reach has since served healthy traffic: the client's own earlier
+	// failures there (a refused start-up probe, say) no longer explain this one.
+	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort)}
 	for i, k := range keys[:n] {
 		bd, ok := b.bindings[k.key]
 		seen[i] = bd
@@ -217,6 +234,10 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 			continue
 		}
 		if k.key.kind != keyTrace && absDiff(e.time, bd.last) > b.window {
+			continue
+		}
+		if k.key.kind != keyTrace && (b.recovered(k.key, bd.last) || (e.peerAddr != "" && b.recovered(dest, bd.last))) {
+			e.class |= classAfterRecovery
 			continue
 		}
 		if best == linkNone || b.cfg.Links.of(k.reason) > b.cfg.Links.of(best) {
@@ -289,7 +310,21 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	if !inc.dirty {
 		inc.dirty, inc.dirtySince = true, now
 	}
+	if !inc.eligible && e.makesIncident() {
+		// The first consequence starts the decision clock: the first version leaves at most
+		// max_decision_delay later, however long the evidence before it had waited.
+		inc.eligible, inc.dirtySince = true, now
+	}
 	b.touch(inc)
+}
+
+// recovered reports whether healthy traffic reached k at least recovery_delay after the last
+// evidence bound through it: that evidence no longer explains failures there.
+func (b *incidentBook) recovered(k linkKey, lastEvidence int64) bool {
+	if b.recoveryDelay <= 0 || k.kind == keyPod {
+		return false
+	}
+	return b.health.lastHealthy(k)-lastEvidence >= b.recoveryDelay
 }
 
 // maxKeys bounds the keys of one event: trace, exemplar traces, entity, pod, service, peer.
@@ -390,6 +425,7 @@ func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
 		keep.dirtySince = min(keep.dirtySince, gone.dirtySince)
 	}
 	keep.lastEvidence = max(keep.lastEvidence, gone.lastEvidence)
+	keep.eligible = keep.eligible || gone.eligible
 	gone.events, gone.keys, gone.closed = nil, nil, true
 	b.unlink(gone)
 	b.open--
@@ -400,7 +436,7 @@ func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
 // evict closes an incident early because a cap was reached; evidence not yet emitted is handed
 // out with the snapshots of the call that caused the eviction, never dropped.
 func (b *incidentBook) evict(inc *incident, reason evictReason, t *tally) {
-	if inc.dirty {
+	if inc.dirty && inc.eligible {
 		b.pending = append(b.pending, b.takeSnapshot(inc, emitEviction))
 	}
 	if reason == evictIncidents {
@@ -411,8 +447,17 @@ func (b *incidentBook) evict(inc *incident, reason evictReason, t *tally) {
 	b.close(inc, t)
 }
 
-// close forgets an incident and the keys that lead to it.
+// close forgets an incident and the keys that lead to it. A group that never became an incident
+// is counted, event by event, as events without consequence.
 func (b *incidentBook) close(inc *incident, t *tally) {
+	if !inc.eligible && len(inc.events) > 0 {
+		if t.withoutConsequence == nil {
+			t.withoutConsequence = map[unifiedevent.Name]int64{}
+		}
+		for i := range inc.events {
+			t.withoutConsequence[inc.events[i].name]++
+		}
+	}
 	for _, k := range inc.keys {
 		if bd, ok := b.bindings[k]; ok && bd.incident == inc {
 			delete(b.bindings, k)

@@ -52,6 +52,11 @@ type batch struct {
 	// lastPeer avoids re-registering the same SERVER address for every span of a batch.
 	lastPeer       peerKey
 	lastPeerEntity string
+	// healthy holds what succeeded in this batch, for the health ledger; lastHealthy* skip
+	// repeats of the same key within the batch.
+	healthy           []healthObservation
+	lastHealthyServer *resourceFacts
+	lastHealthyClient peerKey
 }
 
 // tally counts one Consume call so that instruments are updated once per batch.
@@ -66,6 +71,9 @@ type tally struct {
 	emitted   [emitTriggerCount]int64
 	links     [linkReasonCount]int64
 	breaches  map[int]int64
+	// withoutConsequence counts, by event name, the events of groups closed without becoming an
+	// incident; allocated on first use (closing such a group is rare next to ingest).
+	withoutConsequence map[unifiedevent.Name]int64
 }
 
 func (c *correlator) getBatch() *batch {
@@ -86,6 +94,9 @@ func (c *correlator) putBatch(b *batch) {
 	clear(breaches)
 	b.tally = tally{breaches: breaches}
 	b.lastPeer, b.lastPeerEntity = peerKey{}, ""
+	clear(b.healthy)
+	b.healthy = b.healthy[:0]
+	b.lastHealthyServer, b.lastHealthyClient = nil, peerKey{}
 	c.batches.Put(b)
 }
 
@@ -185,6 +196,9 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 	if span.Kind() == ptrace.SpanKindServer {
 		c.registerServerSpan(b, res, attrs, now)
 	}
+	if !problem && span.Status().Code() != ptrace.StatusCodeError {
+		c.observeHealthy(b, res, span.Kind(), attrs, end)
+	}
 	if problem {
 		e := c.appendProblem(b)
 		e.time = end
@@ -197,7 +211,7 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 		if span.Status().Code() == ptrace.StatusCodeError && span.Status().Message() != "" {
 			e.details.errorType = span.Status().Message()
 		}
-		readEventAttributes(e, res, attrs)
+		c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs))
 		b.tally.accepted[acceptProblem]++
 	}
 	if tid.IsEmpty() {
@@ -225,16 +239,63 @@ func (c *correlator) registerServerSpan(b *batch, res *resourceFacts, attrs pcom
 	b.tally.evicted[evictPeers] += int64(c.peers.register(key.addr, key.port, entity, peerFromSpan, now))
 }
 
+// observeHealthy notes that a request succeeded: a SERVER span for its service and workload, a
+// CLIENT span for the address it called and the entity serving that address. Evidence bound
+// through those keys long enough before is taken as recovered (IncidentPolicy.RecoveryDelay).
+func (c *correlator) observeHealthy(b *batch, res *resourceFacts, kind ptrace.SpanKind, attrs pcommon.Map, at int64) {
+	if c.book.recoveryDelay <= 0 {
+		return
+	}
+	switch kind {
+	case ptrace.SpanKindServer:
+		if b.lastHealthyServer == res {
+			return
+		}
+		b.lastHealthyServer = res
+		if e := res.resourceEntity(); e != "" {
+			b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyEntity, name: e}, at})
+		}
+		if res.service != "" {
+			b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyService, name: res.service}, at})
+		}
+	case ptrace.SpanKindClient:
+		addr, port := calledAddress(attrs)
+		if addr == "" {
+			return
+		}
+		key := peerKey{addr, port}
+		if key == b.lastHealthyClient {
+			return
+		}
+		b.lastHealthyClient = key
+		b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyDestination, name: addr, port: port}, at})
+		if target, _, ok := c.peers.resolve(addr, port); ok {
+			b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyEntity, name: target}, at})
+		}
+	}
+}
+
+// calledAddress is the address a CLIENT span called, by the semantic conventions old and new.
+func calledAddress(attrs pcommon.Map) (string, int64) {
+	f := unifiedevent.ReadCallFacts(attrs)
+	return f.PeerAddress, f.PeerPort
+}
+
 func (c *correlator) appendProblem(b *batch) *pendingEvent {
 	b.problems = append(b.problems, pendingEvent{})
 	return &b.problems[len(b.problems)-1]
 }
 
-// readEventAttributes reads, in one pass, what a problem event's attributes say.
-func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) {
-	var peerAddr, serverAddr, destAddr string
-	var peerPort, serverPort, destPort int64
+// readEventAttributes reads, in one pass, what a problem event's attributes say. It returns the
+// kernel signal the event names, if any, for the incident policy (the string is the batch's).
+func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) (signal string) {
+	var destAddr string
+	var destPort int64
+	var call unifiedevent.CallFacts
 	attrs.Range(func(k string, v pcommon.Value) bool {
+		if call.Take(k, v) {
+			return true
+		}
 		switch k {
 		case unifiedevent.KeyEventID:
 			if v.Type() == pcommon.ValueTypeStr {
@@ -242,12 +303,6 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 			}
 		case unifiedevent.KeyEntityID:
 			e.entity = unifiedevent.StringValue(v)
-		case unifiedevent.KeyHTTPRoute:
-			e.details.route = unifiedevent.StringValue(v)
-		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
-			if n, ok := unifiedevent.IntValue(v); ok {
-				e.details.httpStatus = int32(n)
-			}
 		case unifiedevent.KeyErrorType:
 			e.details.errorType = unifiedevent.StringValue(v)
 		case unifiedevent.KeyEndUserID:
@@ -256,31 +311,26 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 			e.details.user = unifiedevent.StringValue(v)
 		case unifiedevent.KeySessionID:
 			e.details.session = unifiedevent.StringValue(v)
-		case unifiedevent.KeyServerAddress:
-			serverAddr = unifiedevent.StringValue(v)
-		case unifiedevent.KeyServerPort:
-			serverPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyDestinationAddress:
 			destAddr = unifiedevent.StringValue(v)
 		case unifiedevent.KeyDestinationPort:
 			destPort, _ = unifiedevent.IntValue(v)
-		case unifiedevent.KeyNetworkPeerAddress:
-			peerAddr = unifiedevent.StringValue(v)
-		case unifiedevent.KeyNetworkPeerPort:
-			peerPort, _ = unifiedevent.IntValue(v)
+		case unifiedevent.KeyKernelSignalName:
+			signal = unifiedevent.StringValue(v)
 		}
 		return true
 	})
-	// A client failure is about the address it called: destination.* for kernel events,
-	// server.* (then network.peer.*) for CLIENT spans and logs.
+	e.details.route = call.HTTPRoute
+	e.details.httpStatus = int32(call.HTTPStatus)
+	// A client failure is about the address it called: destination.* for kernel events, the
+	// called address of the conventions (server.*, net.peer.*, network.peer.*) for CLIENT spans
+	// and logs.
 	if isClientFailure(e.name) {
 		switch {
 		case destAddr != "":
 			e.peerAddr, e.peerPort = destAddr, int32(destPort)
-		case serverAddr != "":
-			e.peerAddr, e.peerPort = serverAddr, int32(serverPort)
-		case peerAddr != "":
-			e.peerAddr, e.peerPort = peerAddr, int32(peerPort)
+		case call.PeerAddress != "":
+			e.peerAddr, e.peerPort = call.PeerAddress, int32(call.PeerPort)
 		}
 	}
 	e.service = res.service
@@ -288,6 +338,7 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 	if e.entity == "" {
 		e.entity = unifiedevent.EntityID(res.attrs, attrs)
 	}
+	return signal
 }
 
 func (c *correlator) consumeLogs(ctx context.Context, ld plog.Logs) error {
@@ -348,7 +399,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 	if rec.Body().Type() == pcommon.ValueTypeStr {
 		e.narrative = rec.Body().Str()
 	}
-	readEventAttributes(e, res, attrs)
+	c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs))
 	b.tally.accepted[acceptProblem]++
 }
 

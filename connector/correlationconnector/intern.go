@@ -57,6 +57,9 @@ func (in *interner) prepare(p *pendingEvent) {
 			e.peerTarget, e.peerVia = in.str(target), via
 		}
 	}
+	if e.class&classCrash != 0 && in.peers.serves(e.entity) {
+		e.class |= classServing
+	}
 }
 
 // pod returns the interned "namespace/name" of a pod without building the string when it is

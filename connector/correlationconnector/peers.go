@@ -22,14 +22,26 @@ type peerEntry struct {
 // events, pod IPs and SERVER spans. Reads vastly outnumber writes, and a registration that changes
 // nothing only refreshes a timestamp under the read lock.
 type peerDirectory struct {
-	mu      sync.RWMutex
-	entries map[peerKey]*peerEntry
-	max     int
-	ttl     int64
+	mu        sync.RWMutex
+	entries   map[peerKey]*peerEntry
+	listeners map[string]int64 // entities known to listen (from listen events), when last registered
+	max       int
+	ttl       int64
 }
 
 func newPeerDirectory(maxPeers int, ttl int64) *peerDirectory {
-	return &peerDirectory{entries: map[peerKey]*peerEntry{}, max: maxPeers, ttl: ttl}
+	return &peerDirectory{entries: map[peerKey]*peerEntry{}, listeners: map[string]int64{}, max: maxPeers, ttl: ttl}
+}
+
+// serves reports whether entity is known to listen: a serving workload.
+func (d *peerDirectory) serves(entity string) bool {
+	if entity == "" {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.listeners[entity]
+	return ok
 }
 
 // register records that entity serves addr:port; it reports how many entries it evicted.
@@ -40,7 +52,7 @@ func (d *peerDirectory) register(addr string, port int64, entity string, via pee
 	key := peerKey{addr, port}
 	d.mu.RLock()
 	e, ok := d.entries[key]
-	if ok && e.entity == entity {
+	if ok && e.entity == entity && via != peerFromListen {
 		e.seen.Store(now)
 		d.mu.RUnlock()
 		return 0
@@ -49,6 +61,12 @@ func (d *peerDirectory) register(addr string, port int64, entity string, via pee
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if via == peerFromListen {
+		if _, known := d.listeners[entity]; !known && len(d.listeners) >= d.max {
+			evicted += d.evictStalestListener()
+		}
+		d.listeners[strings.Clone(entity)] = now
+	}
 	if _, ok := d.entries[key]; !ok && len(d.entries) >= d.max {
 		// Evict the stalest of a few entries: map order is random enough to spread the choice.
 		var victim peerKey
@@ -62,7 +80,7 @@ func (d *peerDirectory) register(addr string, port int64, entity string, via pee
 			}
 		}
 		delete(d.entries, victim)
-		evicted = 1
+		evicted++
 	}
 	ne := &peerEntry{entity: strings.Clone(entity), via: via}
 	ne.seen.Store(now)
@@ -104,6 +122,26 @@ func (d *peerDirectory) expire(now int64) {
 			delete(d.entries, k)
 		}
 	}
+	for entity, seen := range d.listeners {
+		if now-seen > d.ttl {
+			delete(d.listeners, entity)
+		}
+	}
+}
+
+// evictStalestListener forgets the stalest of a few listening entities; it runs under d.mu.
+func (d *peerDirectory) evictStalestListener() int {
+	victim, oldest, looked := "", int64(1<<63-1), 0
+	for entity, seen := range d.listeners {
+		if seen < oldest {
+			victim, oldest = entity, seen
+		}
+		if looked++; looked == 8 {
+			break
+		}
+	}
+	delete(d.listeners, victim)
+	return 1
 }
 
 func (d *peerDirectory) len() int {

@@ -29,12 +29,21 @@ func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 	s := &rb.scratch
 	s.reset(len(ev))
 	rb.findAncestors(ev, s)
+	told, eventCount := snap.told, snap.eventCount
+	if folded := foldNestedCalls(ev, s, &told); folded > 0 {
+		// The failed CLIENT span that encloses a failed CLIENT span of the same service is one
+		// logical call with it (a pool's connect around the driver's connect): the chain keeps
+		// the inner, most specific failure once, and the trace structure above it.
+		ev, eventCount = s.unnested, eventCount-folded
+		s.reset(len(ev))
+		rb.findAncestors(ev, s)
+	}
 	rb.orderChain(ev, s)
 	rb.linkChain(ev, s)
 
 	root := &ev[s.order[0]]
 	t.emitted[snap.trigger]++
-	for i := snap.told; i < len(ev); i++ {
+	for i := told; i < len(ev); i++ {
 		if r := s.links[i].reason; r != linkNone {
 			t.links[r]++
 		}
@@ -57,7 +66,7 @@ func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 			EntityID:  root.entity,
 			Narrative: narrativeOf(root),
 		},
-		EventCount:      int64(snap.eventCount),
+		EventCount:      int64(eventCount),
 		Chain:           r.Chain[:0],
 		TraceIDs:        r.TraceIDs[:0],
 		Services:        r.Services[:0],
@@ -98,10 +107,11 @@ func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 		r.Chain = append(r.Chain, rb.chainEntry(ev, e, s.links[i]))
 	}
 	r.FirstSeen, r.LastSeen = time.Unix(0, first), time.Unix(0, last)
+	r.Chain[0].Link.Detail = incidentBasis(ev, s.order)
 	for _, a := range rb.advice.lookup(root) {
 		r.Recommendations = append(r.Recommendations, unifiedevent.Recommendation{Horizon: a.horizon, Action: a.action})
 	}
-	r.Summary = summarize(r.RootCause.Narrative, snap.eventCount, r.Services, confidence)
+	r.Summary = summarize(r.RootCause.Narrative, eventCount, r.Services, confidence)
 
 	rls := out.ResourceLogs()
 	if rls.Len() == 0 {
@@ -114,6 +124,7 @@ func (rb *recordBuilder) buildRecord(snap *snapshot, out plog.Logs, t *tally) {
 	clear(r.Chain)
 	clear(r.TraceIDs)
 	clear(r.Services)
+	clear(s.unnested)
 	r.MergedIDs = nil
 }
 
@@ -140,6 +151,9 @@ func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainL
 	}
 	if !e.span.IsEmpty() {
 		entry.SpanID = hex.EncodeToString(e.span[:])
+		if e.isSpan && !e.parent.IsEmpty() {
+			entry.ParentSpanID = hex.EncodeToString(e.parent[:])
+		}
 	}
 	if l.reason != linkNone {
 		entry.Link.Confidence, entry.Link.HasConfidence = l.confidence, true
@@ -160,6 +174,68 @@ func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainL
 		entry.Metric = unifiedevent.MetricBreach{Rule: rule.Name, Metric: rule.Metric, Value: e.breach.value}
 	}
 	return entry
+}
+
+// foldNestedCalls leaves in s.unnested the events that are not the enclosing span of a nested
+// failed call — a dependency_error span whose nearest failed descendant is a dependency_error
+// span of the same service — and returns how many it left out. told, the count of events already
+// reported, is moved to the same indices. It needs s.ancestor.
+func foldNestedCalls(ev []problemEvent, s *chainScratch, told *int) int {
+	enclosing := func(i int) bool {
+		return ev[i].isSpan && ev[i].name == unifiedevent.DependencyError
+	}
+	for i := range ev {
+		s.bestChild[i] = -1
+	}
+	folded := 0
+	for j := range ev {
+		if a := s.ancestor[j]; a >= 0 && enclosing(int(a)) && enclosing(j) && ev[a].service == ev[j].service && s.bestChild[a] != -2 {
+			s.bestChild[a] = -2 // marks a as folded; bestChild is recomputed by linkChain
+			folded++
+		}
+	}
+	if folded == 0 {
+		return 0
+	}
+	s.unnested = s.unnested[:0]
+	newTold := 0
+	for i := range ev {
+		if s.bestChild[i] == -2 {
+			continue
+		}
+		if i < *told {
+			newTold++
+		}
+		s.unnested = append(s.unnested, ev[i])
+	}
+	*told = newTold
+	return folded
+}
+
+// incidentBasis says, on the root entry, which rule of the incident policy made the group an
+// incident, and whether earlier evidence was set aside because it had recovered.
+func incidentBasis(ev []problemEvent, order []int32) string {
+	basis := ""
+	for _, i := range order {
+		e := &ev[i]
+		switch {
+		case e.class&classConsequence != 0:
+			basis = "an incident: it has an observed consequence (" + string(e.name) + ")"
+		case e.class&classSeriousAlone != 0 && basis == "":
+			basis = "an incident on its own: " + string(e.name) + " is in incidents.serious_alone"
+		case e.class&(classCrash|classServing) == classCrash|classServing && basis == "":
+			basis = "an incident on its own: a serving workload crashed (incidents.serving_crash_signals)"
+		default:
+			continue
+		}
+		if e.class&classConsequence != 0 {
+			break
+		}
+	}
+	if ev[order[0]].class&classAfterRecovery != 0 {
+		basis += "; earlier failures there had recovered (healthy traffic since, incidents.recovery_delay) and are not taken as its cause"
+	}
+	return basis
 }
 
 // linkDetail says in words why e is linked to its cause.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -116,6 +117,9 @@ func (s *selfTelemetry) report(ctx context.Context, t *tally) {
 	}
 	s.emitAttrs.AddEach(ctx, tb.ConnectorCorrelationIncidentsEmitted, t.emitted[:])
 	s.linkAttrs.AddEach(ctx, tb.ConnectorCorrelationLinks, t.links[:])
+	for name, n := range t.withoutConsequence {
+		tb.ConnectorCorrelationEventsWithoutConsequence.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("event_name", string(name)))))
+	}
 	for rule, n := range t.breaches {
 		tb.ConnectorCorrelationThresholdBreaches.Add(ctx, n, s.ruleAttrs.Options(rule)...)
 	}

@@ -152,6 +152,7 @@ func (c *correlator) evaluate(b *batch, ruleIndex int, res *resourceFacts, dp pm
 	e.time = ts
 	e.name, e.layer = unifiedevent.MetricThresholdBreach, layer
 	e.breach = &breachFacts{rule: ruleIndex, value: value, exemplars: slices.Clone(st.exemplars)}
+	e.class |= classConsequence
 	e.entity = res.resourceEntity()
 	e.service = res.service
 	e.podNamespace, e.podName = res.podNamespace, res.podName

@@ -24,7 +24,10 @@ import (
 
 // Options says where everything is and how hard to push.
 type Options struct {
-	Collector, CollectorConfig  string
+	Collector string
+	// CollectorConfigs are passed in order, each as --config: the distribution's config, then
+	// the demo shop's business figures merged over it.
+	CollectorConfigs            []string
 	Checkout, Payment, LedgerDB string
 	// CollectorEnv is added to the collector's environment (data directories, ports).
 	CollectorEnv []string
@@ -94,8 +97,12 @@ const (
 // Start launches the collector and the three services.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	s := &Stack{ledgerDone: make(chan struct{})}
-	progress(o, PhaseStarting, "otelcol-tapio "+o.CollectorConfig)
-	collector := exec.Command(o.Collector, "--config", o.CollectorConfig)
+	var args []string
+	for _, c := range o.CollectorConfigs {
+		args = append(args, "--config", c)
+	}
+	progress(o, PhaseStarting, "otelcol-tapio "+strings.Join(args, " "))
+	collector := exec.Command(o.Collector, args...)
 	collector.Env = append(os.Environ(), o.CollectorEnv...)
 	if err := s.launch(o, collector); err != nil {
 		return s, fmt.Errorf("starting otelcol-tapio: %w", err)

@@ -27,9 +27,16 @@ func main() {
 
 func run() error {
 	bin := flag.String("bin", "_build", "directory holding otelcol-tapio, tapio-cli and the demo services")
-	config := flag.String("config", "distributions/standalone/config.yaml", "collector config")
+	var configs []string
+	flag.Func("config", "collector config; repeat to merge several (default: distributions/standalone/config.yaml, then demo/shop.yaml)", func(v string) error {
+		configs = append(configs, v)
+		return nil
+	})
 	api := flag.String("api", "http://127.0.0.1:8765", "impact API tapio-cli talks to")
 	flag.Parse()
+	if len(configs) == 0 {
+		configs = []string{"distributions/standalone/config.yaml", "demo/shop.yaml"}
+	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: the ebpf receiver loads kernel programs and ledger-db runs in a memory cgroup")
 	}
@@ -47,7 +54,7 @@ func run() error {
 	}
 	opts := scenario.Options{
 		Collector:         filepath.Join(*bin, "otelcol-tapio"),
-		CollectorConfig:   *config,
+		CollectorConfigs:  configs,
 		CollectorEnv:      []string{"TAPIO_DATA_DIR=" + dataDir},
 		HealthURL:         "http://127.0.0.1:13133/",
 		OTLPEndpoint:      "127.0.0.1:4317",

@@ -80,6 +80,7 @@ func incidentOf(r *ue.CorrelationRecord) impactapi.Incident {
 			EventID:        e.EventID,
 			TraceID:        e.TraceID,
 			SpanID:         e.SpanID,
+			ParentSpanID:   e.ParentSpanID,
 			SpanKind:       e.SpanKind,
 			Service:        e.Service,
 			HTTPRoute:      e.HTTPRoute,

@@ -24,7 +24,7 @@ func TestScenarioRecordsBecomeIncidents(t *testing.T) {
 	}
 	tests := map[string]map[string]incident{
 		"kubernetes_and_kernel_oom": {"correlation-1": {1, ue.OOMKill, []ue.Name{ue.OOMKill, ue.PodOOMKilled}}},
-		"late_evidence":             {"correlation-1": {2, ue.OOMKill, []ue.Name{ue.OOMKill, ue.ConnectionRefused}}},
+		"late_evidence":             {"correlation-1": {2, ue.OOMKill, []ue.Name{ue.OOMKill, ue.ConnectionRefused, ue.ErrorLog}}},
 		"oom_chain": {"correlation-1": {1, ue.OOMKill, []ue.Name{ue.OOMKill, ue.ConnectionRefused,
 			ue.DependencyError, ue.DependencyError, ue.ServerError, ue.ServerError}}},
 		"two_failures": {
@@ -109,8 +109,9 @@ func TestScenarioOOMChainFigures(t *testing.T) {
 	if len(im.Unavailable) != 0 {
 		t.Errorf("unavailable %+v: every figure is configured", im.Unavailable)
 	}
-	// The connector decided 3 s after the last evidence, 5 s after the OOM kill.
-	if inc.TimeToDetectionSeconds != 5 || !inc.DetectedAt.Equal(time.Date(2026, 11, 25, 3, 0, 15, 0, time.UTC)) {
+	// The connector decided at most decision_wait (2 s) after the first consequence, 3 s after the
+	// OOM kill.
+	if inc.TimeToDetectionSeconds != 3 || !inc.DetectedAt.Equal(time.Date(2026, 11, 25, 3, 0, 13, 0, time.UTC)) {
 		t.Errorf("detected %s, time to detection %v s", inc.DetectedAt, inc.TimeToDetectionSeconds)
 	}
 	if !reflect.DeepEqual(inc.TraceIDs, []string{traceA, traceB}) || len(inc.Recommendations) != 3 {

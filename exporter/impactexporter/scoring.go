@@ -19,6 +19,7 @@ import (
 const (
 	figureRootCause          = "root_cause"
 	figureCustomerFacing     = "customer_facing"
+	figureFailedRequests     = "failed_requests"
 	figureFailedTransactions = "failed_transactions"
 	figureRevenueAtRisk      = "revenue_at_risk"
 	figureAffectedUsers      = "affected_users"
@@ -111,22 +112,36 @@ func (s *scorer) score(inc *impactapi.Incident, deps dependents) {
 		}
 	}
 
-	// Failed transactions and revenue at risk.
+	// Failed requests, from the data; failed transactions and revenue at risk, from the
+	// configured transaction routes — absent, with the reason, when none is configured or no
+	// failed request is on one.
+	if hasSpans {
+		im.FailedRequests = s.failedRequests(inc)
+	} else {
+		unavailable(figureFailedRequests, "the chain has no spans to count requests on")
+	}
 	switch {
 	case len(s.cfg.Transactions.Routes) == 0:
-		unavailable(figureFailedTransactions, "impact.transactions.routes is not configured")
+		unavailable(figureFailedTransactions, "impact.transactions.routes is not configured"+requestsBesides(im.FailedRequests, ""))
 	case !hasSpans:
 		unavailable(figureFailedTransactions, "the chain has no spans to count transactions on")
 	default:
-		im.FailedTransactions = s.failedTransactions(inc)
-		n := float64(im.FailedTransactions.Count)
-		factor(figureFailedTransactions, step(failedTransactionSteps, n), im.FailedTransactions.Source)
+		if ft := s.failedTransactions(inc); ft.Count > 0 {
+			im.FailedTransactions = ft
+			factor(figureFailedTransactions, step(failedTransactionSteps, float64(ft.Count)), ft.Source)
+		} else {
+			unavailable(figureFailedTransactions, "no failed request on a configured transaction route"+requestsBesides(im.FailedRequests, "other routes"))
+		}
+	}
+	if im.FailedTransactions == nil && im.FailedRequests != nil && im.FailedRequests.Count > 0 {
+		// Without transactions to weigh the failures, the failed requests stand in for them.
+		factor(figureFailedRequests, step(failedTransactionSteps, float64(im.FailedRequests.Count)), im.FailedRequests.Source)
 	}
 	switch {
 	case s.cfg.Transactions.ValuePerTransaction <= 0:
 		unavailable(figureRevenueAtRisk, "impact.transactions.value_per_transaction is not configured")
 	case im.FailedTransactions == nil:
-		unavailable(figureRevenueAtRisk, "failed transactions are unknown")
+		unavailable(figureRevenueAtRisk, "failed transactions are absent (see failed_transactions)")
 	default:
 		v := s.cfg.Transactions.ValuePerTransaction
 		n := im.FailedTransactions.Count
@@ -263,6 +278,61 @@ func spanKey(e impactapi.ChainEntry) string {
 		return e.EventID
 	}
 	return e.TraceID + "/" + e.Time.String() + "/" + e.Narrative
+}
+
+// requestsBesides completes an absence reason with the failed requests counted anyway: "; 139
+// failed requests on other routes".
+func requestsBesides(fr *impactapi.FailedRequests, where string) string {
+	if fr == nil || fr.Count == 0 {
+		return ""
+	}
+	noun := "failed requests"
+	if fr.Count == 1 {
+		noun = "failed request"
+	}
+	if where == "" {
+		return fmt.Sprintf("; %d %s counted in failed_requests", fr.Count, noun)
+	}
+	return fmt.Sprintf("; %d %s on %s", fr.Count, noun, where)
+}
+
+// failedRequests counts distinct failed SERVER spans where requests entered: root spans, and
+// spans of configured customer-facing services.
+func (s *scorer) failedRequests(inc *impactapi.Incident) *impactapi.FailedRequests {
+	fr := &impactapi.FailedRequests{}
+	seen := map[string]struct{}{}
+	byRoute := map[string]int{}
+	for _, e := range inc.Chain {
+		if e.EventName != string(ue.ServerError) || !isSpanEntry(e) {
+			continue
+		}
+		_, customerFacing := s.customerSvc[e.Service]
+		if e.ParentSpanID != "" && !customerFacing {
+			continue
+		}
+		k := spanKey(e)
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		fr.Count++
+		route := e.Service
+		if e.HTTPRoute != "" {
+			route += " " + e.HTTPRoute
+		}
+		if route != "" {
+			byRoute[route]++
+		}
+	}
+	fr.Routes = slices.SortedFunc(maps.Keys(byRoute), func(a, b string) int {
+		return cmp.Or(cmp.Compare(byRoute[b], byRoute[a]), cmp.Compare(a, b))
+	})
+	where := "root spans"
+	if len(s.customerSvc) > 0 {
+		where += " and configured customer-facing services (" + strings.Join(slices.Sorted(maps.Keys(s.customerSvc)), ", ") + ")"
+	}
+	fr.Source = fmt.Sprintf("%d distinct failed SERVER spans (%s) at entry points: %s", fr.Count, ue.ServerError, where)
+	return fr
 }
 
 func (s *scorer) failedTransactions(inc *impactapi.Incident) *impactapi.FailedTransactions {

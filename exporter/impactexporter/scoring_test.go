@@ -50,7 +50,7 @@ func TestScoringUnconfiguredLeavesFiguresAbsent(t *testing.T) {
 	}
 	want := map[string]string{
 		figureCustomerFacing:     "impact.customer_facing is not configured",
-		figureFailedTransactions: "impact.transactions.routes is not configured",
+		figureFailedTransactions: "impact.transactions.routes is not configured; 2 failed requests counted in failed_requests",
 		figureRevenueAtRisk:      "impact.transactions.value_per_transaction is not configured",
 		figureSLOBurn:            "impact.slos is not configured",
 	}
@@ -64,9 +64,14 @@ func TestScoringUnconfiguredLeavesFiguresAbsent(t *testing.T) {
 	if im.Cascade == nil || len(im.Cascade.Services) != 3 || im.Cascade.Level != "MEDIUM" {
 		t.Fatalf("cascade = %+v", im.Cascade)
 	}
-	// root cause 0.30 + 2 users 0.05 + 2 more services on the chain 0.10
-	if inc.Score != 0.45 || inc.Severity != impactapi.SeverityMedium {
-		t.Fatalf("score %v %s, want 0.45 MEDIUM; factors %+v", inc.Score, inc.Severity, im.ScoreFactors)
+	// Failed requests are counted from the data: the two failed checkout SERVER spans are root
+	// spans. Without transactions configured they weigh in the score instead.
+	if fr := im.FailedRequests; fr == nil || fr.Count != 2 || len(fr.Routes) != 1 || fr.Routes[0] != "checkout /api/checkout" {
+		t.Fatalf("failed requests = %+v, want 2 on checkout /api/checkout", fr)
+	}
+	// root cause 0.30 + 2 failed requests 0.10 + 2 users 0.05 + 2 more services on the chain 0.10
+	if inc.Score != 0.55 || inc.Severity != impactapi.SeverityHigh {
+		t.Fatalf("score %v %s, want 0.55 HIGH; factors %+v", inc.Score, inc.Severity, im.ScoreFactors)
 	}
 }
 
@@ -137,24 +142,30 @@ func TestScoringTable(t *testing.T) {
 					t.Fatalf("figures without data must be absent: %+v", inc.Impact)
 				}
 				u := unavailableFigures(inc.Impact)
-				if u[figureFailedTransactions] != "the chain has no spans to count transactions on" || u[figureRevenueAtRisk] != "failed transactions are unknown" {
+				if u[figureFailedTransactions] != "the chain has no spans to count transactions on" ||
+					u[figureRevenueAtRisk] != "failed transactions are absent (see failed_transactions)" ||
+					u[figureFailedRequests] != "the chain has no spans to count requests on" {
 					t.Fatalf("unavailable = %v", u)
 				}
 			},
 		},
 		{
-			name: "configured routes that the chain does not touch: zero failed transactions is a real zero",
+			name: "configured routes that no failed request is on: absent, never zero-filled",
 			cfg: func(c *ImpactConfig) {
 				*c = configuredImpact()
 				c.Transactions.Routes = []RouteMatch{{Route: "/api/refund"}}
 			},
 			input: oomChain,
 			check: func(t *testing.T, inc impactapi.Incident) {
-				if ft := inc.Impact.FailedTransactions; ft == nil || ft.Count != 0 {
-					t.Fatalf("failed = %+v", ft)
+				if ft, r := inc.Impact.FailedTransactions, inc.Impact.RevenueAtRisk; ft != nil || r != nil {
+					t.Fatalf("failed transactions %+v, revenue %+v: want both absent", ft, r)
 				}
-				if r := inc.Impact.RevenueAtRisk; r == nil || r.Amount != 0 {
-					t.Fatalf("revenue = %+v", r)
+				u := unavailableFigures(inc.Impact)
+				if got := u[figureFailedTransactions]; got != "no failed request on a configured transaction route; 2 failed requests on other routes" {
+					t.Fatalf("failed transactions unavailable because %q", got)
+				}
+				if inc.Impact.FailedRequests == nil || inc.Impact.FailedRequests.Count != 2 {
+					t.Fatalf("failed requests = %+v, want 2", inc.Impact.FailedRequests)
 				}
 			},
 		},

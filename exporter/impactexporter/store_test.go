@@ -71,8 +71,8 @@ func TestUpsertKeepsNewestVersionAndFirstDetection(t *testing.T) {
 	if inc.Version != 2 || len(inc.Chain) != 5 {
 		t.Fatalf("stored version %d with %d entries, want 2 with 5", inc.Version, len(inc.Chain))
 	}
-	if !inc.DetectedAt.Equal(v1.ObservedTime) || inc.TimeToDetectionSeconds != 5 {
-		t.Fatalf("detected %s (ttd %v), want the first version's %s (5 s)", inc.DetectedAt, inc.TimeToDetectionSeconds, v1.ObservedTime)
+	if !inc.DetectedAt.Equal(v1.ObservedTime) || inc.TimeToDetectionSeconds != 3 {
+		t.Fatalf("detected %s (ttd %v), want the first version's %s (3 s)", inc.DetectedAt, inc.TimeToDetectionSeconds, v1.ObservedTime)
 	}
 	if !inc.UpdatedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("updated %s, want %s", inc.UpdatedAt, t0.Add(time.Minute))
@@ -134,7 +134,7 @@ func TestRetention(t *testing.T) {
 	if e.store.Len() != 1 {
 		t.Fatalf("count after expiry = %d, want 1", e.store.Len())
 	}
-	for _, q := range []incidentQuery{{}, {TraceID: traceA}, {Service: "checkout"}, {Severity: impactapi.SeverityMedium}} {
+	for _, q := range []incidentQuery{{}, {TraceID: traceA}, {Service: "checkout"}, {Severity: impactapi.SeverityHigh}} {
 		list, err := e.store.list(q)
 		if err != nil || len(list) != 1 {
 			t.Fatalf("query %+v lists %d after expiry (err %v), want 1: every index must be cleaned", q, len(list), err)
@@ -190,9 +190,10 @@ func TestListFiltersAndOrder(t *testing.T) {
 		{incidentQuery{Service: "search", TraceID: traceA}, "[]"},
 		{incidentQuery{Since: base.Add(2 * time.Minute)}, "[inc-4 inc-3 inc-2]"},
 		{incidentQuery{TraceID: traceB, Since: base.Add(2 * time.Minute)}, "[inc-3]"},
-		{incidentQuery{Severity: impactapi.SeverityMedium, Limit: 1}, "[inc-4]"},
+		{incidentQuery{Severity: impactapi.SeverityHigh, Limit: 1}, "[inc-4]"},
+		{incidentQuery{Severity: impactapi.SeverityMedium}, "[inc-3 inc-1]"},
 		{incidentQuery{Severity: impactapi.SeverityCritical}, "[]"},
-		{incidentQuery{Service: "checkout", Severity: impactapi.SeverityMedium}, "[inc-4 inc-2 inc-0]"},
+		{incidentQuery{Service: "checkout", Severity: impactapi.SeverityHigh}, "[inc-4 inc-2 inc-0]"},
 	}
 	for _, tt := range tests {
 		if got := ids(tt.q); got != tt.want {

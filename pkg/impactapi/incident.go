@@ -55,6 +55,7 @@ type ChainEntry struct {
 	EventID        string    `json:"event_id,omitempty"`
 	TraceID        string    `json:"trace_id,omitempty"`
 	SpanID         string    `json:"span_id,omitempty"`
+	ParentSpanID   string    `json:"parent_span_id,omitempty"`
 	SpanKind       string    `json:"span_kind,omitempty"`
 	Service        string    `json:"service,omitempty"`
 	HTTPRoute      string    `json:"http_route,omitempty"`
@@ -94,6 +95,7 @@ type Impact struct {
 	// ScoreFactors add up to the score (before it is capped at 1), each with its reason.
 	ScoreFactors       []ScoreFactor       `json:"score_factors"`
 	CustomerFacing     *CustomerFacing     `json:"customer_facing,omitempty"`
+	FailedRequests     *FailedRequests     `json:"failed_requests,omitempty"`
 	FailedTransactions *FailedTransactions `json:"failed_transactions,omitempty"`
 	RevenueAtRisk      *Money              `json:"revenue_at_risk,omitempty"`
 	AffectedUsers      *AffectedUsers      `json:"affected_users,omitempty"`
@@ -115,6 +117,16 @@ type CustomerFacing struct {
 	Services []string `json:"services,omitempty"`
 	Routes   []string `json:"routes,omitempty"`
 	Source   string   `json:"source"`
+}
+
+// FailedRequests counts the requests that failed where they entered the system: distinct failed
+// SERVER spans that are root spans or belong to a configured customer-facing service. It needs no
+// configuration: it is counted from the data whenever the chain has spans.
+type FailedRequests struct {
+	Count int64 `json:"count"`
+	// Routes are the routes of the failed requests (service and route), most failures first.
+	Routes []string `json:"routes,omitempty"`
+	Source string   `json:"source"`
 }
 
 // FailedTransactions counts distinct error spans on configured transaction routes.

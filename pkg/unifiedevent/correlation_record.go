@@ -73,9 +73,12 @@ type ChainEntry struct {
 	Narrative string
 	EventID   string
 	// TraceID and SpanID are hex, present only when the event had real trace context.
-	TraceID  string
-	SpanID   string
-	SpanKind string
+	TraceID string
+	SpanID  string
+	// ParentSpanID is set on span events that have a parent: a span event without one is a root
+	// span, where a request entered the system.
+	ParentSpanID string
+	SpanKind     string
 	// The facts an impact exporter needs about the affected services, as the event carried them.
 	Service        string
 	HTTPRoute      string
@@ -192,6 +195,7 @@ func writeChainEntry(m pcommon.Map, e *ChainEntry) {
 	putStrIfSet(m, KeyEventID, e.EventID)
 	putStrIfSet(m, ChainKeyTraceID, e.TraceID)
 	putStrIfSet(m, ChainKeySpanID, e.SpanID)
+	putStrIfSet(m, ChainKeyParentSpanID, e.ParentSpanID)
 	m.PutStr(ChainKeyLinkReason, e.Link.Reason)
 	if e.Link.HasConfidence {
 		m.PutDouble(ChainKeyLinkConfidence, e.Link.Confidence)
@@ -423,20 +427,21 @@ func checkCodecVersion(attrs recordMap) error {
 
 func readChainEntry(m recordMap, e *ChainEntry) error {
 	*e = ChainEntry{
-		Layer:     m.str(KeyLayer),
-		EventName: m.str(KeyEventName),
-		EntityID:  m.str(KeyEntityID),
-		Narrative: m.str(ChainKeyNarrative),
-		EventID:   m.str(KeyEventID),
-		TraceID:   m.str(ChainKeyTraceID),
-		SpanID:    m.str(ChainKeySpanID),
-		SpanKind:  m.str(ChainKeySpanKind),
-		Service:   m.str(KeyServiceName),
-		HTTPRoute: m.str(KeyHTTPRoute),
-		EndUserID: m.str(KeyEndUserID),
-		UserID:    m.str(KeyUserID),
-		SessionID: m.str(KeySessionID),
-		Peer:      m.str(ChainKeyPeer),
+		Layer:        m.str(KeyLayer),
+		EventName:    m.str(KeyEventName),
+		EntityID:     m.str(KeyEntityID),
+		Narrative:    m.str(ChainKeyNarrative),
+		EventID:      m.str(KeyEventID),
+		TraceID:      m.str(ChainKeyTraceID),
+		SpanID:       m.str(ChainKeySpanID),
+		ParentSpanID: m.str(ChainKeyParentSpanID),
+		SpanKind:     m.str(ChainKeySpanKind),
+		Service:      m.str(KeyServiceName),
+		HTTPRoute:    m.str(KeyHTTPRoute),
+		EndUserID:    m.str(KeyEndUserID),
+		UserID:       m.str(KeyUserID),
+		SessionID:    m.str(KeySessionID),
+		Peer:         m.str(ChainKeyPeer),
 		Link: ChainLink{
 			Reason:       m.str(ChainKeyLinkReason),
 			Detail:       m.str(ChainKeyLinkDetail),

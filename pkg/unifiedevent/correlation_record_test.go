@@ -55,7 +55,7 @@ func fullRecord() ue.CorrelationRecord {
 			{
 				Time: t0.Add(640 * time.Millisecond), Layer: "trace", EventName: string(ue.ServerError),
 				EntityID: "pod-checkout-1", Narrative: "checkout: SERVER span POST /api/checkout failed with HTTP 500",
-				EventID: "000000000000000000000000000a0011", TraceID: traceA.String(), SpanID: "1111111111110001",
+				EventID: "000000000000000000000000000a0011", TraceID: traceA.String(), SpanID: "1111111111110001", ParentSpanID: "1111111111110000",
 				SpanKind: "SERVER", Service: "checkout", HTTPRoute: "/api/checkout", HTTPStatusCode: 500,
 				EndUserID: "user-17", UserID: "u-17", SessionID: "sess-9",
 				Link: ue.ChainLink{Reason: "trace.parent", Confidence: 1, HasConfidence: true, Detail: "propagated up the trace",

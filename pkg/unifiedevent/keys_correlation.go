@@ -31,6 +31,7 @@ const (
 	ChainKeyNarrative      = "narrative"
 	ChainKeyTraceID        = "trace_id"
 	ChainKeySpanID         = "span_id"
+	ChainKeyParentSpanID   = "parent_span_id"
 	ChainKeySpanKind       = "span.kind"
 	ChainKeyPeer           = "peer"
 	ChainKeyLinkReason     = "link.reason"
@@ -87,6 +88,7 @@ var correlationKeySpecs = []KeySpec{
 	{ChainKeyNarrative, InChainEntry, "the event's one-sentence narrative"},
 	{ChainKeyTraceID, InChainEntry, "trace id, when the event has real trace context"},
 	{ChainKeySpanID, InChainEntry, "span id, when the event has real trace context"},
+	{ChainKeyParentSpanID, InChainEntry, "parent span id of a span event; absent on a root span, which is where a request entered"},
 	{ChainKeySpanKind, InChainEntry, "SERVER, CLIENT, … for span events"},
 	{ChainKeyPeer, InChainEntry, "address:port a client failure was about"},
 	{ChainKeyLinkReason, InChainEntry, "why the event joined: root, trace.parent, trace, kubernetes, entity, peer, service, exemplar"},

@@ -39,29 +39,15 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 
 // spanFacts is what one pass over a span's attributes tells about its outcome.
 type spanFacts struct {
-	httpStatus   int64
-	grpcStatus   int64
-	hasGRPC      bool
+	call         unifiedevent.CallFacts
 	hasErrorType bool
-	route        string
 }
 
 func readSpanFacts(attrs pcommon.Map) spanFacts {
-	f := spanFacts{grpcStatus: -1}
+	var f spanFacts
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		switch k {
-		case unifiedevent.KeyHTTPResponseStatusCode, unifiedevent.KeyHTTPStatusCodeLegacy:
-			if code, ok := unifiedevent.IntValue(v); ok {
-				f.httpStatus = code
-			}
-		case unifiedevent.KeyRPCGRPCStatusCode:
-			if code, ok := unifiedevent.IntValue(v); ok {
-				f.grpcStatus, f.hasGRPC = code, true
-			}
-		case unifiedevent.KeyErrorType:
+		if !f.call.Take(k, v) && k == unifiedevent.KeyErrorType {
 			f.hasErrorType = true
-		case unifiedevent.KeyHTTPRoute:
-			f.route = unifiedevent.StringValue(v)
 		}
 		return true
 	})
@@ -84,15 +70,15 @@ func (n *normalizer) classifySpan(service string, span ptrace.Span, facts spanFa
 	failed := span.Status().Code() == ptrace.StatusCodeError
 	switch span.Kind() {
 	case ptrace.SpanKindServer:
-		if failed || facts.httpStatus >= 500 || (facts.hasGRPC && grpcServerError(facts.grpcStatus)) {
+		if failed || facts.call.HTTPStatus >= 500 || (facts.call.Has(unifiedevent.FactGRPCStatus) && grpcServerError(facts.call.GRPCStatus)) {
 			return unifiedevent.ServerError, 0
 		}
 	case ptrace.SpanKindClient:
-		if failed || facts.httpStatus >= 500 || (facts.hasGRPC && facts.grpcStatus != 0) || facts.hasErrorType {
+		if failed || facts.call.HTTPStatus >= 500 || (facts.call.Has(unifiedevent.FactGRPCStatus) && facts.call.GRPCStatus != 0) || facts.hasErrorType {
 			return unifiedevent.DependencyError, 0
 		}
 	}
-	threshold := n.slow.threshold(service, facts.route)
+	threshold := n.slow.threshold(service, facts.call.HTTPRoute)
 	if threshold > 0 {
 		start, end := span.StartTimestamp(), span.EndTimestamp()
 		if end > start && time.Duration(end-start) > threshold {

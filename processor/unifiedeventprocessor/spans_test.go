@@ -62,6 +62,8 @@ func TestSpanAnnotation(t *testing.T) {
 		{"client gRPC NOT_FOUND", spanSpec{client, unset, 0, map[string]any{"rpc.grpc.status_code": int64(5)}}, unifiedevent.DependencyError},
 		{"client with error.type", spanSpec{client, unset, 0, map[string]any{"error.type": "java.net.ConnectException"}}, unifiedevent.DependencyError},
 		{"client OK", spanSpec{client, unset, 0, map[string]any{"http.response.status_code": int64(200)}}, ""},
+		{"client HTTP 503, old keys only", spanSpec{client, unset, 0, map[string]any{"http.status_code": int64(503), "net.peer.name": "payment", "net.peer.port": int64(8080), "http.method": "POST"}}, unifiedevent.DependencyError},
+		{"client: the current status key outranks the old one", spanSpec{client, unset, 0, map[string]any{"http.status_code": int64(503), "http.response.status_code": int64(200)}}, ""},
 		{"slow internal span", spanSpec{internal, unset, 3 * time.Second, nil}, unifiedevent.SlowSpan},
 		{"fast internal span", spanSpec{internal, unset, time.Second, nil}, ""},
 		{"an error outranks slowness", spanSpec{server, failed, 5 * time.Second, nil}, unifiedevent.ServerError},

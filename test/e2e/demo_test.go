@@ -18,7 +18,7 @@ import (
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
-// demoValuePerCheckout is what distributions/standalone/config.yaml says one checkout is worth.
+// demoValuePerCheckout is what demo/shop.yaml says one checkout is worth.
 const demoValuePerCheckout = 49.90
 
 // TestDemoStory is `make demo` as an acceptance test: the real kernel OOM-kills ledger-db, and
@@ -36,7 +36,7 @@ func TestDemoStory(t *testing.T) {
 	defer cancel()
 	opts := scenario.Options{
 		Collector:         collectorBinary(t),
-		CollectorConfig:   filepath.Join(repoRoot(t), "distributions", "standalone", "config.yaml"),
+		CollectorConfigs:  []string{filepath.Join(repoRoot(t), "distributions", "standalone", "config.yaml"), filepath.Join(repoRoot(t), "demo", "shop.yaml")},
 		CollectorEnv:      []string{"TAPIO_DATA_DIR=" + t.TempDir()},
 		HealthURL:         "http://127.0.0.1:13133/",
 		OTLPEndpoint:      "127.0.0.1:4317",

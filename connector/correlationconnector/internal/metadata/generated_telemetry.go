@@ -21,17 +21,18 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 
 // TelemetryBuilder holds the connector's self-telemetry instruments.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	ConnectorCorrelationEventsInState     metric.Int64UpDownCounter
-	ConnectorCorrelationEventsAccepted    metric.Int64Counter
-	ConnectorCorrelationRecordsIgnored    metric.Int64Counter
-	ConnectorCorrelationEventsDropped     metric.Int64Counter
-	ConnectorCorrelationEvictions         metric.Int64Counter
-	ConnectorCorrelationIncidentsOpen     metric.Int64UpDownCounter
-	ConnectorCorrelationIncidentsEmitted  metric.Int64Counter
-	ConnectorCorrelationLinks             metric.Int64Counter
-	ConnectorCorrelationThresholdBreaches metric.Int64Counter
-	ConnectorCorrelationRecordsRefused    metric.Int64Counter
+	meter                                        metric.Meter
+	ConnectorCorrelationEventsInState            metric.Int64UpDownCounter
+	ConnectorCorrelationEventsAccepted           metric.Int64Counter
+	ConnectorCorrelationRecordsIgnored           metric.Int64Counter
+	ConnectorCorrelationEventsDropped            metric.Int64Counter
+	ConnectorCorrelationEvictions                metric.Int64Counter
+	ConnectorCorrelationIncidentsOpen            metric.Int64UpDownCounter
+	ConnectorCorrelationIncidentsEmitted         metric.Int64Counter
+	ConnectorCorrelationLinks                    metric.Int64Counter
+	ConnectorCorrelationThresholdBreaches        metric.Int64Counter
+	ConnectorCorrelationRecordsRefused           metric.Int64Counter
+	ConnectorCorrelationEventsWithoutConsequence metric.Int64Counter
 }
 
 // Shutdown releases the builder; the connector registers no asynchronous instruments.
@@ -99,6 +100,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_connector_correlation_records_refused",
 		metric.WithDescription("Correlation records that could not be handed downstream, by reason: no_output, downstream_error. [Alpha]"),
 		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorCorrelationEventsWithoutConsequence, err = builder.meter.Int64Counter(
+		"otelcol_connector_correlation_events_without_consequence",
+		metric.WithDescription("Problem events whose group closed with no observed consequence, so no incident was emitted for them, by event name. [Alpha]"),
+		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

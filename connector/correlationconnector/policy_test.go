@@ -1,0 +1,144 @@
+package correlationconnector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// Which groups of events are incidents: only those with an observed consequence, or with an event
+// the policy names serious on its own.
+func TestIncidentPolicy(t *testing.T) {
+	listen := ev{name: unifiedevent.Listen, entity: "vm/100", attrs: map[string]any{
+		unifiedevent.KeySourceAddress: "127.0.0.1", unifiedevent.KeySourcePort: 6379}}
+	exit := func(entity, signal string) ev {
+		e := ev{name: unifiedevent.ProcessExit, id: 2, entity: entity, at: time.Second}
+		if signal != "" {
+			e.attrs = map[string]any{unifiedevent.KeyKernelSignalName: signal}
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name      string
+		events    []ev
+		incidents int
+		withheld  map[unifiedevent.Name]int64
+	}{
+		{"a short-lived process exiting non-zero is an event, not an incident",
+			[]ev{exit("vm/200", "")}, 0, map[unifiedevent.Name]int64{unifiedevent.ProcessExit: 1}},
+		{"a tool that crashes is an event, not an incident",
+			[]ev{{name: unifiedevent.FatalSignal, id: 1, entity: "vm/201", attrs: map[string]any{unifiedevent.KeyKernelSignalName: "SIGSEGV"}}, exit("vm/201", "SIGSEGV")},
+			0, map[unifiedevent.Name]int64{unifiedevent.FatalSignal: 1, unifiedevent.ProcessExit: 1}},
+		{"a serving workload that crashes is an incident on its own",
+			[]ev{listen, exit("vm/100", "SIGSEGV")}, 1, nil},
+		{"a serving workload stopped by SIGTERM, with nothing failing, is not an incident",
+			[]ev{listen, exit("vm/100", "SIGTERM")}, 0, map[unifiedevent.Name]int64{unifiedevent.ProcessExit: 1}},
+		{"an OOM kill is an incident on its own",
+			[]ev{{name: unifiedevent.OOMKill, id: 1, entity: "vm/300"}}, 1, nil},
+		{"a refused connection nobody suffered from is not an incident",
+			[]ev{{name: unifiedevent.ConnectionRefused, id: 1, entity: "vm/400", attrs: map[string]any{
+				unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 8080}}},
+			0, map[unifiedevent.Name]int64{unifiedevent.ConnectionRefused: 1}},
+		{"a refused connection with the error it caused is an incident",
+			[]ev{{name: unifiedevent.ConnectionRefused, id: 1, entity: "vm/400"}, {name: unifiedevent.ErrorLog, id: 2, entity: "vm/400", at: time.Second}},
+			1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			must(t, h.c.consumeLogs(ctx, logsOf(tc.events...)))
+			h.clock.Advance(time.Hour)
+			h.flush()
+			if got := len(h.records()); got != tc.incidents {
+				t.Fatalf("%d incidents, want %d", got, tc.incidents)
+			}
+			for name, want := range tc.withheld {
+				if got := h.counter(t, "otelcol_connector_correlation_events_without_consequence", "event_name", string(name)); got != want {
+					t.Errorf("events without consequence %s = %d, want %d", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// Nothing lone is emitted at Shutdown either: the store holds incidents only.
+func TestLoneEventsAreNotFlushedAtShutdown(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ProcessExit, id: 1, entity: "vm/1"})))
+	must(t, h.c.Shutdown(ctx))
+	if n := len(h.records()); n != 0 {
+		t.Fatalf("%d records at shutdown, want none", n)
+	}
+}
+
+// A refused readiness probe, followed by healthy traffic to the same address, is not the root cause
+// of an outage there later; without the healthy traffic in between it would be.
+func TestRecoveryBreaksCausality(t *testing.T) {
+	refused := func(id int, at time.Duration) ev {
+		return ev{name: unifiedevent.ConnectionRefused, id: id, entity: "vm/10", at: at, attrs: map[string]any{
+			unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 5432}}
+	}
+	healthy := func(at time.Duration) ptrace.Traces {
+		return tracesOf(sp{trace: traceID(9), span: 1, kind: ptrace.SpanKindClient, service: "orders", end: at,
+			attrs: map[string]any{unifiedevent.KeyServerAddress: "127.0.0.1", unifiedevent.KeyServerPort: 5432}})
+	}
+	for _, tc := range []struct {
+		name        string
+		healthyCall bool
+		root        string
+	}{
+		{"healthy traffic in between: the later refusal is the root cause", true, eventID(3)},
+		{"no healthy traffic in between: the probe's refusal is the root cause", false, eventID(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			must(t, h.c.consumeLogs(ctx, logsOf(refused(1, 0))))
+			if tc.healthyCall {
+				h.clock.Set(scenarioStart.Add(5 * time.Second))
+				must(t, h.c.consumeTraces(ctx, healthy(5*time.Second)))
+			}
+			h.clock.Set(scenarioStart.Add(10 * time.Second))
+			must(t, h.c.consumeLogs(ctx, logsOf(refused(3, 10*time.Second),
+				ev{name: unifiedevent.ErrorLog, id: 4, entity: "vm/10", at: 10*time.Second + time.Millisecond})))
+			h.clock.Advance(time.Hour)
+			h.flush()
+			recs := h.records()
+			if len(recs) != 1 {
+				t.Fatalf("%d incidents, want 1", len(recs))
+			}
+			if got := str(recs[0].Attributes(), unifiedevent.KeyRootCauseEventID); got != tc.root {
+				t.Errorf("root cause %s, want %s (chain %v)", got, tc.root, chainNames(recs[0]))
+			}
+			if detail := chainField(recs[0], unifiedevent.ChainKeyLinkDetail)[0]; strings.Contains(detail, "recovered") != tc.healthyCall {
+				t.Errorf("the root's link detail %q must say whether earlier failures had recovered", detail)
+			}
+		})
+	}
+}
+
+// An outage that goes on is served while it goes on: the first version at most decision_wait after
+// the first consequence, then new versions as evidence grows — not only once it has been quiet.
+func TestIncidentIsServedWhileTheOutageGoesOn(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.DecisionWait = 2 * time.Second
+	h := newHarness(t, cfg)
+	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, entity: "vm/5"})))
+	var firstAt time.Duration
+	for at := 100 * time.Millisecond; at <= 10*time.Second; at += 250 * time.Millisecond {
+		h.clock.Set(scenarioStart.Add(at))
+		must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, entity: "vm/5", at: at})))
+		h.flush()
+		if firstAt == 0 && len(h.records()) > 0 {
+			firstAt = at
+		}
+	}
+	if firstAt == 0 || firstAt > 100*time.Millisecond+cfg.DecisionWait {
+		t.Fatalf("first version at %s, want within decision_wait (%s) of the first consequence at 100ms", firstAt, cfg.DecisionWait)
+	}
+	if n := len(h.records()); n < 4 {
+		t.Errorf("%d versions during a 10 s outage, want one about every decision_wait", n)
+	}
+}
