@@ -268,6 +268,10 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 				consider(j, true, r)
 			}
 		}
+		if sender := e.facts().sender; sender != "" {
+			j, ok := s.lastEnt[sender]
+			consider(j, within(j, ok), linkEntity)
+		}
 		if e.pod != "" {
 			j, ok := s.lastPod[e.pod]
 			if within(j, ok) {
@@ -286,7 +290,7 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 				j, ok := s.lastSvc[firstLabel(e.peerAddr)]
 				consider(j, within(j, ok), linkPeer)
 			}
-			j, ok := s.lastDest[peerKey{e.peerAddr, int64(e.peerPort)}]
+			j, ok := s.lastDest[peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}]
 			consider(j, within(j, ok), linkPeer)
 		}
 		if e.service != "" {
@@ -316,7 +320,7 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 			s.lastSvc[e.service] = i
 		}
 		if e.peerAddr != "" {
-			s.lastDest[peerKey{e.peerAddr, int64(e.peerPort)}] = i
+			s.lastDest[peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}] = i
 		}
 	}
 

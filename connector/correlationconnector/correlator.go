@@ -2,6 +2,7 @@ package correlationconnector
 
 import (
 	"context"
+	"os"
 	"sync"
 	"time"
 
@@ -39,6 +40,8 @@ type correlator struct {
 	window    int64
 	skew      int64
 	useTicker bool
+	// localHost is the collector's host name, for telemetry that names none (readResource).
+	localHost string
 
 	store      *spanStore
 	peers      *peerDirectory
@@ -82,6 +85,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		builder:    newRecordBuilder(cfg, store, clk),
 		outputs:    &outputRouter{telemetry: st},
 	}
+	c.localHost, _ = os.Hostname()
 	c.batches.New = func() any { return &batch{tally: tally{breaches: map[int]int64{}}} }
 	return c, nil
 }

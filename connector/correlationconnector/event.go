@@ -52,6 +52,11 @@ type eventDetails struct {
 	endUser    string
 	user       string
 	session    string
+	// peerScope is the host and network namespace a loopback or wildcard peer address means
+	// (localScope); empty for any other address.
+	peerScope string
+	// sender is the workload that sent the signal a kernel event reports, when another did.
+	sender string
 }
 
 // breachFacts describe a metric threshold breach.
@@ -125,6 +130,7 @@ const (
 	peerFromPodIP
 	peerFromSpan
 	peerFromServiceName
+	peerFromAccepted
 )
 
 var peerSourceWords = [...]string{
@@ -133,6 +139,7 @@ var peerSourceWords = [...]string{
 	peerFromPodIP:       "the pod IP",
 	peerFromSpan:        "a SERVER span",
 	peerFromServiceName: "the service name",
+	peerFromAccepted:    "a connection its listener accepted",
 }
 
 // linkReason is the kind of evidence that links two events, in order of preference when two

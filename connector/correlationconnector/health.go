@@ -43,7 +43,7 @@ func (h *healthLedger) record(obs []healthObservation) (evicted int) {
 			evicted += h.evictStalest()
 		}
 		k := o.key
-		k.name = strings.Clone(k.name) // the observation's string points into its pdata batch
+		k.name, k.scope = strings.Clone(k.name), strings.Clone(k.scope) // they point into the observation's pdata batch
 		h.healthy[k] = o.at
 	}
 	return evicted

@@ -70,6 +70,7 @@ type linkKey struct {
 	trace pcommon.TraceID
 	name  string
 	port  int64
+	scope string // of a destination: see peerKey
 }
 
 type binding struct {
@@ -226,7 +227,7 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	// A client failure's earlier evidence, by any key but the trace, has recovered when the
 	// address it failed to reach has since served healthy traffic: the client's own earlier
 	// failures there (a refused start-up probe, say) no longer explain this one.
-	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort)}
+	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}
 	for i, k := range keys[:n] {
 		bd, ok := b.bindings[k.key]
 		seen[i] = bd
@@ -355,6 +356,10 @@ func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 	if e.entity != "" {
 		add(linkKey{kind: keyEntity, name: e.entity}, linkEntity)
 	}
+	if s := e.facts().sender; s != "" && s != e.entity {
+		// A signal joins the events of the workload that sent it.
+		add(linkKey{kind: keyEntity, name: s}, linkEntity)
+	}
 	if e.pod != "" {
 		add(linkKey{kind: keyPod, name: e.pod}, linkKubernetes)
 	}
@@ -362,7 +367,7 @@ func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 		add(linkKey{kind: keyService, name: e.service}, linkService)
 	}
 	if e.peerAddr != "" {
-		add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort)}, linkPeer)
+		add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}, linkPeer)
 		if e.peerTarget != "" {
 			add(linkKey{kind: keyEntity, name: e.peerTarget}, linkPeer)
 		} else if !looksLikeIP(e.peerAddr) {

@@ -103,6 +103,7 @@ func (c *correlator) putBatch(b *batch) {
 // resourceFacts is what a resource says about every event under it.
 type resourceFacts struct {
 	attrs        pcommon.Map
+	host         string
 	service      string
 	podUID       string
 	podIP        string
@@ -112,8 +113,11 @@ type resourceFacts struct {
 	entityDone   bool
 }
 
-func readResource(res pcommon.Map) resourceFacts {
-	f := resourceFacts{attrs: res}
+// readResource reads a resource once. localHost stands in for a missing host.name: telemetry
+// that does not say where it comes from is taken as from the collector's own host, which is what
+// a loopback address in it can only mean in a one-host deployment.
+func readResource(res pcommon.Map, localHost string) resourceFacts {
+	f := resourceFacts{attrs: res, host: localHost}
 	res.Range(func(k string, v pcommon.Value) bool {
 		if v.Type() != pcommon.ValueTypeStr {
 			return true
@@ -121,6 +125,8 @@ func readResource(res pcommon.Map) resourceFacts {
 		switch k {
 		case unifiedevent.KeyServiceName:
 			f.service = v.Str()
+		case unifiedevent.KeyHostName:
+			f.host = v.Str()
 		case unifiedevent.KeyK8sPodUID:
 			f.podUID = v.Str()
 		case unifiedevent.KeyK8sPodIP:
@@ -149,7 +155,7 @@ func (c *correlator) registerPodIP(t *tally, f *resourceFacts, now int64) {
 	if f.podIP == "" {
 		return
 	}
-	t.evicted[evictPeers] += int64(c.peers.register(f.podIP, 0, f.resourceEntity(), peerFromPodIP, now))
+	t.evicted[evictPeers] += int64(c.peers.register(peerKey{addr: f.podIP}, f.resourceEntity(), peerFromPodIP, now))
 }
 
 func (c *correlator) consumeTraces(ctx context.Context, td ptrace.Traces) error {
@@ -159,7 +165,7 @@ func (c *correlator) consumeTraces(ctx context.Context, td ptrace.Traces) error 
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		res := readResource(rs.Resource().Attributes())
+		res := readResource(rs.Resource().Attributes(), c.localHost)
 		c.registerPodIP(&b.tally, &res, now)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
@@ -211,7 +217,7 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 		if span.Status().Code() == ptrace.StatusCodeError && span.Status().Message() != "" {
 			e.details.errorType = span.Status().Message()
 		}
-		c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs))
+		c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs).signal)
 		b.tally.accepted[acceptProblem]++
 	}
 	if tid.IsEmpty() {
@@ -231,12 +237,12 @@ func (c *correlator) registerServerSpan(b *batch, res *resourceFacts, attrs pcom
 	}
 	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeyServerPort)
 	entity := res.resourceEntity()
-	key := peerKey{addr.Str(), port}
+	key := endpoint(addr.Str(), port, res.host)
 	if key == b.lastPeer && entity == b.lastPeerEntity {
 		return
 	}
 	b.lastPeer, b.lastPeerEntity = key, entity
-	b.tally.evicted[evictPeers] += int64(c.peers.register(key.addr, key.port, entity, peerFromSpan, now))
+	b.tally.evicted[evictPeers] += int64(c.peers.register(key, entity, peerFromSpan, now))
 }
 
 // observeHealthy notes that a request succeeded: a SERVER span for its service and workload, a
@@ -263,13 +269,13 @@ func (c *correlator) observeHealthy(b *batch, res *resourceFacts, kind ptrace.Sp
 		if addr == "" {
 			return
 		}
-		key := peerKey{addr, port}
+		key := endpoint(addr, port, res.host)
 		if key == b.lastHealthyClient {
 			return
 		}
 		b.lastHealthyClient = key
-		b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyDestination, name: addr, port: port}, at})
-		if target, _, ok := c.peers.resolve(addr, port); ok {
+		b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyDestination, name: key.addr, port: port, scope: key.scope}, at})
+		if target, _, ok := c.peers.resolve(key); ok {
 			b.healthy = append(b.healthy, healthObservation{linkKey{kind: keyEntity, name: target}, at})
 		}
 	}
@@ -286,9 +292,19 @@ func (c *correlator) appendProblem(b *batch) *pendingEvent {
 	return &b.problems[len(b.problems)-1]
 }
 
-// readEventAttributes reads, in one pass, what a problem event's attributes say. It returns the
-// kernel signal the event names, if any, for the incident policy (the string is the batch's).
-func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) (signal string) {
+// eventExtras are facts of a problem event read with its attributes that are used at once, not
+// kept: the signal for the incident policy, and the served endpoint of a server-side socket event.
+// Strings point into the batch.
+type eventExtras struct {
+	signal  string
+	server  bool
+	srcAddr string
+	srcPort int64
+	netns   int64
+}
+
+// readEventAttributes reads, in one pass, what a problem event's attributes say.
+func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map) (x eventExtras) {
 	var destAddr string
 	var destPort int64
 	var call unifiedevent.CallFacts
@@ -316,7 +332,17 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 		case unifiedevent.KeyDestinationPort:
 			destPort, _ = unifiedevent.IntValue(v)
 		case unifiedevent.KeyKernelSignalName:
-			signal = unifiedevent.StringValue(v)
+			x.signal = unifiedevent.StringValue(v)
+		case unifiedevent.KeyKernelSignalSenderEntityID:
+			e.details.sender = unifiedevent.StringValue(v)
+		case unifiedevent.KeyNetworkNamespace:
+			x.netns, _ = unifiedevent.IntValue(v)
+		case unifiedevent.KeyNetworkSide:
+			x.server = unifiedevent.StringValue(v) == "server"
+		case unifiedevent.KeySourceAddress:
+			x.srcAddr = unifiedevent.StringValue(v)
+		case unifiedevent.KeySourcePort:
+			x.srcPort, _ = unifiedevent.IntValue(v)
 		}
 		return true
 	})
@@ -338,7 +364,13 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 	if e.entity == "" {
 		e.entity = unifiedevent.EntityID(res.attrs, attrs)
 	}
-	return signal
+	if e.details.sender == e.entity {
+		e.details.sender = "" // a signal from within the workload adds no key
+	}
+	if e.peerAddr != "" {
+		e.details.peerScope = endpoint(e.peerAddr, 0, localScope(res.host, x.netns)).scope
+	}
+	return x
 }
 
 func (c *correlator) consumeLogs(ctx context.Context, ld plog.Logs) error {
@@ -348,7 +380,7 @@ func (c *correlator) consumeLogs(ctx context.Context, ld plog.Logs) error {
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		res := readResource(rl.Resource().Attributes())
+		res := readResource(rl.Resource().Attributes(), c.localHost)
 		c.registerPodIP(&b.tally, &res, now)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
@@ -399,7 +431,14 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 	if rec.Body().Type() == pcommon.ValueTypeStr {
 		e.narrative = rec.Body().Str()
 	}
-	c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs))
+	x := readEventAttributes(e, res, attrs)
+	c.policy.classify(&e.problemEvent, x.signal)
+	if x.server && x.srcAddr != "" && e.entity != "" {
+		// The event's process accepted this connection: clients that failed to reach the
+		// endpoint failed to reach its workload.
+		key := endpoint(x.srcAddr, x.srcPort, localScope(res.host, x.netns))
+		b.tally.evicted[evictPeers] += int64(c.peers.register(key, e.entity, peerFromAccepted, now))
+	}
 	b.tally.accepted[acceptProblem]++
 }
 
@@ -409,18 +448,19 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.Map, now int64) {
 	addr := unifiedevent.StringAttribute(attrs, unifiedevent.KeySourceAddress)
 	port, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeySourcePort)
+	netns, _ := unifiedevent.IntAttribute(attrs, unifiedevent.KeyNetworkNamespace)
 	entity := unifiedevent.StringAttribute(attrs, unifiedevent.KeyEntityID)
 	if entity == "" {
 		entity = unifiedevent.EntityID(res.attrs, attrs)
 	}
-	evicted := 0
-	if a := addr; !isWildcard(a) {
-		evicted += c.peers.register(a, port, entity, peerFromListen, now)
-	} else if res.podIP != "" {
-		evicted += c.peers.register(res.podIP, port, entity, peerFromListen, now)
+	// The address itself — a loopback or wildcard one within its host and namespace — and for a
+	// wildcard listen in a pod, the pod IP.
+	evicted := c.peers.register(endpoint(addr, port, localScope(res.host, netns)), entity, peerFromListen, now)
+	if isWildcard(addr) && res.podIP != "" {
+		evicted += c.peers.register(peerKey{addr: res.podIP, port: port}, entity, peerFromListen, now)
 	}
 	if res.service != "" {
-		evicted += c.peers.register(res.service, port, entity, peerFromListen, now)
+		evicted += c.peers.register(peerKey{addr: res.service, port: port}, entity, peerFromListen, now)
 	}
 	b.tally.evicted[evictPeers] += int64(evicted)
 	b.tally.accepted[acceptListen]++

@@ -50,10 +50,12 @@ func (in *interner) prepare(p *pendingEvent) {
 		d.endUser = in.str(d.endUser)
 		d.user = in.str(d.user)
 		d.session = in.str(d.session)
+		d.peerScope = in.str(d.peerScope)
+		d.sender = in.str(d.sender)
 		e.details = &d
 	}
 	if e.peerAddr != "" {
-		if target, via, ok := in.peers.resolve(e.peerAddr, int64(e.peerPort)); ok {
+		if target, via, ok := in.peers.resolve(peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}); ok {
 			e.peerTarget, e.peerVia = in.str(target), via
 		}
 	}

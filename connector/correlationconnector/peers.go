@@ -1,15 +1,49 @@
 package correlationconnector
 
 import (
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 )
 
-// peerKey is an address a client can call: an IP or a name, and a port (0 when any port).
+// peerKey is an address a client can call: an IP or a name, and a port (0 when any port). A
+// loopback or wildcard address means one endpoint per host and network namespace — on a
+// Kubernetes node many pods listen on 127.0.0.1:8080 — so its scope names them (localScope);
+// the scope of any other address is empty.
 type peerKey struct {
-	addr string
-	port int64
+	addr  string
+	port  int64
+	scope string
+}
+
+// wildcardAddr stands for every address of a host and namespace in the directory.
+const wildcardAddr = "*"
+
+// endpoint is the peer key of addr:port as seen from scope, the host and network namespace
+// of the event that named it (localScope).
+func endpoint(addr string, port int64, scope string) peerKey {
+	if isWildcard(addr) {
+		return peerKey{wildcardAddr, port, scope}
+	}
+	if isLoopback(addr) {
+		return peerKey{addr, port, scope}
+	}
+	return peerKey{addr: addr, port: port}
+}
+
+// localScope names a host and network namespace: the host alone for the collector's own
+// namespace (every event without tapio.network.namespace, spans included), else host|netns.
+func localScope(host string, netns int64) string {
+	if netns == 0 {
+		return host
+	}
+	return host + "|" + strconv.FormatInt(netns, 10)
+}
+
+// isLoopback reports whether addr is only reachable from its own host and namespace.
+func isLoopback(addr string) bool {
+	return strings.HasPrefix(addr, "127.") || addr == "::1" || addr == "localhost" || strings.HasPrefix(addr, "::ffff:127.")
 }
 
 type peerEntry struct {
@@ -45,11 +79,10 @@ func (d *peerDirectory) serves(entity string) bool {
 }
 
 // register records that entity serves addr:port; it reports how many entries it evicted.
-func (d *peerDirectory) register(addr string, port int64, entity string, via peerSource, now int64) (evicted int) {
-	if addr == "" || entity == "" {
+func (d *peerDirectory) register(key peerKey, entity string, via peerSource, now int64) (evicted int) {
+	if key.addr == "" || entity == "" {
 		return 0
 	}
-	key := peerKey{addr, port}
 	d.mu.RLock()
 	e, ok := d.entries[key]
 	if ok && e.entity == entity && via != peerFromListen {
@@ -84,29 +117,35 @@ func (d *peerDirectory) register(addr string, port int64, entity string, via pee
 	}
 	ne := &peerEntry{entity: strings.Clone(entity), via: via}
 	ne.seen.Store(now)
-	d.entries[peerKey{strings.Clone(addr), port}] = ne
+	d.entries[peerKey{strings.Clone(key.addr), key.port, strings.Clone(key.scope)}] = ne
 	return evicted
 }
 
-// resolve returns the entity serving addr:port: the exact address, then the address on any port,
-// then — for a DNS name such as ledger-db.shop.svc.cluster.local — its first label.
-func (d *peerDirectory) resolve(addr string, port int64) (string, peerSource, bool) {
-	if addr == "" {
+// resolve returns the entity serving an endpoint: the exact address, then the address on any
+// port, then — for a loopback address — whatever listens on every address of that host and
+// namespace, then — for a DNS name such as ledger-db.shop.svc.cluster.local — its first label.
+func (d *peerDirectory) resolve(key peerKey) (string, peerSource, bool) {
+	if key.addr == "" {
 		return "", peerUnknown, false
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if e, ok := d.entries[peerKey{addr, port}]; ok {
+	if e, ok := d.entries[key]; ok {
 		return e.entity, e.via, true
 	}
-	if e, ok := d.entries[peerKey{addr, 0}]; ok {
+	if e, ok := d.entries[peerKey{key.addr, 0, key.scope}]; ok {
 		return e.entity, e.via, true
 	}
-	if label := firstLabel(addr); label != addr {
-		if e, ok := d.entries[peerKey{label, port}]; ok {
+	if key.scope != "" {
+		if e, ok := d.entries[peerKey{wildcardAddr, key.port, key.scope}]; ok {
 			return e.entity, e.via, true
 		}
-		if e, ok := d.entries[peerKey{label, 0}]; ok {
+	}
+	if label := firstLabel(key.addr); label != key.addr {
+		if e, ok := d.entries[peerKey{addr: label, port: key.port}]; ok {
+			return e.entity, e.via, true
+		}
+		if e, ok := d.entries[peerKey{addr: label}]; ok {
 			return e.entity, e.via, true
 		}
 	}

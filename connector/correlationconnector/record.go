@@ -263,6 +263,9 @@ func (rb *recordBuilder) linkDetail(ev []problemEvent, e *problemEvent, l chainL
 		}
 		return "Kubernetes event about pod " + e.pod + " of a " + lowerLayerOf(e, cause).String() + " event"
 	case linkEntity:
+		if sender := e.facts().sender; sender != "" && cause.entity == sender && cause.entity != e.entity {
+			return "the signal was sent by a process of " + sender
+		}
 		if cause.entity != e.entity {
 			return "same pod " + e.pod
 		}

@@ -123,9 +123,9 @@ func TestContinuousEvidenceIsEmittedWithinMaxDecisionDelay(t *testing.T) {
 func TestPeerDirectory(t *testing.T) {
 	d := newPeerDirectory(10, int64(time.Hour))
 	now := scenarioStart.UnixNano()
-	d.register("10.0.0.7", 5432, "pod-db", peerFromListen, now)
-	d.register("10.0.0.8", 0, "pod-cache", peerFromPodIP, now)
-	d.register("ledger-db", 5432, "pod-db", peerFromListen, now)
+	d.register(peerKey{addr: "10.0.0.7", port: 5432}, "pod-db", peerFromListen, now)
+	d.register(peerKey{addr: "10.0.0.8", port: 0}, "pod-cache", peerFromPodIP, now)
+	d.register(peerKey{addr: "ledger-db", port: 5432}, "pod-db", peerFromListen, now)
 	tests := []struct {
 		addr   string
 		port   int64
@@ -141,17 +141,17 @@ func TestPeerDirectory(t *testing.T) {
 		{"", 5432, "", peerUnknown},
 	}
 	for _, tt := range tests {
-		entity, via, ok := d.resolve(tt.addr, tt.port)
+		entity, via, ok := d.resolve(peerKey{addr: tt.addr, port: tt.port})
 		if entity != tt.entity || via != tt.via || ok != (tt.entity != "") {
 			t.Errorf("resolve(%s, %d) = %q %v %v, want %q %v", tt.addr, tt.port, entity, via, ok, tt.entity, tt.via)
 		}
 	}
-	d.register("10.0.0.8", 0, "pod-cache", peerFromPodIP, now+int64(50*time.Minute)) // refreshed
+	d.register(peerKey{addr: "10.0.0.8", port: 0}, "pod-cache", peerFromPodIP, now+int64(50*time.Minute)) // refreshed
 	d.expire(now + int64(61*time.Minute))
-	if _, _, ok := d.resolve("10.0.0.7", 5432); ok {
+	if _, _, ok := d.resolve(peerKey{addr: "10.0.0.7", port: 5432}); ok {
 		t.Error("an entry not seen for the TTL must expire")
 	}
-	if _, _, ok := d.resolve("10.0.0.8", 1); !ok {
+	if _, _, ok := d.resolve(peerKey{addr: "10.0.0.8", port: 1}); !ok {
 		t.Error("a refreshed entry must stay")
 	}
 	for _, tt := range []struct {

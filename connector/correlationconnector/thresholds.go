@@ -55,7 +55,7 @@ func (c *correlator) consumeMetrics(ctx context.Context, md pmetric.Metrics) err
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		res := readResource(rm.Resource().Attributes())
+		res := readResource(rm.Resource().Attributes(), c.localHost)
 		c.registerPodIP(&b.tally, &res, now)
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {

@@ -1,0 +1,114 @@
+package correlationconnector
+
+import (
+	"testing"
+	"time"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
+)
+
+// rootOfOneIncident flushes everything and returns the root-cause entity of the one incident.
+func rootOfOneIncident(t *testing.T, h *harness) string {
+	t.Helper()
+	h.clock.Advance(time.Hour)
+	h.flush()
+	recs := h.records()
+	if len(recs) != 1 {
+		t.Fatalf("%d incidents, want 1", len(recs))
+	}
+	return str(recs[0].Attributes(), unifiedevent.KeyRootCauseEntityID)
+}
+
+// Many workloads listen on 127.0.0.1:8080, one per network namespace: a refused connection in one
+// namespace is about the listener of that namespace, and a wildcard listen serves loopback.
+func TestLoopbackEndpointsAreScopedByHostAndNamespace(t *testing.T) {
+	host := map[string]any{unifiedevent.KeyHostName: "node-a"}
+	listen := func(entity, addr string, netns int) ev {
+		attrs := map[string]any{unifiedevent.KeySourceAddress: addr, unifiedevent.KeySourcePort: 8080}
+		if netns != 0 {
+			attrs[unifiedevent.KeyNetworkNamespace] = netns
+		}
+		return ev{name: unifiedevent.Listen, entity: entity, resource: host, attrs: attrs}
+	}
+	refusedFrom := func(netns int) ev {
+		attrs := map[string]any{unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 8080}
+		if netns != 0 {
+			attrs[unifiedevent.KeyNetworkNamespace] = netns
+		}
+		return ev{name: unifiedevent.ConnectionRefused, id: 10, entity: "node-a/900", resource: host, at: 2 * time.Second, attrs: attrs}
+	}
+	for _, tc := range []struct {
+		name    string
+		listens []ev
+		netns   int
+		root    string
+	}{
+		{"namespace A", []ev{listen("node-a/1", "127.0.0.1", 4026531001), listen("node-a/2", "127.0.0.1", 4026531002)}, 4026531001, "node-a/1"},
+		{"namespace B", []ev{listen("node-a/1", "127.0.0.1", 4026531001), listen("node-a/2", "127.0.0.1", 4026531002)}, 4026531002, "node-a/2"},
+		{"the collector's namespace, wildcard listen", []ev{listen("node-a/3", "0.0.0.0", 0), listen("node-a/2", "127.0.0.1", 4026531002)}, 0, "node-a/3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			must(t, h.c.consumeLogs(ctx, logsOf(tc.listens...)))
+			// The listener's kill is what the client's failure is about.
+			var kills []ev
+			for i, l := range tc.listens {
+				kills = append(kills, ev{name: unifiedevent.OOMKill, id: 1 + i, entity: l.entity, resource: host, at: time.Second})
+			}
+			must(t, h.c.consumeLogs(ctx, logsOf(kills...)))
+			must(t, h.c.consumeLogs(ctx, logsOf(refusedFrom(tc.netns),
+				ev{name: unifiedevent.ErrorLog, id: 11, entity: "node-a/900", resource: host, at: 2*time.Second + time.Millisecond})))
+			h.clock.Advance(time.Hour)
+			h.flush()
+			for _, r := range h.records() {
+				if str(r.Attributes(), unifiedevent.KeyCorrelationEventCount) == "1" {
+					continue // the other namespace's OOM kill, an incident of its own
+				}
+				if got := str(r.Attributes(), unifiedevent.KeyRootCauseEntityID); got != tc.root {
+					t.Errorf("root cause on %s, want %s (chain %v)", got, tc.root, chainField(r, unifiedevent.ChainKeyLinkDetail))
+				}
+				return
+			}
+			t.Fatal("no incident holds the refused connection")
+		})
+	}
+}
+
+// A server-side socket event says which workload accepted connections on an endpoint: a client's
+// failure to reach it later is about that workload.
+func TestAcceptedConnectionsNameTheServingWorkload(t *testing.T) {
+	host := map[string]any{unifiedevent.KeyHostName: "node-a"}
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.consumeLogs(ctx, logsOf(
+		ev{name: unifiedevent.ConnectionReset, id: 1, entity: "node-a/7", resource: host, attrs: map[string]any{
+			unifiedevent.KeyNetworkSide: "server", unifiedevent.KeySourceAddress: "127.0.0.1", unifiedevent.KeySourcePort: 6379,
+			unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 40000}},
+	)))
+	h.clock.Advance(time.Hour) // the reset's group closes: nobody suffered from it
+	h.flush()
+	h.clock.Set(scenarioStart.Add(time.Hour + time.Minute))
+	must(t, h.c.consumeLogs(ctx, logsOf(
+		ev{name: unifiedevent.OOMKill, id: 2, entity: "node-a/7", resource: host, at: time.Hour + time.Minute},
+		ev{name: unifiedevent.ConnectionRefused, id: 3, entity: "node-a/900", resource: host, at: time.Hour + time.Minute + time.Second, attrs: map[string]any{
+			unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 6379}},
+		ev{name: unifiedevent.ErrorLog, id: 4, entity: "node-a/900", resource: host, at: time.Hour + time.Minute + time.Second},
+	)))
+	if got := rootOfOneIncident(t, h); got != "node-a/7" {
+		t.Errorf("root cause on %s, want node-a/7, the workload that accepted connections on 127.0.0.1:6379", got)
+	}
+}
+
+// A SIGKILL sent by another workload joins that workload's events.
+func TestASignalJoinsTheWorkloadThatSentIt(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.consumeLogs(ctx, logsOf(
+		ev{name: unifiedevent.ErrorLog, id: 1, entity: "node-a/50", at: 0},
+		ev{name: unifiedevent.FatalSignal, id: 2, entity: "node-a/9", at: time.Second, attrs: map[string]any{
+			unifiedevent.KeyKernelSignalName: "SIGKILL", unifiedevent.KeyKernelSignalSenderEntityID: "node-a/50"}},
+	)))
+	h.clock.Advance(time.Hour)
+	h.flush()
+	if recs := h.records(); len(recs) != 1 || str(recs[0].Attributes(), unifiedevent.KeyCorrelationEventCount) != "2" {
+		t.Fatalf("%d incidents; want one holding the sender's error and the kill", len(recs))
+	}
+}
