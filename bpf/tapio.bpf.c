@@ -51,6 +51,10 @@ volatile const bool emit_connections = true;
 volatile const bool track_exit_signals = true;
 /* An ending signal names the cause of an exit only when the exit follows it within this time. */
 volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
+/* A connect closed in SYN_SENT with no socket error after at least this long — the application
+ * gave up waiting for an answer — is reported as connection_timeout (error 0). A connect given up
+ * sooner (happy eyeballs, a cancelled request) is not a timeout. */
+volatile const __u32 connect_abandon_ms = 1000;
 /* High-volume records wake the reader only once this much is pending; it also drains the buffer
  * on its own schedule. A wake-up per record would cost more than the event itself. */
 volatile const __u64 wakeup_bytes = 1 << 18;
@@ -672,7 +676,7 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 	__u64 key = (__u64)sk;
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
 		/* connect() runs in the owner's context. */
-		struct sock_owner o = {.role = ROLE_CLIENT};
+		struct sock_owner o = {.role = ROLE_CLIENT, .connect_ms = (__u32)(bpf_ktime_get_ns() / 1000000)};
 		fill_identity(&o.owner, bpf_get_current_task_btf());
 		bpf_map_update_elem(&sock_owners, &key, &o, BPF_ANY);
 		return 0;
@@ -699,6 +703,11 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 			emit_sock(EVENT_CONNECTION_REFUSED, sk, err, 0, false);
 		else if (err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH)
 			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, err, 0, false);
+		else if (err == 0) {
+			struct sock_owner *o = sock_owner_of(sk);
+			if (o && (__u32)(bpf_ktime_get_ns() / 1000000) - o->connect_ms >= connect_abandon_ms)
+				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, 0, 0, false);
+		}
 	}
 	if (oldstate == TCP_LISTEN) {
 		struct listener_key lkey;

@@ -191,7 +191,9 @@ struct listener {
 struct sock_owner {
 	struct identity owner;
 	__u32 role;
-	__u32 _pad;
+	/* When connect() began, CLOCK_MONOTONIC milliseconds (wrapping): a connect the application
+	 * abandons in SYN_SENT after a while is a timeout the kernel never reported. */
+	__u32 connect_ms;
 };
 
 /* The last signal that could end a process, kept until it exits. */

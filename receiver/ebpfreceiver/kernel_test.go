@@ -109,6 +109,26 @@ func (rr *runningReceiver) waitFor(t *testing.T, name unifiedevent.Name, timeout
 	}
 }
 
+// count returns how many events named name matched so far.
+func (rr *runningReceiver) count(name unifiedevent.Name, match func(kernelEvent) bool) int {
+	n := 0
+	for _, ld := range rr.sink.AllLogs() {
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			rl := ld.ResourceLogs().At(i)
+			for j := 0; j < rl.ScopeLogs().Len(); j++ {
+				records := rl.ScopeLogs().At(j).LogRecords()
+				for k := 0; k < records.Len(); k++ {
+					e := kernelEvent{resource: rl.Resource().Attributes(), record: records.At(k)}
+					if unifiedevent.Of(e.record.Attributes()).Name() == string(name) && match(e) {
+						n++
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
 // assertUnifiedEvent checks what every kernel event carries.
 func assertUnifiedEvent(t *testing.T, e kernelEvent) {
 	t.Helper()

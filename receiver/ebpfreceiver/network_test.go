@@ -178,4 +178,33 @@ func TestRetransmitsAndConnectTimeout(t *testing.T) {
 	if e.str("error.type") != "ETIMEDOUT" || e.int("process.pid") != int64(os.Getpid()) {
 		t.Errorf("connection_timeout attributes: %v", e.record.Attributes().AsRaw())
 	}
+
+	// An application that gives up on its own: a connect left in SYN_SENT for longer than the
+	// abandon threshold, then closed with no socket error, is a timeout too; one given up at once
+	// is not.
+	abandon := func(wait time.Duration) {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); !errors.Is(err, syscall.EINPROGRESS) {
+			t.Fatalf("non-blocking connect: %v, want EINPROGRESS", err)
+		}
+		time.Sleep(wait)
+		syscall.Close(fd)
+	}
+	abandoned := func(e kernelEvent) bool {
+		return e.int("destination.port") == int64(port) && e.str("error.type") == "connect_abandoned"
+	}
+	abandon(50 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // longer than the receiver's batch interval
+	if n := rr.count(unifiedevent.ConnectionTimeout, abandoned); n != 0 {
+		t.Fatalf("a connect given up after 50 ms was reported as a timeout (%d events)", n)
+	}
+	abandon(1500 * time.Millisecond)
+	e = rr.waitFor(t, unifiedevent.ConnectionTimeout, 5*time.Second, abandoned)
+	assertUnifiedEvent(t, e)
+	if e.int("process.pid") != int64(os.Getpid()) {
+		t.Errorf("the abandoned connect is attributed to pid %d", e.int("process.pid"))
+	}
 }

@@ -236,6 +236,14 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 			attrs.PutStr(unifiedevent.KeyNetworkResetDirection, direction)
 			putSide(attrs, s.Role)
 			detail = what
+		case kernel.KindConnectionTimeout:
+			if s.Err == 0 {
+				// The application closed the socket in SYN_SENT, no answer having come.
+				attrs.PutStr(unifiedevent.KeyErrorType, connectAbandoned)
+				detail = "the application gave up waiting for an answer"
+				break
+			}
+			fallthrough
 		default:
 			attrs.PutStr(unifiedevent.KeyErrorType, errnoName(s.Err))
 			detail = errnoName(s.Err)

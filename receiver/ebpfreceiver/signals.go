@@ -15,6 +15,10 @@ func signalName(n uint32) string {
 }
 
 // errnoNames are the socket errors a failed connect reports.
+// connectAbandoned is the error.type of a connect the application closed in SYN_SENT after the
+// kernel's abandon threshold, no answer having come: a timeout of the application's own.
+const connectAbandoned = "connect_abandoned"
+
 var errnoNames = map[int32]string{110: "ETIMEDOUT", 111: "ECONNREFUSED", 113: "EHOSTUNREACH", 101: "ENETUNREACH"}
 
 func errnoName(n int32) string {

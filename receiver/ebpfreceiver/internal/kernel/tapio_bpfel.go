@@ -105,10 +105,10 @@ type tapioSignalRecord struct {
 }
 
 type tapioSockOwner struct {
-	_     structs.HostLayout
-	Owner tapioIdentity
-	Role  uint32
-	Pad   uint32
+	_         structs.HostLayout
+	Owner     tapioIdentity
+	Role      uint32
+	ConnectMs uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -139,6 +139,7 @@ const (
 	tapioProgTapioTcpReceiveReset = "tapio_tcp_receive_reset"
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
+	tapioVarConnectAbandonMs      = "connect_abandon_ms"
 	tapioVarEmitConnections       = "emit_connections"
 	tapioVarEmitFatalSignal       = "emit_fatal_signal"
 	tapioVarEmitProcessExec       = "emit_process_exec"
@@ -229,6 +230,7 @@ type tapioMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
+	ConnectAbandonMs     *ebpf.VariableSpec `ebpf:"connect_abandon_ms"`
 	EmitConnections      *ebpf.VariableSpec `ebpf:"emit_connections"`
 	EmitFatalSignal      *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
 	EmitProcessExec      *ebpf.VariableSpec `ebpf:"emit_process_exec"`
@@ -298,6 +300,7 @@ func (m *tapioMaps) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
+	ConnectAbandonMs     *ebpf.Variable `ebpf:"connect_abandon_ms"`
 	EmitConnections      *ebpf.Variable `ebpf:"emit_connections"`
 	EmitFatalSignal      *ebpf.Variable `ebpf:"emit_fatal_signal"`
 	EmitProcessExec      *ebpf.Variable `ebpf:"emit_process_exec"`
