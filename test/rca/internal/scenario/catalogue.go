@@ -1,0 +1,6 @@
+package scenario
+
+// All is every scenario, in the order the suite plays them.
+var All = []Scenario{
+	PostgresOOM,
+}

@@ -1,0 +1,218 @@
+// Package scenario holds the suite's scenarios and what they share: a run (its directory, its
+// collector, its cleanups, its expectations) and the shop's two stacks.
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/yairfalse/tapio/test/rca/internal/load"
+	"github.com/yairfalse/tapio/test/rca/internal/score"
+	"github.com/yairfalse/tapio/test/rca/internal/servers"
+	"github.com/yairfalse/tapio/test/rca/internal/tapio"
+)
+
+// Config is what every run needs to find.
+type Config struct {
+	Collector string
+	// CollectorConfigs are merged in order: the shipped standalone config, then the overlay.
+	CollectorConfigs []string
+	Catalog          string // the Go service's binary
+	Harness          string // this binary, for its helper subcommands
+	JSDir            string // test/rca/js, node_modules installed
+	CacheDir         string
+	WorkDir          string // runs' directories go under it
+	PortBase         int
+	// Progress receives one line per step.
+	Progress io.Writer
+}
+
+// Scenario is one kind of run.
+type Scenario struct {
+	Name string
+	// Noise scenarios inject no fault: any incident is a false one.
+	Noise bool
+	// Play starts what the scenario needs, drives the load, injects the fault, records the
+	// expectations (Run.Expect) and the load's outcomes (Run.Outcomes).
+	Play func(r *Run) error
+}
+
+// Run is one run of a scenario.
+type Run struct {
+	Scenario  string
+	Index     int
+	Dir       string
+	LogDir    string
+	Ctx       context.Context
+	Collector *tapio.Collector
+	Env       servers.Env
+	Telemetry servers.Telemetry
+	cfg       *Config
+
+	mu       sync.Mutex
+	cleanups []cleanup
+	result   score.Run
+}
+
+type cleanup struct {
+	what string
+	undo func() error
+}
+
+// Defer registers an undo; they run last first when the run ends, failed or not.
+func (r *Run) Defer(what string, undo func() error) {
+	r.mu.Lock()
+	r.cleanups = append(r.cleanups, cleanup{what, undo})
+	r.mu.Unlock()
+}
+
+// Expect records an injected fault.
+func (r *Run) Expect(e score.Expectation) {
+	r.mu.Lock()
+	r.result.Expectations = append(r.result.Expectations, e)
+	r.mu.Unlock()
+	r.Logf("fault: %s", e.Fault)
+}
+
+// Outcomes records what the load generator saw.
+func (r *Run) Outcomes(o []load.Outcome) {
+	r.mu.Lock()
+	r.result.Outcomes = append(r.result.Outcomes, o...)
+	r.mu.Unlock()
+}
+
+// Note adds a remark to the run's row.
+func (r *Run) Note(format string, args ...any) {
+	r.mu.Lock()
+	r.result.Notes = append(r.result.Notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// Logf reports progress.
+func (r *Run) Logf(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "[%s] %s#%d: %s\n", time.Now().Format("15:04:05.0"), r.Scenario, r.Index, fmt.Sprintf(format, args...))
+	}
+}
+
+// Port is the suite's port at offset from its base.
+func (r *Run) Port(offset int) int { return r.cfg.PortBase + offset }
+
+// Sleep waits, unless the suite is being stopped.
+func (r *Run) Sleep(d time.Duration) error {
+	select {
+	case <-r.Ctx.Done():
+		return r.Ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// Port offsets from Config.PortBase.
+const (
+	portHealth = iota
+	portOTLPGRPC
+	portOTLPHTTP
+	portAPI
+	portPprof
+	portMetrics
+)
+
+// How long a run waits for Tapio after its load stops: the shipped decision_wait (2 s) and
+// flush interval (1 s), then quiet for settleQuiet, and never longer than settleMax.
+const (
+	settleMin   = 4 * time.Second
+	settleQuiet = 2 * time.Second
+	settleMax   = 20 * time.Second
+)
+
+// Execute plays one run: a fresh collector (its own data directory: nothing carries over from
+// the run before), the scenario, the incidents once they have settled; then everything the run
+// started is stopped, the collector first so that the teardown is not observed.
+func Execute(ctx context.Context, cfg *Config, s Scenario, index int) score.Run {
+	r := &Run{Scenario: s.Name, Index: index, Ctx: ctx, cfg: cfg}
+	r.result = score.Run{Scenario: s.Name, Index: index, Noise: s.Noise}
+	err := r.execute(s)
+	r.teardown()
+	r.result.Err = err
+	if err != nil {
+		r.Logf("harness error: %v", err)
+	}
+	return r.result
+}
+
+func (r *Run) execute(s Scenario) error {
+	dir, err := os.MkdirTemp(r.cfg.WorkDir, fmt.Sprintf("%s-%d-", s.Name, r.Index))
+	if err != nil {
+		return err
+	}
+	// PostgreSQL (its own user) and nginx's workers need to reach their files below.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	r.Dir, r.LogDir = dir, filepath.Join(dir, "logs")
+	if err := os.Mkdir(r.LogDir, 0o755); err != nil {
+		return err
+	}
+	r.Env = servers.Env{RunDir: dir, LogDir: r.LogDir, CacheDir: r.cfg.CacheDir, Cleanup: r}
+	col, err := tapio.Start(r.Ctx, tapio.Options{
+		Binary:  r.cfg.Collector,
+		Configs: r.cfg.CollectorConfigs,
+		Ports: tapio.Ports{
+			Health: r.Port(portHealth), OTLPGRPC: r.Port(portOTLPGRPC), OTLPHTTP: r.Port(portOTLPHTTP),
+			API: r.Port(portAPI), Pprof: r.Port(portPprof), Metrics: r.Port(portMetrics),
+		},
+		DataDir: filepath.Join(dir, "tapio"),
+		LogDir:  r.LogDir,
+	})
+	if err != nil {
+		return err
+	}
+	r.Collector = col
+	r.Telemetry = servers.Telemetry{
+		OTLPHTTP:   fmt.Sprintf("http://127.0.0.1:%d", r.Port(portOTLPHTTP)),
+		OTLPGRPC:   fmt.Sprintf("127.0.0.1:%d", r.Port(portOTLPGRPC)),
+		OTLPSocket: col.OTLPSocket,
+	}
+	r.Logf("collector up (pid %d), %s", col.Proc.Pid(), dir)
+
+	playErr := s.Play(r)
+	loadEnd := time.Now()
+	r.mu.Lock()
+	for i := range r.result.Expectations {
+		if e := &r.result.Expectations[i]; e.RelatedLater != nil {
+			e.Related = append(e.Related, e.RelatedLater()...)
+		}
+	}
+	r.mu.Unlock()
+	incidents, err := col.API.Settle(r.Ctx, loadEnd.Add(settleMin), loadEnd.Add(settleMax), settleQuiet)
+	if err != nil {
+		return errors.Join(playErr, err)
+	}
+	r.result.Incidents = incidents
+	r.Logf("%d incidents", len(incidents))
+	return playErr
+}
+
+// teardown stops the collector, then undoes the run's set-up, last first.
+func (r *Run) teardown() {
+	if r.Collector != nil {
+		r.Collector.Stop()
+	}
+	r.mu.Lock()
+	cleanups := r.cleanups
+	r.cleanups = nil
+	r.mu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		if err := cleanups[i].undo(); err != nil {
+			r.Logf("cleanup of %s: %v", cleanups[i].what, err)
+			r.Note("cleanup of %s failed: %v", cleanups[i].what, err)
+		}
+	}
+}
