@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -70,6 +72,11 @@ func run(listen, redisAddr, pricesURL string, dialTimeout time.Duration, otlpEnd
 	dialer := &net.Dialer{Timeout: dialTimeout}
 	rdb := redis.NewClient(&redis.Options{
 		Addr: redisAddr,
+		// Debian's Redis 7.0 does not know the handshake commands go-redis 9.17 sends on every
+		// connect (CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS): each would be a failed CLIENT
+		// span of its own before the first request.
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 		// A slow Redis is a latency fault, not an error: wait for the answer.
 		ReadTimeout: 10 * time.Second,
 		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -155,7 +162,12 @@ type catalog struct {
 }
 
 func (c *catalog) item(w http.ResponseWriter, r *http.Request) {
-	trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(r.Pattern))
+	// The pattern is "GET /api/items/{id}"; http.route is its path part.
+	route := r.Pattern
+	if i := strings.IndexByte(route, ' '); i >= 0 {
+		route = route[i+1:]
+	}
+	trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route))
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil || id < 1 {
 		http.Error(w, "item id must be a positive integer", http.StatusBadRequest)

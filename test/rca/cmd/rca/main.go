@@ -47,6 +47,8 @@ func run() int {
 	results := flag.String("results", "", "directory to write every run's incidents and load outcomes to (JSON)")
 	keep := flag.Bool("keep", false, "keep the runs' directories (data, configs, logs)")
 	quiet := flag.Bool("q", false, "no progress lines")
+	settleMin := flag.Duration("settle-min", 4*time.Second, "least wait for incidents after a run's load stops (the shipped decision_wait and flush interval)")
+	settleMax := flag.Duration("settle-max", 20*time.Second, "longest wait for incidents after a run's load stops")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -93,6 +95,8 @@ func run() int {
 		CacheDir:         *cacheDir,
 		WorkDir:          workDir,
 		PortBase:         *portBase,
+		SettleMin:        *settleMin,
+		SettleMax:        *settleMax,
 		Progress:         progress,
 	}
 	for _, p := range []string{cfg.Collector, cfg.Catalog, filepath.Join(cfg.JSDir, "node_modules")} {
@@ -161,7 +165,9 @@ func writeResult(dir string, res score.Run) error {
 		Expectations []score.Expectation `json:"expectations"`
 		Outcomes     any                 `json:"outcomes"`
 		Incidents    any                 `json:"incidents"`
-	}{Scenario: res.Scenario, Run: res.Index, Notes: res.Notes, Expectations: res.Expectations, Outcomes: res.Outcomes, Incidents: res.Incidents}
+		Served       any                 `json:"served_during_run"`
+	}{Scenario: res.Scenario, Run: res.Index, Notes: res.Notes, Expectations: res.Expectations, Outcomes: res.Outcomes,
+		Incidents: res.Incidents, Served: res.Served}
 	if res.Err != nil {
 		out.Error = res.Err.Error()
 	}

@@ -3,4 +3,5 @@ package scenario
 // All is every scenario, in the order the suite plays them.
 var All = []Scenario{
 	PostgresOOM,
+	RedisOOM,
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,5 +77,58 @@ func (r *Run) oomPostgresBackend(orders *Orders) (score.Expectation, error) {
 		Related:      []string{fmt.Sprintf(":%d", pg.Port)},
 		RelatedLater: watch.Tokens,
 		At:           at,
+	}, nil
+}
+
+// redisMemory is Redis's memory cgroup limit; its own maxmemory is off.
+const redisMemory = 64 << 20
+
+// RedisOOM: a single-process server filled past its cgroup's limit (maxmemory off, as shipped)
+// is OOM-killed; every catalog request fails from then on.
+var RedisOOM = Scenario{Name: "redis-oom", Play: func(r *Run) error {
+	catalog, err := r.StartCatalog(CatalogOptions{RedisMemory: redisMemory})
+	if err != nil {
+		return err
+	}
+	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
+	defer func() { r.Outcomes(gen.Stop()) }()
+	if err := r.Sleep(defaultWarmUp); err != nil {
+		return err
+	}
+	e, err := r.oomRedis(catalog)
+	if err != nil {
+		return err
+	}
+	r.Expect(e)
+	return r.Sleep(defaultFailWindow)
+}}
+
+// oomRedis writes 1 MiB values until Redis is gone, and returns the expectation once the
+// harness has reaped Redis and seen it die of SIGKILL.
+func (r *Run) oomRedis(catalog *Catalog) (score.Expectation, error) {
+	rd := catalog.Redis
+	client := rd.Client()
+	defer client.Close()
+	value := strings.Repeat("x", 1<<20)
+	at := time.Now()
+	for i := 0; i < 4*redisMemory>>20 && !rd.Proc.Exited(); i++ {
+		if err := client.Set(r.Ctx, fmt.Sprintf("filler:%d", i), value, 0).Err(); err != nil {
+			break
+		}
+	}
+	if !rd.Proc.WaitTimeout(10 * time.Second) {
+		return score.Expectation{}, fmt.Errorf("Redis (pid %d) outlived %d MiB of writes into a %d MiB cgroup", rd.Proc.Pid(), 4*redisMemory>>20, redisMemory>>20)
+	}
+	if ws, _ := rd.Proc.WaitStatus(); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		return score.Expectation{}, fmt.Errorf("Redis (pid %d) %s, not killed by the OOM killer's SIGKILL", rd.Proc.Pid(), rd.Proc.Outcome())
+	}
+	pid := rd.Proc.Pid()
+	return score.Expectation{
+		Fault:      fmt.Sprintf("OOM kill of Redis pid %d (memory cgroup %d MiB)", pid, redisMemory>>20),
+		EventNames: []string{string(unifiedevent.OOMKill)},
+		Facts:      [][]string{{fmt.Sprintf("(pid %d)", pid)}},
+		Services:   []string{"catalog"},
+		Related:    []string{fmt.Sprintf("(pid %d)", pid), fmt.Sprintf(":%d", rd.Port)},
+		At:         at,
 	}, nil
 }

@@ -29,6 +29,8 @@ type Config struct {
 	CacheDir         string
 	WorkDir          string // runs' directories go under it
 	PortBase         int
+	// SettleMin is the least wait for incidents after a run's load has stopped; SettleMax bounds the wait for incidents after a run's load has stopped.
+	SettleMin, SettleMax time.Duration
 	// Progress receives one line per step.
 	Progress io.Writer
 }
@@ -54,6 +56,8 @@ type Run struct {
 	Env       servers.Env
 	Telemetry servers.Telemetry
 	cfg       *Config
+
+	collectorOptions tapio.Options
 
 	mu       sync.Mutex
 	cleanups []cleanup
@@ -124,13 +128,9 @@ const (
 	portMetrics
 )
 
-// How long a run waits for Tapio after its load stops: the shipped decision_wait (2 s) and
-// flush interval (1 s), then quiet for settleQuiet, and never longer than settleMax.
-const (
-	settleMin   = 4 * time.Second
-	settleQuiet = 2 * time.Second
-	settleMax   = 20 * time.Second
-)
+// After its load stops a run waits at least Config.SettleMin for Tapio, then until the incidents
+// have been quiet for settleQuiet, never longer than Config.SettleMax.
+const settleQuiet = 2 * time.Second
 
 // Execute plays one run: a fresh collector (its own data directory: nothing carries over from
 // the run before), the scenario, the incidents once they have settled; then everything the run
@@ -161,7 +161,7 @@ func (r *Run) execute(s Scenario) error {
 		return err
 	}
 	r.Env = servers.Env{RunDir: dir, LogDir: r.LogDir, CacheDir: r.cfg.CacheDir, Cleanup: r}
-	col, err := tapio.Start(r.Ctx, tapio.Options{
+	r.collectorOptions = tapio.Options{
 		Binary:  r.cfg.Collector,
 		Configs: r.cfg.CollectorConfigs,
 		Ports: tapio.Ports{
@@ -170,7 +170,8 @@ func (r *Run) execute(s Scenario) error {
 		},
 		DataDir: filepath.Join(dir, "tapio"),
 		LogDir:  r.LogDir,
-	})
+	}
+	col, err := tapio.Start(r.Ctx, r.collectorOptions)
 	if err != nil {
 		return err
 	}
@@ -191,13 +192,33 @@ func (r *Run) execute(s Scenario) error {
 		}
 	}
 	r.mu.Unlock()
-	incidents, err := col.API.Settle(r.Ctx, loadEnd.Add(settleMin), loadEnd.Add(settleMax), settleQuiet)
+	served, err := col.API.Settle(r.Ctx, loadEnd.Add(r.cfg.SettleMin), loadEnd.Add(r.cfg.SettleMax), settleQuiet)
 	if err != nil {
 		return errors.Join(playErr, err)
 	}
-	r.result.Incidents = incidents
-	r.Logf("%d incidents", len(incidents))
+	final, err := r.flushIncidents()
+	if err != nil {
+		return errors.Join(playErr, err)
+	}
+	r.result.Incidents, r.result.Served = final, served
+	r.Logf("%d incidents served, %d once the collector stopped", len(served), len(final))
 	return playErr
+}
+
+// flushIncidents stops the collector, which emits every incident whose evidence it still holds
+// (the connector's Shutdown; an incident that keeps receiving evidence is otherwise held up to
+// max_decision_delay), and reads the store back through a collector started on the same data
+// directory just for that. The collector is stopped before anything else of the run: the
+// teardown of servers and apps is never observed.
+func (r *Run) flushIncidents() ([]tapio.Incident, error) {
+	r.Collector.Stop()
+	r.Collector = nil
+	reader, err := tapio.Start(r.Ctx, r.collectorOptions)
+	if err != nil {
+		return nil, fmt.Errorf("restarting the collector to read its store: %w", err)
+	}
+	defer reader.Stop()
+	return reader.API.Incidents(r.Ctx)
 }
 
 // teardown stops the collector, then undoes the run's set-up, last first.

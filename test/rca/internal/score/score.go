@@ -63,7 +63,10 @@ type Run struct {
 	Noise        bool
 	Expectations []Expectation
 	Outcomes     []load.Outcome
-	Incidents    []tapio.Incident
+	// Incidents are the incidents stored once the collector stopped (it emits what it held);
+	// Served those the API served while the run went on.
+	Incidents []tapio.Incident
+	Served    []tapio.Incident
 	// Err is set when the harness could not play the scenario; the run scores as a miss.
 	Err error
 	// Notes are what the harness saw worth telling (e.g. requests that got no answer).
@@ -141,9 +144,7 @@ func Score(r Run) []Row {
 			row.Top3 = row.Top3 || row.Top1
 			row.ChainOK = chainHolds(inc, e, affected)
 			row.Figures, row.FiguresExact = figures(inc, e, affected)
-			if !e.At.IsZero() {
-				row.Seconds = fmt.Sprintf("%.1f", inc.DetectedAt.Sub(e.At).Seconds())
-			}
+			row.Seconds = seconds(inc, r.Served, e)
 		}
 		var notes []string
 		if r.Err != nil {
@@ -377,4 +378,19 @@ func gotList(incidents []tapio.Incident) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
+}
+
+// seconds is how long after the fault the incident's first version was served; an incident the
+// collector emitted only when it was stopped was not served during the run: ">N" then gives the
+// lower bound.
+func seconds(inc *tapio.Incident, served []tapio.Incident, e Expectation) string {
+	if e.At.IsZero() {
+		return "-"
+	}
+	for i := range served {
+		if served[i].ID == inc.ID {
+			return fmt.Sprintf("%.1f", inc.DetectedAt.Sub(e.At).Seconds())
+		}
+	}
+	return fmt.Sprintf(">%.0f (at stop)", inc.DetectedAt.Sub(e.At).Seconds())
 }

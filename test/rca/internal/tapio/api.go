@@ -102,7 +102,7 @@ func (c *Client) Incidents(ctx context.Context) ([]Incident, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer drainAndClose(resp)
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, fmt.Errorf("GET /api/v1/incidents: %s: %s", resp.Status, body)

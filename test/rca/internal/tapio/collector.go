@@ -6,6 +6,7 @@ package tapio
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func Start(ctx context.Context, o Options) (*Collector, error) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, health, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			drainAndClose(resp)
 			if resp.StatusCode == http.StatusOK {
 				break
 			}
@@ -96,4 +97,11 @@ func Start(ctx context.Context, o Options) (*Collector, error) {
 // Stop shuts the collector down.
 func (c *Collector) Stop() {
 	c.Proc.Stop(syscall.SIGTERM, 15*time.Second)
+}
+
+// drainAndClose reads an answer to its end before closing it. A connection closed with unread
+// bytes is reset (RST), and the harness's own resets would be evidence Tapio sees like any other.
+func drainAndClose(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
