@@ -4,4 +4,8 @@ package scenario
 var All = []Scenario{
 	PostgresOOM,
 	RedisOOM,
+	RedisSegfault,
+	PostgresBackendAbort,
+	PostmasterKilled,
+	RedisStopped,
 }

@@ -39,7 +39,9 @@ type Orders struct {
 
 // OrdersOptions varies the stack per scenario.
 type OrdersOptions struct {
-	// PostgresMemory, when positive, puts PostgreSQL in a memory cgroup of that limit.
+	// PostgresMemory is the limit of PostgreSQL's memory cgroup (default 1 GiB). The server always
+	// has a cgroup of its own, as under a service manager; it also lets the teardown find every
+	// backend, even those a killed postmaster left behind.
 	PostgresMemory int64
 	// DataDir puts the cluster elsewhere (a thin disk).
 	DataDir string
@@ -47,6 +49,9 @@ type OrdersOptions struct {
 
 // StartOrders starts PostgreSQL, then the orders service on it.
 func (r *Run) StartOrders(o OrdersOptions) (*Orders, error) {
+	if o.PostgresMemory == 0 {
+		o.PostgresMemory = 1 << 30
+	}
 	pg, err := servers.StartPostgres(r.Ctx, r.Env, servers.PostgresOptions{
 		Name: "postgres", Port: r.Port(portPostgres), MemoryLimit: o.PostgresMemory, DataDir: o.DataDir,
 	})
