@@ -8,4 +8,8 @@ var All = []Scenario{
 	PostgresBackendAbort,
 	PostmasterKilled,
 	RedisStopped,
+	RedisNeverStarted,
+	RedisConnectionReset,
+	NginxConnectTimeout,
+	NginxConnectAbandoned,
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/yairfalse/tapio/test/rca/internal/load"
+	"github.com/yairfalse/tapio/test/rca/internal/proc"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 	"github.com/yairfalse/tapio/test/rca/internal/servers"
 	"github.com/yairfalse/tapio/test/rca/internal/tapio"
@@ -236,4 +237,24 @@ func (r *Run) teardown() {
 			r.Note("cleanup of %s failed: %v", cleanups[i].what, err)
 		}
 	}
+	if err := r.closeLingeringSockets(); err != nil {
+		r.Logf("closing lingering sockets: %v", err)
+	}
+}
+
+// closeLingeringSockets destroys what is left of the run's connections on the suite's ports: a
+// connection that lost its peer (a reset injected on one side only) keeps retransmitting its FIN
+// for minutes, and the next run's collector would see a fault from this one. TIME_WAIT sockets
+// send nothing and stay.
+func (r *Run) closeLingeringSockets() error {
+	if r.LogDir == "" {
+		return nil
+	}
+	low, high := r.cfg.PortBase, r.cfg.PortBase+99
+	filter := fmt.Sprintf("( sport >= :%d and sport <= :%d ) or ( dport >= :%d and dport <= :%d )", low, high, low, high)
+	argv := []string{"ss", "-K", "-t", "-n"}
+	for _, state := range []string{"established", "syn-sent", "syn-recv", "fin-wait-1", "fin-wait-2", "close-wait", "last-ack", "closing"} {
+		argv = append(argv, "state", state)
+	}
+	return proc.Run(proc.Spec{Name: "ss", Argv: append(argv, filter), LogDir: r.LogDir}, 30*time.Second)
 }
