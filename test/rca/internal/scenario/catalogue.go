@@ -12,4 +12,5 @@ var All = []Scenario{
 	RedisConnectionReset,
 	NginxConnectTimeout,
 	NginxConnectAbandoned,
+	PostgresIOError,
 }

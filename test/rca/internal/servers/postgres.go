@@ -39,9 +39,10 @@ type PostgresOptions struct {
 
 // Postgres is a running PostgreSQL server.
 type Postgres struct {
-	Name    string
-	Port    int
-	DataDir string
+	Name      string
+	Port      int
+	DataDir   string
+	SocketDir string
 	Proc    *proc.Proc
 	Group   *memcg.Group
 }
@@ -89,7 +90,7 @@ func StartPostgres(ctx context.Context, env Env, o PostgresOptions) (*Postgres, 
 		"-c", "wal_init_zero=off",
 		"-c", "wal_recycle=off",
 	}
-	pg := &Postgres{Name: o.Name, Port: o.Port, DataDir: data}
+	pg := &Postgres{Name: o.Name, Port: o.Port, DataDir: data, SocketDir: socketDir}
 	if o.MemoryLimit > 0 {
 		g, err := memoryGroup(env, o.Name, o.MemoryLimit)
 		if err != nil {
@@ -108,7 +109,7 @@ func StartPostgres(ctx context.Context, env Env, o PostgresOptions) (*Postgres, 
 	if err := WaitLogLine(ctx, p.LogPath, "database system is ready to accept connections", p.Done(), 30*time.Second); err != nil {
 		return nil, fmt.Errorf("PostgreSQL %s: %w: %s", o.Name, err, p.LogTail(600))
 	}
-	conn, err := pg.Connect(ctx)
+	conn, err := pg.Admin(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -121,18 +122,24 @@ func StartPostgres(ctx context.Context, env Env, o PostgresOptions) (*Postgres, 
 	return pg, nil
 }
 
-// URL is the connection string of the server's postgres database.
-func (pg *Postgres) URL() string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", pgUser, pg.Port)
+// Connect opens a TCP connection to the server's postgres database, as a client of the shop's
+// would (application_name rca-client).
+func (pg *Postgres) Connect(ctx context.Context) (*pgx.Conn, error) {
+	return pg.connect(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=postgres sslmode=disable application_name=rca-client", pg.Port, pgUser))
 }
 
-// Connect opens one connection, as the harness's own client (application_name rca-harness).
-func (pg *Postgres) Connect(ctx context.Context) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(pg.URL())
+// Admin opens a connection over the Unix socket for the harness's own chores (creating the
+// table, listing backends): they are no part of any scenario, and stay off the TCP port whose
+// traffic Tapio watches.
+func (pg *Postgres) Admin(ctx context.Context) (*pgx.Conn, error) {
+	return pg.connect(ctx, fmt.Sprintf("host=%s port=%d user=%s dbname=postgres application_name=rca-admin", pg.SocketDir, pg.Port, pgUser))
+}
+
+func (pg *Postgres) connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
-	cfg.RuntimeParams["application_name"] = "rca-harness"
 	return pgx.ConnectConfig(ctx, cfg)
 }
 
@@ -176,7 +183,7 @@ func (pg *Postgres) WaitBackendTerminated(ctx context.Context, pid int, timeout 
 
 // BackendPids lists the backends serving application_name app.
 func (pg *Postgres) BackendPids(ctx context.Context, app string) ([]int, error) {
-	conn, err := pg.Connect(ctx)
+	conn, err := pg.Admin(ctx)
 	if err != nil {
 		return nil, err
 	}
