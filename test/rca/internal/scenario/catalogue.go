@@ -13,4 +13,6 @@ var All = []Scenario{
 	NginxConnectTimeout,
 	NginxConnectAbandoned,
 	PostgresIOError,
+	RedisSlow,
+	TwoFaults,
 }

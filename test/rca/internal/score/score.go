@@ -24,6 +24,8 @@ type Expectation struct {
 	// Facts must all be named by the root cause (its narrative, entity or peer); each fact is a
 	// list of alternatives, e.g. {"(pid 4242)"} or {":6379", "redis"}.
 	Facts [][]string
+	// SpanKind, when set, is the span kind the root cause must have (a slow CLIENT span).
+	SpanKind string `json:",omitempty"`
 	// Services are the services whose requests the fault hurts.
 	Services []string
 	// Related tie an incident to this fault: the pids of the faulted server's processes, its
@@ -52,7 +54,11 @@ func (e Expectation) Want() string {
 	for _, f := range e.Facts {
 		facts = append(facts, strings.Join(f, "|"))
 	}
-	return strings.Join(names, "|") + " " + strings.Join(facts, " ")
+	want := strings.Join(names, "|")
+	if e.SpanKind != "" {
+		want += " " + e.SpanKind
+	}
+	return want + " " + strings.Join(facts, " ")
 }
 
 // Run is what one run of a scenario produced.
@@ -254,7 +260,7 @@ func matches(c tapio.ChainEntry, e Expectation) bool {
 	for _, n := range e.EventNames {
 		nameOK = nameOK || c.EventName == n
 	}
-	if !nameOK {
+	if !nameOK || (e.SpanKind != "" && c.SpanKind != e.SpanKind) {
 		return false
 	}
 	text := c.Narrative + " " + c.EntityID + " " + c.Peer
