@@ -134,7 +134,8 @@ func run() int {
 	fmt.Println()
 	score.PrintTable(os.Stdout, rows, 110)
 	sum := score.Summarize(rows)
-	fmt.Printf("\n%d runs in %s\n", countRuns(rows), time.Since(start).Round(time.Second))
+	fmt.Printf("\n%d runs in %s; %d of the %d false incidents (%d in noise runs) were about processes the suite did not start\n",
+		countRuns(rows), time.Since(start).Round(time.Second), sum.Elsewhere, sum.False, sum.NoiseFalse)
 	fmt.Println(sum.Line())
 	if ctx.Err() != nil {
 		return 1

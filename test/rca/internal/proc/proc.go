@@ -61,6 +61,7 @@ func Start(s Spec) (*Proc, error) {
 		return nil, fmt.Errorf("starting %s: %w", s.Name, err)
 	}
 	p := &Proc{Name: s.Name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	started.Store(cmd.Process.Pid, true)
 	go func() {
 		err := cmd.Wait()
 		logFile.Close()
@@ -70,6 +71,20 @@ func Start(s Spec) (*Proc, error) {
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// started holds the pid of every process the suite started, so that an incident about a process
+// nobody in the suite started can be told apart (on a shared machine, other people's work).
+var started sync.Map
+
+// Register records a process the suite started indirectly (a shell's child that lived too short
+// to be seen any other way).
+func Register(pid int) { started.Store(pid, true) }
+
+// Started reports whether the suite started the process pid.
+func Started(pid int) bool {
+	_, ok := started.Load(pid)
+	return ok
 }
 
 // Run starts the process and waits for it, failing unless it exits 0.

@@ -15,4 +15,6 @@ var All = []Scenario{
 	PostgresIOError,
 	RedisSlow,
 	TwoFaults,
+	NoiseService,
+	NoiseHost,
 }

@@ -162,6 +162,10 @@ func (r *Run) execute(s Scenario) error {
 		return err
 	}
 	r.Env = servers.Env{RunDir: dir, LogDir: r.LogDir, CacheDir: r.cfg.CacheDir, Cleanup: r}
+	// Every process below the harness is the suite's; on a shared machine other incidents are
+	// about other people's processes, and the table says how many.
+	suite := r.watch(func() []int { return []int{os.Getpid()} })
+	r.result.Ours = func(pid int) bool { return proc.Started(pid) || suite.seen(pid) }
 	r.collectorOptions = tapio.Options{
 		Binary:  r.cfg.Collector,
 		Configs: r.cfg.CollectorConfigs,

@@ -134,3 +134,10 @@ func (r *Run) watchPostgres(pg *servers.Postgres) *processWatch {
 		return roots
 	}, pg.Proc.LogPath)
 }
+
+// seen reports whether the watch ever saw pid.
+func (w *processWatch) seen(pid int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pids[pid]
+}

@@ -6,7 +6,9 @@ package score
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,6 +75,8 @@ type Run struct {
 	// Served those the API served while the run went on.
 	Incidents []tapio.Incident
 	Served    []tapio.Incident
+	// Ours reports whether the suite started process pid (nil: every process is the suite's).
+	Ours func(pid int) bool `json:"-"`
 	// Err is set when the harness could not play the scenario; the run scores as a miss.
 	Err error
 	// Notes are what the harness saw worth telling (e.g. requests that got no answer).
@@ -95,6 +99,9 @@ type Row struct {
 	// (both on the first row of a run).
 	Incidents int
 	False     int
+	// Elsewhere counts, of the false incidents, those about processes the suite did not start
+	// (other work on a shared machine); they are false incidents all the same.
+	Elsewhere int
 	Seconds   string
 	Scored    bool // an expectation (not a noise row)
 	Note      string
@@ -114,6 +121,11 @@ func Score(r Run) []Row {
 	if r.Noise {
 		row := Row{Scenario: r.Scenario, Run: r.Index, Want: "no incident", Incidents: len(r.Incidents), False: len(r.Incidents),
 			Got: gotList(r.Incidents), Figures: "-", Seconds: "-"}
+		for i := range r.Incidents {
+			if elsewhere(&r.Incidents[i], r) {
+				row.Elsewhere++
+			}
+		}
 		failed := 0
 		for _, o := range r.Outcomes {
 			if o.Failed() {
@@ -166,14 +178,48 @@ func Score(r Run) []Row {
 		row.Note = strings.Join(append(notes, r.Notes...), "; ")
 		rows = append(rows, row)
 	}
-	falseCount := 0
-	for _, ok := range explained {
+	falseCount, elsewhereCount := 0, 0
+	for i, ok := range explained {
 		if !ok {
 			falseCount++
+			if elsewhere(&r.Incidents[i], r) {
+				elsewhereCount++
+			}
 		}
 	}
-	rows[0].Incidents, rows[0].False = len(r.Incidents), falseCount
+	rows[0].Incidents, rows[0].False, rows[0].Elsewhere = len(r.Incidents), falseCount, elsewhereCount
 	return rows
+}
+
+var narrativePid = regexp.MustCompile(`\(pid (\d+)\)`)
+
+// elsewhere: the incident is only about processes the suite did not start — it names some,
+// none of them the suite's, and holds no span of the shop's requests.
+func elsewhere(inc *tapio.Incident, r Run) bool {
+	if r.Ours == nil {
+		return false
+	}
+	requests := map[string]bool{}
+	for _, o := range r.Outcomes {
+		if o.TraceID != "" {
+			requests[o.TraceID] = true
+		}
+	}
+	named := false
+	entries := append([]tapio.ChainEntry{rootEntry(inc)}, inc.Chain...)
+	for _, c := range entries {
+		if c.Service != "" || requests[c.TraceID] {
+			return false
+		}
+		for _, m := range narrativePid.FindAllStringSubmatch(c.Narrative, -1) {
+			pid, _ := strconv.Atoi(m[1])
+			if r.Ours(pid) {
+				return false
+			}
+			named = true
+		}
+	}
+	return named
 }
 
 // affected is the requests a fault hurt, as the load generator saw them.

@@ -13,6 +13,8 @@ type Summary struct {
 	// False counts incidents nothing injected explains, over every run; NoiseFalse those of
 	// noise runs alone.
 	False, NoiseFalse int
+	// Elsewhere counts the false incidents about processes the suite did not start.
+	Elsewhere int
 }
 
 // Summarize adds the rows up.
@@ -20,6 +22,7 @@ func Summarize(rows []Row) Summary {
 	var s Summary
 	for _, r := range rows {
 		s.False += r.False
+		s.Elsewhere += r.Elsewhere
 		if !r.Scored {
 			s.NoiseFalse += r.False
 			continue
@@ -47,11 +50,11 @@ func (s Summary) Line() string {
 // PrintTable writes the rows as one aligned table.
 func PrintTable(w io.Writer, rows []Row, gotWidth int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\trun\texpected root cause\tgot\ttop-1\ttop-3\tchain\tfigures (incident/load)\tincidents\tfalse\tfault→incident s\tnote")
+	fmt.Fprintln(tw, "scenario\trun\texpected root cause\tgot\ttop-1\ttop-3\tchain\tfigures (incident/load)\tincidents\tfalse (elsewhere)\tfault→incident s\tnote")
 	for _, r := range rows {
 		incidents, falseN := "", ""
 		if r.Incidents > 0 || r.False > 0 || !r.Scored {
-			incidents, falseN = fmt.Sprint(r.Incidents), fmt.Sprint(r.False)
+			incidents, falseN = fmt.Sprint(r.Incidents), fmt.Sprintf("%d (%d)", r.False, r.Elsewhere)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Scenario, r.Run, r.Want, clip(r.Got, gotWidth), mark(r.Top1, r.Scored), mark(r.Top3, r.Scored),

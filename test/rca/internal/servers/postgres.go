@@ -43,8 +43,8 @@ type Postgres struct {
 	Port      int
 	DataDir   string
 	SocketDir string
-	Proc    *proc.Proc
-	Group   *memcg.Group
+	Proc      *proc.Proc
+	Group     *memcg.Group
 }
 
 // StartPostgres copies the cached cluster into a data directory of the run and starts the
