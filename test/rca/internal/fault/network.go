@@ -46,11 +46,13 @@ func (f *Firewall) DropInput(port int) error {
 		"ip", "daddr", "127.0.0.1", "tcp", "dport", strconv.Itoa(port), "drop")
 }
 
-// ResetEstablished answers every packet of an established connection to 127.0.0.1:port with a
-// TCP reset, as a middlebox or a restarted peer that lost the connection would.
-func (f *Firewall) ResetEstablished(port int) error {
+// ResetConnections answers every packet to 127.0.0.1:port but a SYN with a TCP reset, as a
+// middlebox or a restarted peer that lost the connections would: pooled connections are reset
+// on their next write, new ones right after the handshake. (No connection tracking: it would
+// only know connections it saw from their start.)
+func (f *Firewall) ResetConnections(port int) error {
 	return runIn(f.logDir, f.Netns, "nft", "add", "rule", "inet", f.Table, "output",
-		"ip", "daddr", "127.0.0.1", "tcp", "dport", strconv.Itoa(port), "ct", "state", "established",
+		"ip", "daddr", "127.0.0.1", "tcp", "dport", strconv.Itoa(port), "tcp", "flags", "&", "syn", "==", "0",
 		"reject", "with", "tcp", "reset")
 }
 

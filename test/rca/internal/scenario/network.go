@@ -32,9 +32,9 @@ var RedisNeverStarted = Scenario{Name: "redis-never-started", Play: func(r *Run)
 	return r.Sleep(defaultWarmUp + defaultFailWindow)
 }}
 
-// RedisConnectionReset: every established connection to Redis is answered with a TCP reset (an
-// nftables reject on the way there, as a middlebox that lost its state would), so the catalog's
-// pooled and new connections are reset by the peer.
+// RedisConnectionReset: every connection to Redis is answered with a TCP reset (an nftables
+// reject on the way there, as a middlebox that lost its state would), so the catalog's pooled
+// and new connections are reset by the peer.
 var RedisConnectionReset = Scenario{Name: "redis-conn-reset", Play: func(r *Run) error {
 	catalog, err := r.StartCatalog(CatalogOptions{})
 	if err != nil {
@@ -51,11 +51,11 @@ var RedisConnectionReset = Scenario{Name: "redis-conn-reset", Play: func(r *Run)
 	}
 	port := catalog.Redis.Port
 	at := time.Now()
-	if err := fw.ResetEstablished(port); err != nil {
+	if err := fw.ResetConnections(port); err != nil {
 		return err
 	}
 	r.Expect(score.Expectation{
-		Fault:      fmt.Sprintf("TCP reset on every established connection to Redis 127.0.0.1:%d (nft reject with tcp reset)", port),
+		Fault:      fmt.Sprintf("TCP reset on every connection to Redis 127.0.0.1:%d (nft reject with tcp reset)", port),
 		EventNames: []string{string(unifiedevent.ConnectionReset)},
 		Facts:      [][]string{{fmt.Sprintf(":%d", port)}},
 		Services:   []string{"catalog"},
