@@ -105,6 +105,13 @@ func run() int {
 			return 2
 		}
 	}
+	if *results != "" {
+		// Only this invocation's runs: a file left from an earlier one with more runs would mislead.
+		old, _ := filepath.Glob(filepath.Join(*results, "*.json"))
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	if err := scenario.Prepare(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "rca:", err)
 		return 2

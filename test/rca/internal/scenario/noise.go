@@ -158,7 +158,7 @@ done`
 func (r *Run) busyHostTools() [][]string {
 	return [][]string{
 		{"sh", "-c", busyLoop},
-		{"sh", "-c", "grep -q no-such-line /etc/hostname"},
+		{"grep", "-q", "no-such-line", "/etc/hostname"},
 		{"readlink", "/nonexistent"},
 		{"timeout", "0.2", "sleep", "5"},
 		{"sh", "-c", "kill -SEGV $$"},

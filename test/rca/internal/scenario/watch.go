@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -103,19 +104,23 @@ func (w *processWatch) Tokens() []string {
 	return out
 }
 
-// descendants is pid and every process below it.
+// descendants is pid and every process below it. A child is listed under the thread that forked
+// it, so every thread's list is read (the harness starts processes from any of its threads).
 func descendants(pid int) []int {
 	if pid <= 0 {
 		return nil
 	}
 	out := []int{pid}
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return out
-	}
-	for _, f := range strings.Fields(string(raw)) {
-		if child, err := strconv.Atoi(f); err == nil {
-			out = append(out, descendants(child)...)
+	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, list := range lists {
+		raw, err := os.ReadFile(list)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(raw)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				out = append(out, descendants(child)...)
+			}
 		}
 	}
 	return out
