@@ -36,7 +36,7 @@ func NewThinDisk(c Cleaner, logDir, dir string, tmpfsBytes, backingBytes int64) 
 	if err := run(logDir, "mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", tmpfsBytes), "tapio-rca-thin", d.tmpfs); err != nil {
 		return nil, err
 	}
-	c.Defer("tmpfs "+d.tmpfs, func() error { return unmountRetrying(logDir, d.tmpfs) })
+	c.Defer("tmpfs "+d.tmpfs, func() error { return unmountRetrying(d.tmpfs) })
 	backing := filepath.Join(d.tmpfs, "backing")
 	f, err := os.Create(backing)
 	if err != nil {
@@ -64,7 +64,7 @@ func NewThinDisk(c Cleaner, logDir, dir string, tmpfsBytes, backingBytes int64) 
 	if err := run(logDir, "mount", "-t", "ext4", "-o", "noinit_itable", dev, d.Mount); err != nil {
 		return nil, err
 	}
-	c.Defer("mount "+d.Mount, func() error { return unmountRetrying(logDir, d.Mount) })
+	c.Defer("mount "+d.Mount, func() error { return unmountRetrying(d.Mount) })
 	return d, nil
 }
 
@@ -87,7 +87,7 @@ func (d *ThinDisk) Fill() (time.Time, error) {
 }
 
 // unmountRetrying unmounts once the processes using the filesystem are gone.
-func unmountRetrying(logDir, mount string) error {
+func unmountRetrying(mount string) error {
 	var err error
 	for i := 0; i < 50; i++ {
 		if err = syscall.Unmount(mount, 0); err == nil || errors.Is(err, syscall.EINVAL) {

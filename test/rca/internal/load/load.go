@@ -156,16 +156,3 @@ func (g *Generator) Stop() []Outcome {
 	defer g.mu.Unlock()
 	return append([]Outcome(nil), g.out...)
 }
-
-// Since counts the outcomes recorded so far that started at or after t and satisfy keep.
-func (g *Generator) Since(t time.Time, keep func(Outcome) bool) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := 0
-	for _, o := range g.out {
-		if !o.Start.Before(t) && keep(o) {
-			n++
-		}
-	}
-	return n
-}

@@ -165,6 +165,15 @@ func Score(r Run) []Row {
 			row.Seconds = seconds(inc, r.Served, e)
 		}
 		var notes []string
+		if inc != nil {
+			for _, figure := range []string{"affected_users", "failed_transactions"} {
+				if _, ok := inc.Count(figure); !ok {
+					if reason := inc.Unavailable(figure); reason != "" {
+						notes = append(notes, figure+" absent: "+reason)
+					}
+				}
+			}
+		}
 		if r.Err != nil {
 			notes = append(notes, "harness: "+r.Err.Error())
 			row.Top1, row.Top3, row.ChainOK, row.FiguresExact = false, false, false, false
