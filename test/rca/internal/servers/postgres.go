@@ -231,6 +231,10 @@ func postgresTemplate(env Env, uid, gid int) (string, error) {
 		return "", fmt.Errorf("initdb: %v: %s", err, out)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
+		// Another suite made it meanwhile.
+		if _, statErr := os.Stat(filepath.Join(dir, "PG_VERSION")); statErr == nil {
+			return dir, nil
+		}
 		return "", err
 	}
 	return dir, nil
