@@ -17,9 +17,10 @@ RUN_CONFIG  ?= $(if $(filter 0,$(shell id -u)),distributions/standalone/config.y
 GO_MIN      := 1.24
 
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
-GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' 2>/dev/null) go.mod go.sum
+# test/rca is a module of its own (the RCA suite): its changes do not rebuild the distribution.
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' -not -path './test/rca/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz tools deps check-go clean
+.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz tools deps check-go clean rca rca-deps
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -83,6 +84,26 @@ e2e-build: $(OTELCOL) $(CLI) $(DEMO_BINS)
 
 e2e-test: $(OTELCOL) $(CLI) $(DEMO_BINS)
 	TAPIO_COLLECTOR_BIN=$(OTELCOL) TAPIO_CLI_BIN=$(CLI) TAPIO_DEMO_BIN=$(DEMO_DIR) $(GO) test -tags e2e -count=1 ./test/e2e/...
+
+# The RCA suite (test/rca): real faults on PostgreSQL, Redis and nginx from Debian's packages,
+# watched by the built collector; scored against the fault each run injected. Needs root.
+# RCA_N runs per scenario, RCA_RUN a scenario-name regexp, RCA_STRICT=0 reports without failing.
+RCA_N       ?= 2
+RCA_STRICT  ?= 1
+RCA_RUN     ?=
+RCA_DIR     := $(BUILD_DIR)/rca
+RCA_SOURCES := $(shell find test/rca -name '*.go' -not -path '*/node_modules/*' 2>/dev/null) test/rca/go.mod test/rca/go.sum
+
+rca-deps:
+	test/rca/deps.sh
+
+$(RCA_DIR)/rca: $(RCA_SOURCES) | check-go
+	cd test/rca && $(GO) build -o $(RCA_DIR)/ ./cmd/rca ./cmd/catalog
+	@touch $@ $(RCA_DIR)/catalog
+
+rca: rca-deps $(OTELCOL) $(RCA_DIR)/rca
+	$(RCA_DIR)/rca -n $(RCA_N) -strict=$(if $(filter 0,$(RCA_STRICT)),false,true) -run '$(RCA_RUN)' \
+	  -collector $(OTELCOL) -catalog $(RCA_DIR)/catalog -results $(RCA_DIR)/results
 
 # What kernel work needs: clang/libbpf/bpftool to compile the eBPF programs (make generate), and
 # nftables for the kernel tests that drop packets. Installed with apt-get when missing and root.
