@@ -51,10 +51,11 @@ volatile const bool emit_connections = true;
 volatile const bool track_exit_signals = true;
 /* An ending signal names the cause of an exit only when the exit follows it within this time. */
 volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
-/* A connect closed in SYN_SENT with no socket error after at least this long — the application
+/* A connect closed in SYN_SENT with no socket error after at least this long (half a second: an application's own connect timeout, not the
+ * quarter second after which happy eyeballs drops its losing attempt) — the application
  * gave up waiting for an answer — is reported as connection_timeout (error 0). A connect given up
  * sooner (happy eyeballs, a cancelled request) is not a timeout. */
-volatile const __u32 connect_abandon_ms = 1000;
+volatile const __u32 connect_abandon_ms = 500;
 /* High-volume records wake the reader only once this much is pending; it also drains the buffer
  * on its own schedule. A wake-up per record would cost more than the event itself. */
 volatile const __u64 wakeup_bytes = 1 << 18;

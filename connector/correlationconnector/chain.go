@@ -30,42 +30,44 @@ type chainLink struct {
 // chainScratch is reused by every build, under the builder's lock, so that building a chain allocates only
 // what the output record needs.
 type chainScratch struct {
-	order     []int32
-	pos       []int32
-	ancestor  []int32
-	bestChild []int32
-	byTrace   []int32 // indices with trace context, grouped by trace
-	links     []chainLink
-	forward   []chainLink // each event's strongest link to a later event
-	at        []timeLayer
-	shape     traceShape
-	bySpan    map[spanRef]int32
-	byLogSpan map[spanRef]int32
-	lastTrace map[pcommon.TraceID]int32
-	lastExemp map[pcommon.TraceID]int32 // traces reached through metric exemplars
-	lastEnt   map[string]int32
-	lastPod   map[string]int32
-	lastSvc   map[string]int32
-	lastDest  map[peerKey]int32
-	seenTrace map[pcommon.TraceID]struct{}
-	seenSvc   map[string]struct{}
-	record    unifiedevent.CorrelationRecord // the record being built, refilled by every build
-	unnested  []problemEvent                 // the events left when nested calls are folded
+	order      []int32
+	pos        []int32
+	ancestor   []int32
+	bestChild  []int32
+	byTrace    []int32 // indices with trace context, grouped by trace
+	links      []chainLink
+	forward    []chainLink // each event's strongest link to a later event
+	at         []timeLayer
+	shape      traceShape
+	bySpan     map[spanRef]int32
+	byLogSpan  map[spanRef]int32
+	lastTrace  map[pcommon.TraceID]int32
+	lastExemp  map[pcommon.TraceID]int32 // traces reached through metric exemplars
+	lastEnt    map[string]int32
+	lastPod    map[string]int32
+	lastSvc    map[string]int32
+	lastDest   map[peerKey]int32
+	lastOnHost map[peerKey]int32 // loopback failures of kernel events in other namespaces, by host
+	seenTrace  map[pcommon.TraceID]struct{}
+	seenSvc    map[string]struct{}
+	record     unifiedevent.CorrelationRecord // the record being built, refilled by every build
+	unnested   []problemEvent                 // the events left when nested calls are folded
 }
 
 func newChainScratch() chainScratch {
 	return chainScratch{
-		shape:     traceShape{},
-		bySpan:    map[spanRef]int32{},
-		byLogSpan: map[spanRef]int32{},
-		lastTrace: map[pcommon.TraceID]int32{},
-		lastExemp: map[pcommon.TraceID]int32{},
-		lastEnt:   map[string]int32{},
-		lastPod:   map[string]int32{},
-		lastSvc:   map[string]int32{},
-		lastDest:  map[peerKey]int32{},
-		seenTrace: map[pcommon.TraceID]struct{}{},
-		seenSvc:   map[string]struct{}{},
+		shape:      traceShape{},
+		bySpan:     map[spanRef]int32{},
+		byLogSpan:  map[spanRef]int32{},
+		lastTrace:  map[pcommon.TraceID]int32{},
+		lastExemp:  map[pcommon.TraceID]int32{},
+		lastEnt:    map[string]int32{},
+		lastPod:    map[string]int32{},
+		lastSvc:    map[string]int32{},
+		lastDest:   map[peerKey]int32{},
+		lastOnHost: map[peerKey]int32{},
+		seenTrace:  map[pcommon.TraceID]struct{}{},
+		seenSvc:    map[string]struct{}{},
 	}
 }
 
@@ -92,6 +94,7 @@ func (s *chainScratch) reset(n int) {
 	clear(s.lastPod)
 	clear(s.lastSvc)
 	clear(s.lastDest)
+	clear(s.lastOnHost)
 	clear(s.seenTrace)
 	clear(s.seenSvc)
 }
@@ -290,6 +293,10 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 				j, ok := s.lastSvc[firstLabel(e.peerAddr)]
 				consider(j, within(j, ok), linkPeer)
 			}
+			if host, use := onHost(e); use == useLookupOnly {
+				j, ok := s.lastOnHost[peerKey{e.peerAddr, int64(e.peerPort), host}]
+				consider(j, within(j, ok), linkPeer)
+			}
 			j, ok := s.lastDest[peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}]
 			consider(j, within(j, ok), linkPeer)
 		}
@@ -321,6 +328,9 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 		}
 		if e.peerAddr != "" {
 			s.lastDest[peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}] = i
+			if host, use := onHost(e); use == useBindOnly {
+				s.lastOnHost[peerKey{e.peerAddr, int64(e.peerPort), host}] = i
+			}
 		}
 	}
 

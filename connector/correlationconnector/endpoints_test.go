@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -110,5 +112,35 @@ func TestASignalJoinsTheWorkloadThatSentIt(t *testing.T) {
 	h.flush()
 	if recs := h.records(); len(recs) != 1 || str(recs[0].Attributes(), unifiedevent.KeyCorrelationEventCount) != "2" {
 		t.Fatalf("%d incidents; want one holding the sender's error and the kill", len(recs))
+	}
+}
+
+// A span names 127.0.0.1:8080 without saying in which network namespace its process runs: it
+// finds the kernel's failures to that address in any namespace of its host, while two kernel
+// events in two namespaces never join through the host.
+func TestSpansFindLoopbackFailuresInAnyNamespaceOfTheirHost(t *testing.T) {
+	host := map[string]any{unifiedevent.KeyHostName: "node-a"}
+	timeoutIn := func(id, netns int, entity string) ev {
+		return ev{name: unifiedevent.ConnectionTimeout, id: id, entity: entity, resource: host, at: time.Second, attrs: map[string]any{
+			unifiedevent.KeyDestinationAddress: "127.0.0.1", unifiedevent.KeyDestinationPort: 8080, unifiedevent.KeyNetworkNamespace: netns}}
+	}
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.consumeLogs(ctx, logsOf(timeoutIn(1, 4026531001, "node-a/10"), timeoutIn(2, 4026531002, "node-a/20"))))
+	h.clock.Advance(time.Hour)
+	h.flush()
+	if n := len(h.records()); n != 0 {
+		t.Fatalf("%d incidents from two lone timeouts in two namespaces, want none", n)
+	}
+
+	h = newHarness(t, defaultConfig())
+	h.c.localHost = "node-a" // the span names no host: it is taken as from the collector's own
+	must(t, h.c.consumeLogs(ctx, logsOf(timeoutIn(1, 4026531001, "node-a/10"))))
+	must(t, h.c.consumeTraces(ctx, tracesOf(sp{trace: traceID(3), span: 1, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError, id: 3,
+		service: "catalog", end: 1100 * time.Millisecond, attrs: map[string]any{unifiedevent.KeyServerAddress: "127.0.0.1", unifiedevent.KeyServerPort: 8080}})))
+	h.clock.Advance(time.Hour)
+	h.flush()
+	recs := h.records()
+	if len(recs) != 1 || str(recs[0].Attributes(), unifiedevent.KeyRootCauseEventName) != string(unifiedevent.ConnectionTimeout) {
+		t.Fatalf("%d incidents; want one rooted in the kernel's timeout in the span's namespace", len(recs))
 	}
 }

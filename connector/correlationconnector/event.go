@@ -55,6 +55,8 @@ type eventDetails struct {
 	// peerScope is the host and network namespace a loopback or wildcard peer address means
 	// (localScope); empty for any other address.
 	peerScope string
+	// dbSystem is the database system a CLIENT span called (db.system.name, db.system).
+	dbSystem string
 	// sender is the workload that sent the signal a kernel event reports, when another did.
 	sender string
 }

@@ -2,6 +2,7 @@ package correlationconnector
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -60,6 +61,20 @@ const (
 	keyPod
 	keyService
 	keyDestination
+	// keyDestinationOnHost is a loopback destination on a host, whatever the network namespace:
+	// a span names 127.0.0.1:8080 without saying in which namespace its process runs, so it
+	// finds the kernel's failures to that address in any namespace of the host — but two kernel
+	// events in two namespaces never join through it (see keyUse).
+	keyDestinationOnHost
+)
+
+// keyUse says whether an event looks incidents up by a key, binds itself to it, or both.
+type keyUse uint8
+
+const (
+	useBoth keyUse = iota
+	useLookupOnly
+	useBindOnly
 )
 
 // linkKey is one piece of evidence an event shares with others: a trace, an entity, a pod, a
@@ -229,6 +244,9 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	// failures there (a refused start-up probe, say) no longer explain this one.
 	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}
 	for i, k := range keys[:n] {
+		if k.use == useBindOnly {
+			continue
+		}
 		bd, ok := b.bindings[k.key]
 		seen[i] = bd
 		if !ok || bd.incident.closed {
@@ -292,6 +310,9 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 		kept = true
 	}
 	for i, k := range keys[:n] {
+		if k.use == useLookupOnly {
+			continue
+		}
 		if seen[i].incident == inc && seen[i].last >= e.time {
 			continue // bound here already, and no later: nothing to write
 		}
@@ -334,17 +355,19 @@ const maxKeys = 8 + maxExemplarTraces
 type keyWithReason struct {
 	key    linkKey
 	reason linkReason
+	use    keyUse
 }
 
 // keysOf lists the evidence an event offers, with the link each key stands for.
 func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 	n := 0
-	add := func(k linkKey, r linkReason) {
+	addAs := func(k linkKey, r linkReason, use keyUse) {
 		if n < len(keys) {
-			keys[n] = keyWithReason{k, r}
+			keys[n] = keyWithReason{k, r, use}
 			n++
 		}
 	}
+	add := func(k linkKey, r linkReason) { addAs(k, r, useBoth) }
 	if !e.trace.IsEmpty() {
 		add(linkKey{kind: keyTrace, trace: e.trace}, linkTrace)
 	}
@@ -368,6 +391,9 @@ func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 	}
 	if e.peerAddr != "" {
 		add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}, linkPeer)
+		if host, use := onHost(e); use != useBoth {
+			addAs(linkKey{kind: keyDestinationOnHost, name: e.peerAddr, port: int64(e.peerPort), scope: host}, linkPeer, use)
+		}
 		if e.peerTarget != "" {
 			add(linkKey{kind: keyEntity, name: e.peerTarget}, linkPeer)
 		} else if !looksLikeIP(e.peerAddr) {
@@ -375,6 +401,23 @@ func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 		}
 	}
 	return n
+}
+
+// onHost says how a loopback client failure uses its host-wide destination key: a kernel event
+// in a namespace other than the collector's binds it; telemetry that names no namespace (spans,
+// logs) looks it up. It returns the host, and useBoth for events that have no such key.
+func onHost(e *problemEvent) (string, keyUse) {
+	scope := e.facts().peerScope
+	if scope == "" {
+		return "", useBoth
+	}
+	if host, _, inNamespace := strings.Cut(scope, "|"); inNamespace {
+		return host, useBindOnly
+	}
+	if e.layer != unifiedevent.LayerKernel && e.layer != unifiedevent.LayerNetwork {
+		return scope, useLookupOnly
+	}
+	return "", useBoth
 }
 
 func absDiff(a, b int64) int64 {

@@ -2,6 +2,8 @@ package correlationconnector
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -301,6 +303,8 @@ type eventExtras struct {
 	srcAddr string
 	srcPort int64
 	netns   int64
+	// connString is a database connection string, read for its host when no key names the peer.
+	connString string
 }
 
 // readEventAttributes reads, in one pass, what a problem event's attributes say.
@@ -319,6 +323,8 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 			}
 		case unifiedevent.KeyEntityID:
 			e.entity = unifiedevent.StringValue(v)
+		case unifiedevent.KeyDBConnectionStringLegacy:
+			x.connString = unifiedevent.StringValue(v)
 		case unifiedevent.KeyErrorType:
 			e.details.errorType = unifiedevent.StringValue(v)
 		case unifiedevent.KeyEndUserID:
@@ -347,11 +353,15 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 		return true
 	})
 	e.details.route = call.HTTPRoute
+	e.details.dbSystem = call.DBSystem
+	if call.PeerAddress == "" && x.connString != "" {
+		call.PeerAddress, call.PeerPort = hostOfConnectionString(x.connString)
+	}
 	e.details.httpStatus = int32(call.HTTPStatus)
 	// A client failure is about the address it called: destination.* for kernel events, the
 	// called address of the conventions (server.*, net.peer.*, network.peer.*) for CLIENT spans
 	// and logs.
-	if isClientFailure(e.name) {
+	if isClientFailure(e.name) || (e.name == unifiedevent.SlowSpan && e.details.kind == ptrace.SpanKindClient) {
 		switch {
 		case destAddr != "":
 			e.peerAddr, e.peerPort = destAddr, int32(destPort)
@@ -464,4 +474,15 @@ func (c *correlator) registerListen(b *batch, res *resourceFacts, attrs pcommon.
 	}
 	b.tally.evicted[evictPeers] += int64(evicted)
 	b.tally.accepted[acceptListen]++
+}
+
+// hostOfConnectionString reads the host and port of a URL-shaped connection string
+// ("redis://127.0.0.1:6379/0", "postgres://user@db:5432/shop"); anything else names no host.
+func hostOfConnectionString(s string) (string, int64) {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return "", 0
+	}
+	port, _ := strconv.ParseInt(u.Port(), 10, 64)
+	return u.Hostname(), port
 }

@@ -51,6 +51,7 @@ func (in *interner) prepare(p *pendingEvent) {
 		d.user = in.str(d.user)
 		d.session = in.str(d.session)
 		d.peerScope = in.str(d.peerScope)
+		d.dbSystem = in.str(d.dbSystem)
 		d.sender = in.str(d.sender)
 		e.details = &d
 	}

@@ -305,7 +305,14 @@ func narrativeOf(e *problemEvent) string {
 		if d.httpStatus != 0 {
 			failure = "HTTP " + strconv.Itoa(int(d.httpStatus))
 		}
-		return unifiedevent.SpanNarrative(e.name, e.service, spanKindName(d.kind), d.spanName, failure, time.Duration(d.duration))
+		target := d.dbSystem
+		if e.peerAddr != "" {
+			if target != "" {
+				target += " at "
+			}
+			target += peerAddress(e.peerAddr, e.peerPort)
+		}
+		return unifiedevent.SpanNarrative(e.name, e.service, spanKindName(d.kind), d.spanName, target, failure, time.Duration(d.duration))
 	}
 	return string(e.name) + " on " + e.entity
 }

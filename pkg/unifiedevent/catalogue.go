@@ -52,8 +52,10 @@ type Definition struct {
 	Category Category
 	// Severity is what a producer sets when its source has no severity of its own.
 	Severity plog.SeverityNumber
-	// Problem marks events that can open an incident (a kill, a failure, an error). Context events
-	// such as listen or process_exec only ever join one.
+	// Problem marks events that are evidence of an incident (a kill, a failure, an error); whether
+	// a group of them is an incident is the correlation connector's incident policy (an observed
+	// consequence, or an event serious on its own). Context events such as listen or process_exec
+	// are never evidence.
 	Problem     bool
 	Description string
 }
@@ -65,7 +67,7 @@ var catalogue = []Definition{
 	{FatalSignal, LayerKernel, CategoryProcess, plog.SeverityNumberError, true, "A fatal signal (SIGKILL, SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE…) was generated for a process."},
 	{MemoryPressure, LayerKernel, CategoryMemory, plog.SeverityNumberWarn, true, "A memory cgroup or the host ran under memory pressure."},
 	{ConnectionRefused, LayerNetwork, CategoryNetwork, plog.SeverityNumberError, true, "A TCP connect was refused: nothing listened on the destination port."},
-	{ConnectionTimeout, LayerNetwork, CategoryNetwork, plog.SeverityNumberError, true, "A TCP connect died in SYN_SENT without an answer: the kernel gave up (ETIMEDOUT), or the application closed it after waiting at least a second (error.type connect_abandoned)."},
+	{ConnectionTimeout, LayerNetwork, CategoryNetwork, plog.SeverityNumberError, true, "A TCP connect died in SYN_SENT without an answer: the kernel gave up (ETIMEDOUT), or the application closed it after waiting at least half a second (error.type connect_abandoned)."},
 	{ConnectionReset, LayerNetwork, CategoryNetwork, plog.SeverityNumberWarn, true, "A TCP connection was reset by a peer or by this host."},
 	{TCPRetransmit, LayerNetwork, CategoryNetwork, plog.SeverityNumberWarn, true, "TCP segments were retransmitted on a connection, aggregated per interval with a count."},
 	{Listen, LayerNetwork, CategoryNetwork, plog.SeverityNumberInfo, false, "A process started listening on a port; links a peer address to the entity serving it."},

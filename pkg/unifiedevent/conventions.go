@@ -10,6 +10,9 @@ const (
 	KeyNetSockPeerAddrLegacy = "net.sock.peer.addr"
 	KeyNetSockPeerPortLegacy = "net.sock.peer.port"
 	KeyHTTPMethodLegacy      = "http.method"
+	// KeyDBConnectionStringLegacy is the only place some database clients (go-redis's redisotel)
+	// name the server they call: its host and port stand in for server.* when nothing else does.
+	KeyDBConnectionStringLegacy = "db.connection_string"
 )
 
 // CallFact is one fact about a request or a call that instrumentations report under different
@@ -162,4 +165,5 @@ var conventionKeySpecs = []KeySpec{
 	{KeyNetSockPeerAddrLegacy, OnSpan, "pre-1.21 name of network.peer.address, still read"},
 	{KeyNetSockPeerPortLegacy, OnSpan, "pre-1.21 name of network.peer.port, still read"},
 	{KeyHTTPMethodLegacy, OnSpan, "pre-1.21 name of http.request.method, still read"},
+	{KeyDBConnectionStringLegacy, OnSpan, "pre-1.26 database connection string; its host and port name the called server when no server.* or net.peer.* key does"},
 }

@@ -19,7 +19,7 @@ const docPath = "../../docs/UNIFIED_EVENT.md"
 // drift from the code.
 func generatedSections() map[string]string {
 	var catalogue strings.Builder
-	catalogue.WriteString("| event.name | layer | category | default severity | opens an incident | meaning |\n")
+	catalogue.WriteString("| event.name | layer | category | default severity | problem (evidence of an incident) | meaning |\n")
 	catalogue.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, d := range unifiedevent.Catalogue() {
 		problem := "no"

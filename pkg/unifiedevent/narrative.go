@@ -84,7 +84,8 @@ func KubernetesNarrative(eventType, reason, kind, namespace, name, message strin
 
 // SpanNarrative describes an annotated span in one sentence, e.g.
 // "checkout: SERVER span POST /pay failed with HTTP 500 after 1.2s".
-func SpanNarrative(name Name, service, kind, spanName, failure string, took time.Duration) string {
+// target names what a CLIENT span called — its database system and address — or is empty.
+func SpanNarrative(name Name, service, kind, spanName, target, failure string, took time.Duration) string {
 	var b strings.Builder
 	if service != "" {
 		b.WriteString(service)
@@ -93,6 +94,10 @@ func SpanNarrative(name Name, service, kind, spanName, failure string, took time
 	b.WriteString(kind)
 	b.WriteString(" span ")
 	b.WriteString(spanName)
+	if target != "" {
+		b.WriteString(" to ")
+		b.WriteString(target)
+	}
 	switch name {
 	case SlowSpan:
 		b.WriteString(" was slow: ")
