@@ -48,6 +48,7 @@ type chainScratch struct {
 	lastSvc    map[string]int32
 	lastDest   map[peerKey]int32
 	lastOnHost map[peerKey]int32 // loopback failures of kernel events in other namespaces, by host
+	lastIOErr  map[string]int32  // I/O errors, by host
 	seenTrace  map[pcommon.TraceID]struct{}
 	seenSvc    map[string]struct{}
 	record     unifiedevent.CorrelationRecord // the record being built, refilled by every build
@@ -66,6 +67,7 @@ func newChainScratch() chainScratch {
 		lastSvc:    map[string]int32{},
 		lastDest:   map[peerKey]int32{},
 		lastOnHost: map[peerKey]int32{},
+		lastIOErr:  map[string]int32{},
 		seenTrace:  map[pcommon.TraceID]struct{}{},
 		seenSvc:    map[string]struct{}{},
 	}
@@ -95,6 +97,7 @@ func (s *chainScratch) reset(n int) {
 	clear(s.lastSvc)
 	clear(s.lastDest)
 	clear(s.lastOnHost)
+	clear(s.lastIOErr)
 	clear(s.seenTrace)
 	clear(s.seenSvc)
 }
@@ -144,7 +147,14 @@ type timeLayer struct {
 // causalRank orders events that are simultaneous within clock skew: by layer, then by causal
 // precedence inside the layer.
 func causalRank(e *problemEvent) uint16 {
-	return uint16(e.layer)<<8 | uint16(unifiedevent.CausalPrecedence(e.name))
+	layer := e.layer
+	if e.name == unifiedevent.IOError {
+		// A failed disk write explains the crash of the process that wrote, which the kernel
+		// reports a moment later as a kernel-layer signal: causally the I/O error ranks with
+		// the kernel.
+		layer = unifiedevent.LayerKernel
+	}
+	return uint16(layer)<<8 | uint16(unifiedevent.CausalPrecedence(e.name))
 }
 
 // causes reports whether a is below b in a trace: b is reached from a by ancestor steps.
@@ -271,6 +281,10 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 				consider(j, true, r)
 			}
 		}
+		if host := e.facts().host; host != "" && e.name != unifiedevent.IOError {
+			j, ok := s.lastIOErr[host]
+			consider(j, ok && e.time >= ev[j].time && e.time-ev[j].time <= rb.skew, linkHost)
+		}
 		if sender := e.facts().sender; sender != "" {
 			j, ok := s.lastEnt[sender]
 			consider(j, within(j, ok), linkEntity)
@@ -322,6 +336,9 @@ func (rb *recordBuilder) linkChain(ev []problemEvent, s *chainScratch) {
 		}
 		if e.pod != "" {
 			s.lastPod[e.pod] = i
+		}
+		if host := e.facts().host; host != "" && e.name == unifiedevent.IOError {
+			s.lastIOErr[host] = i
 		}
 		if e.service != "" {
 			s.lastSvc[e.service] = i

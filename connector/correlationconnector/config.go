@@ -95,6 +95,8 @@ type LinkConfidences struct {
 	Entity     float64 `mapstructure:"entity"`
 	Peer       float64 `mapstructure:"peer"`
 	Service    float64 `mapstructure:"service"`
+	// Host links a process crash to an I/O error on the same host at most clock_skew earlier.
+	Host float64 `mapstructure:"host"`
 }
 
 // Comparison is how a threshold rule compares a value with its threshold.
@@ -174,7 +176,7 @@ func (cfg *Config) Validate() error {
 	for _, l := range []struct {
 		name string
 		c    float64
-	}{{"trace", cfg.Links.Trace}, {"kubernetes", cfg.Links.Kubernetes}, {"entity", cfg.Links.Entity}, {"peer", cfg.Links.Peer}, {"service", cfg.Links.Service}} {
+	}{{"trace", cfg.Links.Trace}, {"kubernetes", cfg.Links.Kubernetes}, {"entity", cfg.Links.Entity}, {"peer", cfg.Links.Peer}, {"service", cfg.Links.Service}, {"host", cfg.Links.Host}} {
 		if !(l.c > 0 && l.c <= 1) {
 			errs = append(errs, fmt.Errorf("links.%s must be in (0, 1], got %v", l.name, l.c))
 		}

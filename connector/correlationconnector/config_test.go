@@ -40,7 +40,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.PeerTTL = time.Hour
 	custom.MaxMetricSeries = 1000
 	custom.Shards = 4
-	custom.Links = LinkConfidences{Trace: 1, Kubernetes: 0.9, Entity: 0.85, Peer: 0.7, Service: 0.5}
+	custom.Links = LinkConfidences{Trace: 1, Kubernetes: 0.9, Entity: 0.85, Peer: 0.7, Service: 0.5, Host: 0.5}
 	custom.Thresholds = []ThresholdRule{{
 		Name: "memory_high", Metric: "container.memory.utilization", Attributes: map[string]string{"state": "used"},
 		Comparison: GreaterThan, Value: 0.9, For: 30 * time.Second, Layer: "container",

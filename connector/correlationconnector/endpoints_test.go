@@ -144,3 +144,35 @@ func TestSpansFindLoopbackFailuresInAnyNamespaceOfTheirHost(t *testing.T) {
 		t.Fatalf("%d incidents; want one rooted in the kernel's timeout in the span's namespace", len(recs))
 	}
 }
+
+// Block I/O is issued by kernel threads, so nothing but the host and the moment ties an I/O error
+// to the database that crashed on it: a crash within clock_skew after it is its effect.
+func TestAnIOErrorExplainsACrashJustAfterItOnItsHost(t *testing.T) {
+	host := map[string]any{unifiedevent.KeyHostName: "node-a"}
+	for _, tc := range []struct {
+		name  string
+		crash time.Duration
+		root  unifiedevent.Name
+	}{
+		{"crash 300ms after the I/O error", 300 * time.Millisecond, unifiedevent.IOError},
+		{"crash 5s after: unrelated", 5 * time.Second, unifiedevent.FatalSignal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			must(t, h.c.consumeLogs(ctx, logsOf(
+				ev{name: unifiedevent.IOError, id: 1, entity: "node-a/77", resource: host, at: 0},
+				ev{name: unifiedevent.FatalSignal, id: 2, entity: "node-a/500", resource: host, at: tc.crash, attrs: map[string]any{unifiedevent.KeyKernelSignalName: "SIGABRT"}},
+				ev{name: unifiedevent.ErrorLog, id: 3, entity: "node-a/500", resource: host, at: tc.crash + time.Millisecond},
+			)))
+			h.clock.Advance(time.Hour)
+			h.flush()
+			var roots []string
+			for _, r := range h.records() {
+				roots = append(roots, str(r.Attributes(), unifiedevent.KeyRootCauseEventName))
+			}
+			if len(roots) != 1 || roots[0] != string(tc.root) {
+				t.Fatalf("incidents rooted in %v, want one rooted in %s", roots, tc.root)
+			}
+		})
+	}
+}

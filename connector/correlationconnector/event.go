@@ -57,6 +57,8 @@ type eventDetails struct {
 	peerScope string
 	// dbSystem is the database system a CLIENT span called (db.system.name, db.system).
 	dbSystem string
+	// host is the host of an I/O error or a crash, for the host link (linkHost).
+	host string
 	// sender is the workload that sent the signal a kernel event reports, when another did.
 	sender string
 }
@@ -157,6 +159,10 @@ const (
 	linkEntity
 	linkPeer
 	linkService
+	// linkHost: a process crashed on the host just after an I/O error there — the disk it wrote
+	// to failed under it. Block I/O is issued by kernel threads, so no entity or peer links the
+	// error to the process; the link holds within clock_skew only.
+	linkHost
 	linkReasonCount
 )
 
@@ -169,6 +175,7 @@ var linkReasonNames = [linkReasonCount]string{
 	linkEntity:      "entity",
 	linkPeer:        "peer",
 	linkService:     "service",
+	linkHost:        "host",
 }
 
 func (r linkReason) String() string { return linkReasonNames[r] }
@@ -186,6 +193,8 @@ func (l LinkConfidences) of(r linkReason) float64 {
 		return l.Peer
 	case linkService:
 		return l.Service
+	case linkHost:
+		return l.Host
 	}
 	return 1
 }

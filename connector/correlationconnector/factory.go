@@ -51,6 +51,7 @@ func createDefaultConfig() component.Config {
 			Entity:     0.9,
 			Peer:       0.8,
 			Service:    0.6,
+			Host:       0.5,
 		},
 	}
 }

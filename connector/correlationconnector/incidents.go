@@ -66,6 +66,9 @@ const (
 	// finds the kernel's failures to that address in any namespace of the host — but two kernel
 	// events in two namespaces never join through it (see keyUse).
 	keyDestinationOnHost
+	// keyHostDisk is a host whose disk failed: an I/O error binds it, a process crash looks it
+	// up, within clock_skew (linkHost).
+	keyHostDisk
 )
 
 // keyUse says whether an event looks incidents up by a key, binds itself to it, or both.
@@ -136,6 +139,7 @@ type snapshot struct {
 type incidentBook struct {
 	cfg           *Config
 	window        int64
+	skew          int64
 	recoveryDelay int64
 	health        *healthLedger
 
@@ -152,6 +156,7 @@ func newIncidentBook(cfg *Config, health *healthLedger) *incidentBook {
 	return &incidentBook{
 		cfg:           cfg,
 		window:        int64(cfg.Window),
+		skew:          int64(cfg.ClockSkew),
 		recoveryDelay: int64(cfg.Incidents.RecoveryDelay),
 		health:        health,
 		bindings:      map[linkKey]binding{},
@@ -254,6 +259,9 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 		}
 		if k.key.kind != keyTrace && absDiff(e.time, bd.last) > b.window {
 			continue
+		}
+		if k.key.kind == keyHostDisk && (e.time < bd.last || e.time-bd.last > b.skew) {
+			continue // a crash is explained by an I/O error just before it, not after
 		}
 		if k.key.kind != keyTrace && (b.recovered(k.key, bd.last) || (e.peerAddr != "" && b.recovered(dest, bd.last))) {
 			e.class |= classAfterRecovery
@@ -378,6 +386,13 @@ func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
 	}
 	if e.entity != "" {
 		add(linkKey{kind: keyEntity, name: e.entity}, linkEntity)
+	}
+	if host := e.facts().host; host != "" {
+		use := useLookupOnly
+		if e.name == unifiedevent.IOError {
+			use = useBindOnly
+		}
+		addAs(linkKey{kind: keyHostDisk, name: host}, linkHost, use)
 	}
 	if s := e.facts().sender; s != "" && s != e.entity {
 		// A signal joins the events of the workload that sent it.

@@ -443,6 +443,9 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 	}
 	x := readEventAttributes(e, res, attrs)
 	c.policy.classify(&e.problemEvent, x.signal)
+	if e.name == unifiedevent.IOError || e.class&classCrash != 0 {
+		e.details.host = res.host
+	}
 	if x.server && x.srcAddr != "" && e.entity != "" {
 		// The event's process accepted this connection: clients that failed to reach the
 		// endpoint failed to reach its workload.

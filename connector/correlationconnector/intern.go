@@ -52,6 +52,7 @@ func (in *interner) prepare(p *pendingEvent) {
 		d.session = in.str(d.session)
 		d.peerScope = in.str(d.peerScope)
 		d.dbSystem = in.str(d.dbSystem)
+		d.host = in.str(d.host)
 		d.sender = in.str(d.sender)
 		e.details = &d
 	}

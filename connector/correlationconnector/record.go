@@ -283,6 +283,8 @@ func (rb *recordBuilder) linkDetail(ev []problemEvent, e *problemEvent, l chainL
 		return "failure to reach " + peer
 	case linkService:
 		return "same service " + e.service
+	case linkHost:
+		return "an I/O error on its host " + time.Duration(e.time-cause.time).Round(time.Millisecond).String() + " before it: " + narrativeOf(cause)
 	}
 	return ""
 }
