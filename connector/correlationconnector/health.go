@@ -40,7 +40,7 @@ func (h *healthLedger) record(obs []healthObservation) (evicted int) {
 			continue
 		}
 		if len(h.healthy) >= h.max {
-			evicted += h.evictStalest()
+			evicted += evictStalest(h.healthy)
 		}
 		k := o.key
 		k.name, k.scope = strings.Clone(k.name), strings.Clone(k.scope) // they point into the observation's pdata batch
@@ -67,11 +67,12 @@ func (h *healthLedger) expire(now int64) {
 	}
 }
 
-// evictStalest runs under h.mu.
-func (h *healthLedger) evictStalest() int {
-	var victim linkKey
+// evictStalest forgets the stalest of a few entries of a map of last-seen times: map order is
+// random enough to spread the choice. It returns 1, the count evicted.
+func evictStalest[K comparable](m map[K]int64) int {
+	var victim K
 	oldest, looked := int64(1<<63-1), 0
-	for k, at := range h.healthy {
+	for k, at := range m {
 		if at < oldest {
 			victim, oldest = k, at
 		}
@@ -79,6 +80,6 @@ func (h *healthLedger) evictStalest() int {
 			break
 		}
 	}
-	delete(h.healthy, victim)
+	delete(m, victim)
 	return 1
 }

@@ -96,7 +96,7 @@ func (d *peerDirectory) register(key peerKey, entity string, via peerSource, now
 	defer d.mu.Unlock()
 	if via == peerFromListen {
 		if _, known := d.listeners[entity]; !known && len(d.listeners) >= d.max {
-			evicted += d.evictStalestListener()
+			evicted += evictStalest(d.listeners)
 		}
 		d.listeners[strings.Clone(entity)] = now
 	}
@@ -168,20 +168,6 @@ func (d *peerDirectory) expire(now int64) {
 	}
 }
 
-// evictStalestListener forgets the stalest of a few listening entities; it runs under d.mu.
-func (d *peerDirectory) evictStalestListener() int {
-	victim, oldest, looked := "", int64(1<<63-1), 0
-	for entity, seen := range d.listeners {
-		if seen < oldest {
-			victim, oldest = entity, seen
-		}
-		if looked++; looked == 8 {
-			break
-		}
-	}
-	delete(d.listeners, victim)
-	return 1
-}
 
 func (d *peerDirectory) len() int {
 	d.mu.RLock()
