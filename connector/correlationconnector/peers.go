@@ -168,7 +168,6 @@ func (d *peerDirectory) expire(now int64) {
 	}
 }
 
-
 func (d *peerDirectory) len() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
