@@ -62,7 +62,7 @@ run: $(OTELCOL) $(CLI)
 # unless TAPIO_REQUIRE_EBPF=1), then the end-to-end tests against the built binary. The stages run
 # in order, each as its own make; the first failure stops the run, and how long each stage took
 # is printed at the end either way, because CI budgets are stated per stage.
-TEST_STAGES := deps check-generated unit-test e2e-build e2e-test
+TEST_STAGES := deps check-generated unit-test e2e-build e2e-test rca
 
 test:
 	@status=0; summary=""; since() { local ms=$$(( ($$(date +%s%N) - $$1) / 1000000 )); printf '%6d.%d s' $$((ms / 1000)) $$((ms % 1000 / 100)); }; \
