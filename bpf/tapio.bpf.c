@@ -338,7 +338,9 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	id->ppid = task->real_parent->tgid;
 	id->uid = task->cred->uid.val;
 	id->start_ns = task->group_leader->start_time;
-	__builtin_memcpy(id->comm, task->comm, TASK_COMM_LEN);
+	/* The process is named by its thread group leader, never by the thread that happens to run
+	 * (a server's last thread to exit is often a helper thread with a name of its own). */
+	__builtin_memcpy(id->comm, task->group_leader->comm, TASK_COMM_LEN);
 	id->_pad = 0;
 
 	struct cgroup *cg = task_cgroup(task);
