@@ -280,6 +280,15 @@ func spanKey(e impactapi.ChainEntry) string {
 	return e.TraceID + "/" + e.Time.String() + "/" + e.Narrative
 }
 
+// keptOnly says when a count is a lower bound: the connector kept fewer events on the chain
+// (max_events_per_incident) than the incident had, and the figures count the chain.
+func keptOnly(inc *impactapi.Incident) string {
+	if inc.EventCount <= int64(len(inc.Chain)) {
+		return ""
+	}
+	return fmt.Sprintf("; at least: the chain keeps %d of the incident's %d events", len(inc.Chain), inc.EventCount)
+}
+
 // requestsBesides completes an absence reason with the failed requests counted anyway: "; 139
 // failed requests on other routes".
 func requestsBesides(fr *impactapi.FailedRequests, where string) string {
@@ -331,7 +340,7 @@ func (s *scorer) failedRequests(inc *impactapi.Incident) *impactapi.FailedReques
 	if len(s.customerSvc) > 0 {
 		where += " and configured customer-facing services (" + strings.Join(slices.Sorted(maps.Keys(s.customerSvc)), ", ") + ")"
 	}
-	fr.Source = fmt.Sprintf("%d distinct failed SERVER spans (%s) at entry points: %s", fr.Count, ue.ServerError, where)
+	fr.Source = fmt.Sprintf("%d distinct failed SERVER spans (%s) at entry points: %s", fr.Count, ue.ServerError, where) + keptOnly(inc)
 	return fr
 }
 
@@ -362,7 +371,7 @@ func (s *scorer) failedTransactions(inc *impactapi.Incident) *impactapi.FailedTr
 		routes[i] = m.String()
 	}
 	ft.Source = fmt.Sprintf("%d distinct %s spans on configured transaction routes (%s)",
-		ft.Count, ue.ServerError, strings.Join(routes, ", "))
+		ft.Count, ue.ServerError, strings.Join(routes, ", ")) + keptOnly(inc)
 	return ft
 }
 

@@ -3,6 +3,7 @@ package impactexporter
 import (
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,5 +288,20 @@ func TestDependencyEdges(t *testing.T) {
 	want := [][2]string{{"ledger-db", "payment"}, {"payment", "checkout"}, {"payment", "checkout"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("edges = %v, want %v", got, want)
+	}
+}
+
+// A chain cut at max_events_per_incident counts what it kept: the figures say they are a floor.
+func TestCountsOnACutChainSayTheyAreAFloor(t *testing.T) {
+	c := oomChain()
+	c.EventCount = 5000
+	inc := scoreOf(t, configuredImpact(), c, nil)
+	for _, src := range []string{inc.Impact.FailedRequests.Source, inc.Impact.FailedTransactions.Source} {
+		if !strings.Contains(src, "at least: the chain keeps 6 of the incident's 5000 events") {
+			t.Errorf("source %q does not say the count is a floor", src)
+		}
+	}
+	if full := scoreOf(t, configuredImpact(), oomChain(), nil); strings.Contains(full.Impact.FailedRequests.Source, "at least") {
+		t.Errorf("a whole chain's count is exact: %q", full.Impact.FailedRequests.Source)
 	}
 }
