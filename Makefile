@@ -145,6 +145,7 @@ FUZZTIME ?= 30s
 fuzz: | check-go
 	$(GO) test -run '^$$' -fuzz FuzzKubernetesEventMapping -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
 	$(GO) test -run '^$$' -fuzz FuzzReadCorrelationRecord -fuzztime $(FUZZTIME) ./pkg/unifiedevent
+	$(GO) test -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME) ./exporter/impactexporter
 
 clean:
 	rm -rf $(BUILD_DIR) $(BIN_DIR)
