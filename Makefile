@@ -20,7 +20,7 @@ GO_MIN      := 1.24
 # test/rca is a module of its own (the RCA suite): its changes do not rebuild the distribution.
 GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' -not -path './test/rca/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz tools deps check-go clean rca rca-deps
+.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz fuzz-ci tools deps check-go clean rca rca-deps
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -62,7 +62,7 @@ run: $(OTELCOL) $(CLI)
 # unless TAPIO_REQUIRE_EBPF=1), then the end-to-end tests against the built binary. The stages run
 # in order, each as its own make; the first failure stops the run, and how long each stage took
 # is printed at the end either way, because CI budgets are stated per stage.
-TEST_STAGES := deps check-generated unit-test e2e-build e2e-test rca
+TEST_STAGES := deps check-generated unit-test fuzz-ci e2e-build e2e-test rca
 
 test:
 	@status=0; summary=""; since() { local ms=$$(( ($$(date +%s%N) - $$1) / 1000000 )); printf '%6d.%d s' $$((ms / 1000)) $$((ms % 1000 / 100)); }; \
@@ -146,6 +146,12 @@ fuzz: | check-go
 	$(GO) test -run '^$$' -fuzz FuzzKubernetesEventMapping -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
 	$(GO) test -run '^$$' -fuzz FuzzReadCorrelationRecord -fuzztime $(FUZZTIME) ./pkg/unifiedevent
 	$(GO) test -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME) ./exporter/impactexporter
+	$(GO) test -run '^$$' -fuzz FuzzRingBufferRecord -fuzztime $(FUZZTIME) ./receiver/ebpfreceiver
+	$(GO) test -run '^$$' -fuzz FuzzOTLPIntoUnifiedEvents -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
+
+# make test fuzzes every decoder of outside input for a bounded time.
+fuzz-ci:
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 clean:
 	rm -rf $(BUILD_DIR) $(BIN_DIR)
