@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -19,14 +20,21 @@ const (
 
 var reasonNames = [reasonCount]string{reasonLate: "late", reasonFull: "full"}
 
-func TestEachValueCountsUnderItsName(t *testing.T) {
+// newCounter is a counter on a meter provider of its own, and the reader that collects it.
+func newCounter(t *testing.T) (metric.Int64Counter, *sdkmetric.ManualReader) {
+	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer provider.Shutdown(context.Background())
+	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
 	counter, err := provider.Meter("test").Int64Counter("dropped")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return counter, reader
+}
+
+func TestEachValueCountsUnderItsName(t *testing.T) {
+	counter, reader := newCounter(t)
 	reasons := NewEnum[reason]("reason", reasonNames[:])
 	ctx := context.Background()
 	counter.Add(ctx, 2, reasons.Options(reasonLate)...)
@@ -63,12 +71,7 @@ func TestEachValueCountsUnderItsName(t *testing.T) {
 
 // The point of the package: counting by a prebuilt value allocates nothing per call.
 func TestCountingAllocatesNothing(t *testing.T) {
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	defer provider.Shutdown(context.Background())
-	counter, err := provider.Meter("test").Int64Counter("dropped")
-	if err != nil {
-		t.Fatal(err)
-	}
+	counter, _ := newCounter(t)
 	reasons := NewEnum[reason]("reason", reasonNames[:])
 	ctx := context.Background()
 	counter.Add(ctx, 1, reasons.Options(reasonFull)...) // the series exists before measuring
@@ -79,13 +82,7 @@ func TestCountingAllocatesNothing(t *testing.T) {
 
 // A batch's tally by reason is counted and named in one call each; zero counts leave no trace.
 func TestAddEachAndFields(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer provider.Shutdown(context.Background())
-	counter, err := provider.Meter("test").Int64Counter("dropped")
-	if err != nil {
-		t.Fatal(err)
-	}
+	counter, reader := newCounter(t)
 	reasons := NewEnum[reason]("reason", reasonNames[:])
 	ctx := context.Background()
 	tally := [reasonCount]int64{reasonFull: 7}

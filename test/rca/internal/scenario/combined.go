@@ -3,7 +3,6 @@ package scenario
 import (
 	"errors"
 
-	"github.com/yairfalse/tapio/test/rca/internal/load"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 )
 
@@ -19,9 +18,9 @@ var TwoFaults = Scenario{Name: "two-faults", Play: func(r *Run) error {
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target(), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target(), catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	type result struct {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
-	"github.com/yairfalse/tapio/test/rca/internal/load"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 )
 
@@ -21,9 +20,9 @@ var RedisSlow = Scenario{Name: "redis-slow", Play: func(r *Run) error {
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	rd := catalog.Redis

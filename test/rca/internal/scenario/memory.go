@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
-	"github.com/yairfalse/tapio/test/rca/internal/load"
 	"github.com/yairfalse/tapio/test/rca/internal/proc"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 )
@@ -25,9 +24,9 @@ var PostgresOOM = Scenario{Name: "pg-backend-oom", Play: func(r *Run) error {
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	e, err := r.oomPostgresBackend(orders)
@@ -90,9 +89,9 @@ var RedisOOM = Scenario{Name: "redis-oom", Play: func(r *Run) error {
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	e, err := r.oomRedis(catalog)

@@ -44,9 +44,9 @@ var RedisConnectionReset = Scenario{Name: "redis-conn-reset", Play: func(r *Run)
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	port := catalog.Redis.Port
@@ -85,9 +85,9 @@ var NginxConnectTimeout = Scenario{Name: "nginx-connect-timeout", Play: func(r *
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	port := catalog.Nginx.Port
@@ -127,9 +127,9 @@ var NginxConnectAbandoned = Scenario{Name: "nginx-connect-abandoned", Play: func
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	port := catalog.Nginx.Port

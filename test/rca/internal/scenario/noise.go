@@ -57,6 +57,7 @@ var NoiseService = Scenario{Name: "noise-service", Noise: true, Play: func(r *Ru
 	if err != nil {
 		return err
 	}
+	// This scenario pauses and resumes parts of the load, so it keeps the generator itself.
 	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target(), orders.BadRequests(), catalog.Target(), catalog.BadRequests())
 	defer func() { r.Outcomes(gen.Stop()) }()
 	if err := r.Sleep(defaultWarmUp); err != nil {
@@ -128,9 +129,9 @@ var NoiseHost = Scenario{Name: "noise-host", Noise: true, Play: func(r *Run) err
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target(), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target(), catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	for round := 0; round < 6 && r.Ctx.Err() == nil; round++ {

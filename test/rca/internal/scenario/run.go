@@ -110,6 +110,13 @@ func (r *Run) Logf(format string, args ...any) {
 func (r *Run) Port(offset int) int { return r.cfg.PortBase + offset }
 
 // Sleep waits, unless the suite is being stopped.
+// warmLoad starts the load generator on targets and lets it run healthy for defaultWarmUp. The
+// stop it returns is always safe to defer: it records what the load saw.
+func (r *Run) warmLoad(targets ...load.Target) (stop func(), err error) {
+	gen := load.Start(r.Ctx, uint64(r.Index), targets...)
+	return func() { r.Outcomes(gen.Stop()) }, r.Sleep(defaultWarmUp)
+}
+
 func (r *Run) Sleep(d time.Duration) error {
 	select {
 	case <-r.Ctx.Done():

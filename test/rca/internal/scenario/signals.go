@@ -7,7 +7,6 @@ import (
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/test/rca/internal/fault"
-	"github.com/yairfalse/tapio/test/rca/internal/load"
 	"github.com/yairfalse/tapio/test/rca/internal/proc"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 )
@@ -23,9 +22,9 @@ var RedisSegfault = Scenario{Name: "redis-crash-segv", Play: func(r *Run) error 
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	e, err := r.segfaultRedis(catalog)
@@ -67,9 +66,9 @@ var PostgresBackendAbort = Scenario{Name: "pg-backend-abrt", Play: func(r *Run) 
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	pg := orders.Postgres
@@ -113,9 +112,9 @@ var PostmasterKilled = Scenario{Name: "pg-postmaster-sigkill", Play: func(r *Run
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	pg := orders.Postgres
@@ -147,9 +146,9 @@ var RedisStopped = Scenario{Name: "redis-sigterm", Play: func(r *Run) error {
 	if err != nil {
 		return err
 	}
-	gen := load.Start(r.Ctx, uint64(r.Index), catalog.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(catalog.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	rd := catalog.Redis

@@ -9,7 +9,6 @@ import (
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/test/rca/internal/fault"
-	"github.com/yairfalse/tapio/test/rca/internal/load"
 	"github.com/yairfalse/tapio/test/rca/internal/score"
 )
 
@@ -35,9 +34,9 @@ var PostgresIOError = Scenario{Name: "pg-io-error", Play: func(r *Run) error {
 		return err
 	}
 	watch := r.watchPostgres(orders.Postgres)
-	gen := load.Start(r.Ctx, uint64(r.Index), orders.Target())
-	defer func() { r.Outcomes(gen.Stop()) }()
-	if err := r.Sleep(defaultWarmUp); err != nil {
+	stop, err := r.warmLoad(orders.Target())
+	defer stop()
+	if err != nil {
 		return err
 	}
 	at, err := disk.Fill()
