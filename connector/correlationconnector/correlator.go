@@ -22,8 +22,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 //	Consume{Traces,Logs,Metrics} (ingest.go, thresholds.go)
 //	  -> pdata read once into a pooled batch: span nodes and pending problem events
 //	  -> spanStore.insert (span structure, for the chain's trace ancestry)
-//	  -> interner.prepareAll (strings copied out of pdata, peer resolved in the peerDirectory)
-//	  -> incidentBook.joinAll (join, merge, evict) ... flush -> incidentBook.due (decide)
+//	  -> interner.prepareAll (key strings copied out of pdata, peer resolved in the peerDirectory)
+//	  -> incidentBook.joinAll (join, merge, evict; interner.keep copies what an incident keeps)
+//	     ... flush -> incidentBook.due (decide)
 //	  -> snapshots -> recordBuilder (chain.go: order and link the chain; record.go: the record)
 //	  -> outputRouter.sendLocked -> the next logs consumer
 //	  -> selfTelemetry.report (counters of the batch, once per call)
@@ -67,6 +68,7 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 	}
 	peers := newPeerDirectory(cfg.MaxPeers, int64(cfg.PeerTTL))
 	store := newSpanStore(cfg.Shards, int64(cfg.Window), cfg.MaxEvents)
+	intern := newInterner(peers)
 	health := newHealthLedger(cfg.MaxPeers, int64(cfg.Window))
 	c := &correlator{
 		cfg:        cfg,
@@ -78,8 +80,8 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 		store:      store,
 		peers:      peers,
 		thresholds: newThresholdEvaluator(cfg.Thresholds, cfg.MaxMetricSeries),
-		interner:   newInterner(peers),
-		book:       newIncidentBook(cfg, health),
+		interner:   intern,
+		book:       newIncidentBook(cfg, health, intern),
 		health:     health,
 		policy:     newIncidentPolicy(cfg.Incidents),
 		builder:    newRecordBuilder(cfg, store, clk),

@@ -142,6 +142,8 @@ type incidentBook struct {
 	skew          int64
 	recoveryDelay int64
 	health        *healthLedger
+	// intern copies what an incident keeps of an event (keep); its lock nests inside mu.
+	intern *interner
 
 	mu       sync.Mutex // guards everything below
 	bindings map[linkKey]binding
@@ -152,13 +154,14 @@ type incidentBook struct {
 	pending  []snapshot // of incidents evicted while joining, handed out after the join
 }
 
-func newIncidentBook(cfg *Config, health *healthLedger) *incidentBook {
+func newIncidentBook(cfg *Config, health *healthLedger, intern *interner) *incidentBook {
 	return &incidentBook{
 		cfg:           cfg,
 		window:        int64(cfg.Window),
 		skew:          int64(cfg.ClockSkew),
 		recoveryDelay: int64(cfg.Incidents.RecoveryDelay),
 		health:        health,
+		intern:        intern,
 		bindings:      map[linkKey]binding{},
 	}
 }
@@ -312,6 +315,7 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	case len(inc.events) >= b.cfg.MaxEventsPerIncident:
 		t.evicted[evictIncidentEvents]++
 	default:
+		b.intern.keep(e)
 		inc.events = append(inc.events, *e)
 		b.held++
 		t.problems++

@@ -25,7 +25,10 @@ func newInterner(peers *peerDirectory) *interner {
 	return &interner{strs: map[string]string{}, pods: map[podRef]string{}, peers: peers}
 }
 
-// prepareAll makes every pending event independent of its batch and resolves its peer.
+// prepareAll makes what every pending event's keys are made of independent of its batch, and
+// resolves its peer. The rest of an event — the narrative and the details only its record shows —
+// is copied by keep, for the events an incident keeps: in an error storm an incident is full
+// after max_events_per_incident events, and the rest are counted, not kept.
 func (in *interner) prepareAll(events []pendingEvent) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -34,27 +37,20 @@ func (in *interner) prepareAll(events []pendingEvent) {
 	}
 }
 
-// prepare runs under in.mu.
+// prepare runs under in.mu. The event's details still point into p (and their strings, but for
+// those of keys, into the batch) until keep copies them.
 func (in *interner) prepare(p *pendingEvent) {
 	e := &p.problemEvent
 	e.entity = in.str(e.entity)
 	e.service = in.str(e.service)
 	e.pod = in.pod(p.podNamespace, p.podName)
 	e.peerAddr = in.str(e.peerAddr)
-	e.narrative = strings.Clone(unifiedevent.Truncate(e.narrative, unifiedevent.DefaultMaxNarrativeBytes))
 	if p.details != (eventDetails{}) {
-		d := p.details
-		d.route = in.str(d.route)
-		d.spanName = in.str(d.spanName)
-		d.errorType = in.str(d.errorType)
-		d.endUser = in.str(d.endUser)
-		d.user = in.str(d.user)
-		d.session = in.str(d.session)
+		d := &p.details
 		d.peerScope = in.str(d.peerScope)
-		d.dbSystem = in.str(d.dbSystem)
 		d.host = in.str(d.host)
 		d.sender = in.str(d.sender)
-		e.details = &d
+		e.details = d
 	}
 	if e.peerAddr != "" {
 		if target, via, ok := in.peers.resolve(peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}); ok {
@@ -64,6 +60,26 @@ func (in *interner) prepare(p *pendingEvent) {
 	if e.class&classCrash != 0 && in.peers.serves(e.entity) {
 		e.class |= classServing
 	}
+}
+
+// keep makes a prepared event independent of its batch before an incident keeps it: the
+// narrative is cloned, the details copied with their strings interned.
+func (in *interner) keep(e *problemEvent) {
+	e.narrative = strings.Clone(unifiedevent.Truncate(e.narrative, unifiedevent.DefaultMaxNarrativeBytes))
+	if e.details == nil {
+		return
+	}
+	d := *e.details
+	in.mu.Lock()
+	d.route = in.str(d.route)
+	d.spanName = in.str(d.spanName)
+	d.errorType = in.str(d.errorType)
+	d.endUser = in.str(d.endUser)
+	d.user = in.str(d.user)
+	d.session = in.str(d.session)
+	d.dbSystem = in.str(d.dbSystem)
+	in.mu.Unlock()
+	e.details = &d
 }
 
 // pod returns the interned "namespace/name" of a pod without building the string when it is

@@ -37,8 +37,13 @@ func (a Attributes) Layer() (Layer, bool) { return ParseLayer(a.str(KeyLayer)) }
 // Definition returns the catalogue entry named by event.name.
 func (a Attributes) Definition() (Definition, bool) { return Lookup(a.Name()) }
 
+// StampedKeys is how many keys Stamp writes: a caller about to stamp many records reserves room
+// for them (pcommon.Map.EnsureCapacity) so that the map grows once.
+const StampedKeys = 5
+
 // Stamp makes the attributes a fresh UnifiedEvent of kind def, observed by source. It overwrites
 // the core keys, so it is for events this component creates, never for ones it passes on.
+// It writes StampedKeys keys.
 func (a Attributes) Stamp(def Definition, source string) {
 	a.m.PutStr(KeyEventName, string(def.Name))
 	a.m.PutStr(KeyEventID, NewEventID())

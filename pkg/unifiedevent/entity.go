@@ -88,12 +88,26 @@ func HostScopedEntityID(host, name string) string {
 	return host + "/" + name
 }
 
-// ResourceEntityID applies the entity-id rule to resource attributes alone (metrics).
+// ResourceEntityID applies the entity-id rule to resource attributes alone (metrics; and records
+// that carry no entity key of their own, see IsEntityKey).
 func ResourceEntityID(resource pcommon.Map) string {
 	return EntityID(resource, emptyMap)
 }
 
 var emptyMap = pcommon.NewMap()
+
+// IsEntityKey reports whether the entity-id rule reads key: a span or record without any such
+// attribute has its resource's entity (ResourceEntityID), which a caller can derive once per
+// resource instead of once per record.
+func IsEntityKey(key string) bool {
+	switch key {
+	case KeyK8sPodUID, KeyContainerID, KeyHostName, KeyWorkloadCgroup, KeyWorkloadPID, KeyProcessPID,
+		KeyServiceName, KeyK8sNodeName, KeyK8sNodeUID, KeyK8sDeploymentUID, KeyK8sReplicaSetUID,
+		KeyK8sStatefulSetUID, KeyK8sDaemonSetUID, KeyK8sJobUID, KeyK8sCronJobUID:
+		return true
+	}
+	return false
+}
 
 func lookupStr(first, second pcommon.Map, key string) string {
 	if v := StringAttribute(first, key); v != "" {

@@ -157,3 +157,35 @@ func TestSeverityText(t *testing.T) {
 		}
 	}
 }
+
+// IsEntityKey must name every key the entity-id rule reads: a record with any other key has its
+// resource's entity, whatever the value (callers derive that once per resource).
+func TestIsEntityKeyCoversTheEntityRule(t *testing.T) {
+	resource := pcommon.NewMap()
+	resource.PutStr(unifiedevent.KeyServiceName, "checkout")
+	resource.PutStr(unifiedevent.KeyHostName, "node-1")
+	want := unifiedevent.ResourceEntityID(resource)
+	if want != "checkout" {
+		t.Fatalf("ResourceEntityID = %q, want checkout", want)
+	}
+	readers := 0
+	for _, spec := range unifiedevent.KeySpecs() {
+		for _, value := range []func(pcommon.Map){
+			func(m pcommon.Map) { m.PutStr(spec.Key, "x-1") },
+			func(m pcommon.Map) { m.PutInt(spec.Key, 4242) },
+		} {
+			record := pcommon.NewMap()
+			value(record)
+			got := unifiedevent.EntityID(resource, record)
+			if got != want && !unifiedevent.IsEntityKey(spec.Key) {
+				t.Errorf("EntityID reads %s (entity %q), but IsEntityKey(%q) is false", spec.Key, got, spec.Key)
+			}
+			if got != want {
+				readers++
+			}
+		}
+	}
+	if readers == 0 {
+		t.Fatal("no key changed the entity: the test reads nothing")
+	}
+}

@@ -15,15 +15,15 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		resource := rs.Resource().Attributes()
-		service := unifiedevent.StringAttribute(resource, unifiedevent.KeyServiceName)
+		res := spanResource{attrs: rs.Resource().Attributes()}
+		res.service = unifiedevent.StringAttribute(res.attrs, unifiedevent.KeyServiceName)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
 			annotatedHere := false
 			for k := 0; k < spans.Len(); k++ {
-				if n.annotateSpan(resource, service, spans.At(k)) {
+				if n.annotateSpan(&res, spans.At(k)) {
 					t.normalized[unifiedevent.LayerTrace]++
 					annotatedHere = true
 				}
@@ -37,18 +37,47 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 	return td, nil
 }
 
+// spanResource is what the spans of one ResourceSpans share. Its entity is derived once, on the
+// first annotated span that names no entity of its own: in an error storm every span is
+// annotated, and the entity rule's lookups would otherwise run per span.
+type spanResource struct {
+	attrs      pcommon.Map
+	service    string
+	entity     string
+	entityRead bool
+}
+
+func (r *spanResource) entityOf(span pcommon.Map, spanNamesEntity bool) string {
+	if spanNamesEntity {
+		return unifiedevent.EntityID(r.attrs, span)
+	}
+	if !r.entityRead {
+		r.entity, r.entityRead = unifiedevent.ResourceEntityID(r.attrs), true
+	}
+	return r.entity
+}
+
 // spanFacts is what one pass over a span's attributes tells about its outcome.
 type spanFacts struct {
 	call         unifiedevent.CallFacts
 	hasErrorType bool
+	// hasTapioName: the span already carries a Tapio event name (a Tapio collector before us).
+	hasTapioName bool
+	// namesEntity: the span carries a key of the entity rule, so its entity is not its resource's.
+	namesEntity bool
 }
 
 func readSpanFacts(attrs pcommon.Map) spanFacts {
 	var f spanFacts
 	attrs.Range(func(k string, v pcommon.Value) bool {
-		if !f.call.Take(k, v) && k == unifiedevent.KeyErrorType {
+		switch {
+		case f.call.Take(k, v):
+		case k == unifiedevent.KeyErrorType:
 			f.hasErrorType = true
+		case k == unifiedevent.KeyEventName:
+			f.hasTapioName = v.Type() == pcommon.ValueTypeStr && unifiedevent.IsTapioName(v.Str())
 		}
+		f.namesEntity = f.namesEntity || unifiedevent.IsEntityKey(k)
 		return true
 	})
 	return f
@@ -90,19 +119,22 @@ func (n *normalizer) classifySpan(service string, span ptrace.Span, facts spanFa
 
 // annotateSpan writes the UnifiedEvent attributes onto a failed or slow span in place. A span
 // that already carries a Tapio event name (a second Tapio collector in the path) is left alone.
-func (n *normalizer) annotateSpan(resource pcommon.Map, service string, span ptrace.Span) bool {
+func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	attrs := span.Attributes()
-	if unifiedevent.IsTapioName(unifiedevent.Of(attrs).Name()) {
+	facts := readSpanFacts(attrs)
+	if facts.hasTapioName {
 		return false
 	}
-	name, threshold := n.classifySpan(service, span, readSpanFacts(attrs))
+	name, threshold := n.classifySpan(res.service, span, facts)
 	if name == "" || !n.names.allows(name) {
 		return false
 	}
 	def, _ := unifiedevent.Lookup(string(name))
+	// Room for all written below (the stamp, the entity id, a threshold) at once.
+	attrs.EnsureCapacity(attrs.Len() + unifiedevent.StampedKeys + 2)
 	ue := unifiedevent.Of(attrs)
 	ue.Stamp(def, sourceOTLP)
-	ue.SetEntityID(unifiedevent.EntityID(resource, attrs))
+	ue.SetEntityID(res.entityOf(attrs, facts.namesEntity))
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}

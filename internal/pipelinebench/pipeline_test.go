@@ -1,0 +1,161 @@
+// Package pipelinebench measures the Tapio trace pipeline in process — unifiedevent processor →
+// correlation connector → impact exporter, as the shipped configs chain them — on healthy
+// traffic and in an error storm, so the cost an error adds per span shows without the noise of
+// gRPC and of a second process.
+package pipelinebench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/yairfalse/tapio/connector/correlationconnector"
+	"github.com/yairfalse/tapio/exporter/impactexporter"
+	"github.com/yairfalse/tapio/processor/unifiedeventprocessor"
+)
+
+// batchSpans is what an OpenTelemetry SDK's batch span processor sends per export by default.
+const batchSpans = 512
+
+// checkoutTraces makes n spans of a payment service in traces of two: a SERVER span
+// `POST /api/checkout` and its CLIENT call to ledger-db (10.0.0.7:5432). A trace fails — both
+// spans in error, the call with error.type, the server with 500 — when failed(trace) says so.
+func checkoutTraces(seed, n int, end time.Time, failed func(trace int) bool) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	res := rs.Resource().Attributes()
+	res.PutStr("service.name", "checkout")
+	res.PutStr("service.instance.id", "checkout-7d9f-1")
+	res.PutStr("host.name", "node-1")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for t := 0; t < n/2; t++ {
+		trace := seed*n + t
+		var tid pcommon.TraceID
+		copy(tid[:], fmt.Sprintf("%016x", trace))
+		bad := failed(trace)
+
+		server := spans.AppendEmpty()
+		server.SetTraceID(tid)
+		server.SetSpanID(pcommon.SpanID{1, byte(t), byte(t >> 8), 0, 0, 0, 0, 1})
+		server.SetKind(ptrace.SpanKindServer)
+		server.SetName("POST /api/checkout")
+		server.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-40 * time.Millisecond)))
+		server.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		sa := server.Attributes()
+		sa.PutStr("http.request.method", "POST")
+		sa.PutStr("http.route", "/api/checkout")
+		sa.PutStr("url.path", "/api/checkout")
+		sa.PutStr("enduser.id", fmt.Sprintf("user-%d", trace%997))
+		sa.PutInt("http.response.status_code", 200)
+
+		client := spans.AppendEmpty()
+		client.SetTraceID(tid)
+		client.SetSpanID(pcommon.SpanID{2, byte(t), byte(t >> 8), 0, 0, 0, 0, 2})
+		client.SetParentSpanID(server.SpanID())
+		client.SetKind(ptrace.SpanKindClient)
+		client.SetName("INSERT ledger")
+		client.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-30 * time.Millisecond)))
+		client.SetEndTimestamp(pcommon.NewTimestampFromTime(end.Add(-5 * time.Millisecond)))
+		ca := client.Attributes()
+		ca.PutStr("db.system.name", "postgresql")
+		ca.PutStr("server.address", "10.0.0.7")
+		ca.PutInt("server.port", 5432)
+		if bad {
+			sa.PutInt("http.response.status_code", 500)
+			sa.PutStr("error.type", "500")
+			server.Status().SetCode(ptrace.StatusCodeError)
+			ca.PutStr("error.type", "connection_refused")
+			client.Status().SetCode(ptrace.StatusCodeError)
+			client.Status().SetMessage("dial tcp 10.0.0.7:5432: connect: connection refused")
+		}
+	}
+	return td
+}
+
+// pipeline is the shipped trace path, started, in process.
+type pipeline struct {
+	head consumer.Traces
+	stop func()
+}
+
+func newPipeline(b *testing.B) pipeline {
+	ctx := context.Background()
+	host := componenttest.NewNopHost()
+
+	ef := impactexporter.NewFactory()
+	ecfg := ef.CreateDefaultConfig().(*impactexporter.Config)
+	ecfg.Storage.Directory = b.TempDir()
+	ecfg.HTTP.NetAddr.Endpoint = "127.0.0.1:0"
+	exp, err := ef.CreateLogs(ctx, exportertest.NewNopSettings(ef.Type()), ecfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cf := correlationconnector.NewFactory()
+	ccfg := cf.CreateDefaultConfig().(*correlationconnector.Config)
+	ccfg.DecisionWait = 2 * time.Second // as distributions/standalone
+	conn, err := cf.CreateTracesToLogs(ctx, connectortest.NewNopSettings(cf.Type()), ccfg, exp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pf := unifiedeventprocessor.NewFactory()
+	proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	started := []component.Component{exp, conn, proc}
+	for _, c := range started {
+		if err := c.Start(ctx, host); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return pipeline{head: proc, stop: func() {
+		for _, c := range []component.Component{proc, conn, exp} {
+			_ = c.Shutdown(ctx)
+		}
+	}}
+}
+
+// runTraces sends pre-built batches (copied with the timer stopped: processing may mutate) and
+// reports spans/s; one op is one span.
+func runTraces(b *testing.B, failed func(trace int) bool) {
+	p := newPipeline(b)
+	defer p.stop()
+	const distinct = 64
+	sources := make([]ptrace.Traces, distinct)
+	now := time.Now()
+	for i := range sources {
+		sources[i] = checkoutTraces(i, batchSpans, now, failed)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, i := 0, 0; done < b.N; done, i = done+batchSpans, i+1 {
+		b.StopTimer()
+		td := ptrace.NewTraces()
+		sources[i%distinct].CopyTo(td)
+		b.StartTimer()
+		if err := p.head.ConsumeTraces(ctx, td); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
+// (every trace fails) through processor → connector → exporter. Run with -cpu 1: the
+// connector's flush and the exporter's store work on their own goroutines, and on one core their
+// time lands in ns/op too.
+func BenchmarkTracePipeline(b *testing.B) {
+	b.Run("healthy", func(b *testing.B) { runTraces(b, func(t int) bool { return t%100 == 0 }) })
+	b.Run("error_storm", func(b *testing.B) { runTraces(b, func(int) bool { return true }) })
+}
