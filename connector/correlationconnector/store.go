@@ -140,6 +140,10 @@ func (sh *shard) open(now int64) *bucket {
 	if k := len(sh.free); k > 0 {
 		b.nodes = sh.free[k-1][:0]
 		sh.free = sh.free[:k-1]
+	} else if k := len(sh.buckets); k > 0 {
+		// Traffic is steady more often than not: room for as many spans as the last bucket took
+		// saves the copies of growing to it.
+		b.nodes = make([]spanNode, 0, len(sh.buckets[k-1].nodes))
 	}
 	sh.buckets = append(sh.buckets, b)
 	return b

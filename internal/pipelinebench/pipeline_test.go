@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
@@ -82,10 +83,43 @@ func checkoutTraces(seed, n int, end time.Time, failed func(trace int) bool) ptr
 	return td
 }
 
-// pipeline is the shipped trace path, started, in process.
+// paymentLogs makes n log records of a payment service; error(i) says which are errors (with
+// trace context, as an OpenTelemetry log bridge writes them).
+func paymentLogs(seed, n int, at time.Time, isError func(i int) bool) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr("service.name", "payment")
+	res.PutStr("service.instance.id", "payment-5c4f-2")
+	res.PutStr("host.name", "node-1")
+	records := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i := 0; i < n; i++ {
+		rec := records.AppendEmpty()
+		rec.SetTimestamp(pcommon.NewTimestampFromTime(at))
+		var tid pcommon.TraceID
+		copy(tid[:], fmt.Sprintf("%016x", seed*n+i))
+		rec.SetTraceID(tid)
+		rec.SetSpanID(pcommon.SpanID{3, byte(i), byte(i >> 8), 0, 0, 0, 0, 3})
+		rec.Attributes().PutStr("code.function.name", "chargeCard")
+		if isError(i) {
+			rec.SetSeverityNumber(plog.SeverityNumberError)
+			rec.SetSeverityText("ERROR")
+			rec.Body().SetStr(fmt.Sprintf("charge %d failed: ledger-db 10.0.0.7:5432: connection refused", seed*n+i))
+			rec.Attributes().PutStr("error.type", "connection_refused")
+			continue
+		}
+		rec.SetSeverityNumber(plog.SeverityNumberInfo)
+		rec.SetSeverityText("INFO")
+		rec.Body().SetStr(fmt.Sprintf("charge %d accepted", seed*n+i))
+	}
+	return ld
+}
+
+// pipeline is the shipped path of one signal, started, in process.
 type pipeline struct {
-	head consumer.Traces
-	stop func()
+	traces consumer.Traces
+	logs   consumer.Logs
+	stop   func()
 }
 
 func newPipeline(b *testing.B) pipeline {
@@ -103,24 +137,35 @@ func newPipeline(b *testing.B) pipeline {
 	cf := correlationconnector.NewFactory()
 	ccfg := cf.CreateDefaultConfig().(*correlationconnector.Config)
 	ccfg.DecisionWait = 2 * time.Second // as distributions/standalone
-	conn, err := cf.CreateTracesToLogs(ctx, connectortest.NewNopSettings(cf.Type()), ccfg, exp)
+	connSet := connectortest.NewNopSettings(cf.Type())
+	tracesConn, err := cf.CreateTracesToLogs(ctx, connSet, ccfg, exp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	logsConn, err := cf.CreateLogsToLogs(ctx, connSet, ccfg, exp)
 	if err != nil {
 		b.Fatal(err)
 	}
 	pf := unifiedeventprocessor.NewFactory()
-	proc, err := pf.CreateTraces(ctx, processortest.NewNopSettings(pf.Type()), pf.CreateDefaultConfig(), conn)
+	procSet := processortest.NewNopSettings(pf.Type())
+	tracesProc, err := pf.CreateTraces(ctx, procSet, pf.CreateDefaultConfig(), tracesConn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	started := []component.Component{exp, conn, proc}
+	logsProc, err := pf.CreateLogs(ctx, procSet, pf.CreateDefaultConfig(), logsConn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Started as the collector starts a pipeline: exporters first, receivers' side last.
+	started := []component.Component{exp, tracesConn, logsConn, tracesProc, logsProc}
 	for _, c := range started {
 		if err := c.Start(ctx, host); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return pipeline{head: proc, stop: func() {
-		for _, c := range []component.Component{proc, conn, exp} {
-			_ = c.Shutdown(ctx)
+	return pipeline{traces: tracesProc, logs: logsProc, stop: func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			_ = started[i].Shutdown(ctx)
 		}
 	}}
 }
@@ -144,7 +189,7 @@ func runTraces(b *testing.B, failed func(trace int) bool) {
 		td := ptrace.NewTraces()
 		sources[i%distinct].CopyTo(td)
 		b.StartTimer()
-		if err := p.head.ConsumeTraces(ctx, td); err != nil {
+		if err := p.traces.ConsumeTraces(ctx, td); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -158,4 +203,36 @@ func runTraces(b *testing.B, failed func(trace int) bool) {
 func BenchmarkTracePipeline(b *testing.B) {
 	b.Run("healthy", func(b *testing.B) { runTraces(b, func(t int) bool { return t%100 == 0 }) })
 	b.Run("error_storm", func(b *testing.B) { runTraces(b, func(int) bool { return true }) })
+}
+
+// runLogs is runTraces for log records: one op is one record.
+func runLogs(b *testing.B, isError func(i int) bool) {
+	p := newPipeline(b)
+	defer p.stop()
+	const distinct = 64
+	sources := make([]plog.Logs, distinct)
+	now := time.Now()
+	for i := range sources {
+		sources[i] = paymentLogs(i, batchSpans, now, isError)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done, i := 0, 0; done < b.N; done, i = done+batchSpans, i+1 {
+		b.StopTimer()
+		ld := plog.NewLogs()
+		sources[i%distinct].CopyTo(ld)
+		b.StartTimer()
+		if err := p.logs.ConsumeLogs(ctx, ld); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkLogPipeline: info logs, and application error logs (every record an error) through
+// processor → connector → exporter. Run with -cpu 1, as BenchmarkTracePipeline.
+func BenchmarkLogPipeline(b *testing.B) {
+	b.Run("info", func(b *testing.B) { runLogs(b, func(int) bool { return false }) })
+	b.Run("error_logs", func(b *testing.B) { runLogs(b, func(int) bool { return true }) })
 }

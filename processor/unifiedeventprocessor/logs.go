@@ -26,7 +26,8 @@ func (n *normalizer) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, 
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
-			at := recordPlace{resource: rl.Resource(), scope: sl.Scope(), sole: sls.Len() == 1 && sl.LogRecords().Len() == 1}
+			at := &recordPlace{resource: rl.Resource(), scope: sl.Scope(), sole: sls.Len() == 1 && sl.LogRecords().Len() == 1}
+			at.entity.attrs = at.resource.Attributes()
 			normalizedHere := false
 			sl.LogRecords().RemoveIf(func(rec plog.LogRecord) bool {
 				remove, normalized := n.normalizeRecord(at, rec, &t, &regrouped)
@@ -56,12 +57,15 @@ type recordPlace struct {
 	resource pcommon.Resource
 	scope    pcommon.InstrumentationScope
 	sole     bool
+	// entity is the resource's, for application logs (a Kubernetes event, which may take the
+	// resource over, derives its own).
+	entity resourceEntity
 }
 
 // normalizeRecord turns one log record into a UnifiedEvent, validates one that already is, or
 // leaves it alone. remove is true when the record leaves its place: dropped by rule, or moved to
 // a resource of its own (Kubernetes events).
-func (n *normalizer) normalizeRecord(at recordPlace, rec plog.LogRecord, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+func (n *normalizer) normalizeRecord(at *recordPlace, rec plog.LogRecord, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
 	attrs := unifiedevent.Of(rec.Attributes())
 	if name := attrs.Name(); unifiedevent.IsTapioName(name) {
 		return n.completeEvent(at.resource, attrs, name, t)
@@ -71,7 +75,7 @@ func (n *normalizer) normalizeRecord(at recordPlace, rec plog.LogRecord, t *tall
 			return n.normalizeKubernetesEvent(at, rec, obj, watchType, t, regrouped)
 		}
 	}
-	return n.normalizeApplicationLog(at.resource, rec, attrs, t)
+	return n.normalizeApplicationLog(at, rec, attrs, t)
 }
 
 // completeEvent handles records that arrive already normalised (from the ebpf receiver, or from
@@ -98,7 +102,7 @@ func (n *normalizer) completeEvent(resource pcommon.Resource, attrs unifiedevent
 	return false, true
 }
 
-func (n *normalizer) normalizeKubernetesEvent(at recordPlace, rec plog.LogRecord, obj pcommon.Map, watchType string, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
+func (n *normalizer) normalizeKubernetesEvent(at *recordPlace, rec plog.LogRecord, obj pcommon.Map, watchType string, t *tally, regrouped *kubernetesRegrouper) (remove, normalized bool) {
 	ev, err := readKubernetesEvent(obj)
 	if err != nil {
 		n.noteInvalid(t, invalidKubernetesEvent, err)
@@ -131,7 +135,7 @@ func (n *normalizer) normalizeKubernetesEvent(at recordPlace, rec plog.LogRecord
 	return true, true
 }
 
-func (n *normalizer) normalizeApplicationLog(resource pcommon.Resource, rec plog.LogRecord, attrs unifiedevent.Attributes, t *tally) (remove, normalized bool) {
+func (n *normalizer) normalizeApplicationLog(at *recordPlace, rec plog.LogRecord, attrs unifiedevent.Attributes, t *tally) (remove, normalized bool) {
 	m := attrs.Map()
 	var name unifiedevent.Name
 	switch {
@@ -151,12 +155,15 @@ func (n *normalizer) normalizeApplicationLog(resource pcommon.Resource, rec plog
 		return true, false
 	}
 	def, _ := unifiedevent.Lookup(string(name))
+	entity := at.entity.of(m, recordNamesEntity(m))
+	// Room for all written below (the original name, the stamp, the entity id) at once.
+	m.EnsureCapacity(m.Len() + unifiedevent.StampedKeys + 2)
 	if own, ok := m.Get(unifiedevent.KeyEventName); ok {
 		// An application's own event name is kept beside ours rather than lost.
 		m.PutStr(unifiedevent.KeyOriginalEventName, own.AsString())
 	}
 	attrs.Stamp(def, sourceOTLP)
-	attrs.SetEntityID(unifiedevent.EntityID(resource.Attributes(), m))
+	attrs.SetEntityID(entity)
 	if rec.SeverityNumber() == plog.SeverityNumberUnspecified && rec.SeverityText() == "" {
 		rec.SetSeverityNumber(def.Severity)
 	}

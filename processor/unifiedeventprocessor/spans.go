@@ -15,8 +15,8 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		res := spanResource{attrs: rs.Resource().Attributes()}
-		res.service = unifiedevent.StringAttribute(res.attrs, unifiedevent.KeyServiceName)
+		resource := rs.Resource().Attributes()
+		res := spanResource{entity: resourceEntity{attrs: resource}, service: unifiedevent.StringAttribute(resource, unifiedevent.KeyServiceName)}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -37,24 +37,10 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 	return td, nil
 }
 
-// spanResource is what the spans of one ResourceSpans share. Its entity is derived once, on the
-// first annotated span that names no entity of its own: in an error storm every span is
-// annotated, and the entity rule's lookups would otherwise run per span.
+// spanResource is what the spans of one ResourceSpans share.
 type spanResource struct {
-	attrs      pcommon.Map
-	service    string
-	entity     string
-	entityRead bool
-}
-
-func (r *spanResource) entityOf(span pcommon.Map, spanNamesEntity bool) string {
-	if spanNamesEntity {
-		return unifiedevent.EntityID(r.attrs, span)
-	}
-	if !r.entityRead {
-		r.entity, r.entityRead = unifiedevent.ResourceEntityID(r.attrs), true
-	}
-	return r.entity
+	entity  resourceEntity
+	service string
 }
 
 // spanFacts is what one pass over a span's attributes tells about its outcome.
@@ -134,7 +120,7 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	attrs.EnsureCapacity(attrs.Len() + unifiedevent.StampedKeys + 2)
 	ue := unifiedevent.Of(attrs)
 	ue.Stamp(def, sourceOTLP)
-	ue.SetEntityID(res.entityOf(attrs, facts.namesEntity))
+	ue.SetEntityID(res.entity.of(attrs, facts.namesEntity))
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}
