@@ -97,30 +97,56 @@ func (s *spanStore) insert(perShard [][]spanNode, now int64) storeChange {
 			continue
 		}
 		sh := s.shards[i]
+		var run traceRun
 		sh.mu.Lock()
 		for j := range nodes {
-			ch.evicted += sh.add(&nodes[j], now, s.bucketWidth, s.shardCap)
+			ch.evicted += sh.add(&nodes[j], now, s.bucketWidth, s.shardCap, &run)
 		}
+		sh.indexRun(&run)
 		sh.mu.Unlock()
 		ch.inserted += len(nodes)
 	}
 	return ch
 }
 
-// add appends one node, first evicting the oldest bucket when the shard is at its cap.
-func (sh *shard) add(n *spanNode, now, width int64, capacity int) (evicted int) {
+// traceRun is the newest node of the trace added last, not yet in the trace index: the spans of
+// a trace mostly arrive one after another, and after the first each saves a lookup and a write
+// of the index (a map of every recent trace, where an access is mostly a cache miss).
+type traceRun struct {
+	trace pcommon.TraceID
+	ref   nodeRef
+	open  bool
+}
+
+// indexRun writes a run's newest node to the trace index.
+func (sh *shard) indexRun(r *traceRun) {
+	if r.open {
+		sh.traces[r.trace] = r.ref
+		r.open = false
+	}
+}
+
+// add appends one node, first evicting the oldest bucket when the shard is at its cap. The
+// caller indexes the run when it is done adding (indexRun).
+func (sh *shard) add(n *spanNode, now, width int64, capacity int, run *traceRun) (evicted int) {
 	cur := sh.current(now, width)
 	for sh.count >= capacity && len(sh.buckets) > 0 {
+		sh.indexRun(run) // eviction reads the index
 		if sh.buckets[0] == cur {
 			// The only bucket is full: start a fresh one so that the oldest can go.
 			cur = sh.open(now)
 		}
 		evicted += sh.dropOldest()
 	}
-	n.prev = sh.traces[n.trace]
+	if run.open && run.trace == n.trace {
+		n.prev = run.ref
+	} else {
+		sh.indexRun(run)
+		n.prev = sh.traces[n.trace]
+	}
 	ref := makeRef(cur.seq, len(cur.nodes))
 	cur.nodes = append(cur.nodes, *n)
-	sh.traces[n.trace] = ref
+	*run = traceRun{trace: n.trace, ref: ref, open: true}
 	sh.count++
 	return evicted
 }
