@@ -61,7 +61,7 @@ func BenchmarkScoreAndUpsert(b *testing.B) {
 	}
 	// A store at max_incidents: every new incident evicts the least recently updated one in the
 	// same transaction.
-	b.Run("batch=1000/one_caller/at_max_incidents=10000", func(b *testing.B) {
+	b.Run("batch=1000/one_caller_into_store_at_max_incidents=10000", func(b *testing.B) {
 		benchmarkUpsert(b, 1000, 1, 10_000)
 	})
 }
