@@ -51,21 +51,41 @@ func counter() (next func() int, count func() int) {
 func BenchmarkScoreAndUpsert(b *testing.B) {
 	for _, batch := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("batch=%d/one_caller", batch), func(b *testing.B) {
-			benchmarkUpsert(b, batch, 1)
+			benchmarkUpsert(b, batch, 1, 0)
 		})
 		// The default sending queue calls consumeLogs from several consumers: scoring overlaps
 		// and their writes share one transaction.
 		b.Run(fmt.Sprintf("batch=%d/queue_consumers=4", batch), func(b *testing.B) {
-			benchmarkUpsert(b, batch, 4)
+			benchmarkUpsert(b, batch, 4, 0)
 		})
 	}
+	// A store at max_incidents: every new incident evicts the least recently updated one in the
+	// same transaction.
+	b.Run("batch=1000/one_caller_into_store_at_max_incidents=10000", func(b *testing.B) {
+		benchmarkUpsert(b, 1000, 1, 10_000)
+	})
 }
 
-func benchmarkUpsert(b *testing.B, batch, callers int) {
+// benchmarkUpsert stores batches of new incidents from callers goroutines; with maxIncidents
+// set, the store is filled to that cap first.
+func benchmarkUpsert(b *testing.B, batch, callers, maxIncidents int) {
 	cfg := testConfig(b)
 	businessConfig(cfg)
+	if maxIncidents > 0 {
+		cfg.Storage.MaxIncidents = maxIncidents
+	}
 	e := startExporter(b, cfg, nil, nil)
 	next, count := counter()
+	if maxIncidents > 0 {
+		ld := batchOf(batch)
+		for e.store.Len() < int64(maxIncidents) {
+			relabel(ld, next)
+			if err := e.consumeLogs(context.Background(), ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	prefilled := count()
 	b.ReportAllocs()
 	b.SetParallelism(max(1, callers/runtime.GOMAXPROCS(0)))
 	start := time.Now()
@@ -89,7 +109,10 @@ func benchmarkUpsert(b *testing.B, batch, callers int) {
 			}
 		})
 	}
-	b.ReportMetric(float64(count())/time.Since(start).Seconds(), "incidents/s")
+	b.ReportMetric(float64(count()-prefilled)/time.Since(start).Seconds(), "incidents/s")
+	if maxIncidents > 0 && e.store.Len() != int64(maxIncidents) {
+		b.Fatalf("%d incidents stored at a cap of %d", e.store.Len(), maxIncidents)
+	}
 }
 
 // BenchmarkListByTraceID measures GET /api/v1/incidents?trace_id=… over loopback with 100,000
@@ -195,7 +218,7 @@ func BenchmarkConsumeOneIncident(b *testing.B) {
 }
 
 // scoredIncident reads and scores a correlation as consumeLogs does, without storing it.
-func scoredIncident(b *testing.B, c ue.CorrelationRecord) *impactapi.Incident {
+func scoredIncident(b testing.TB, c ue.CorrelationRecord) *impactapi.Incident {
 	b.Helper()
 	cfg := testConfig(b)
 	businessConfig(cfg)

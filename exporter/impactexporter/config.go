@@ -41,6 +41,12 @@ type StorageConfig struct {
 	Directory string `mapstructure:"directory"`
 	// Retention deletes incidents not updated for this long.
 	Retention time.Duration `mapstructure:"retention"`
+	// MaxIncidents bounds the stored incidents: past it, the least recently updated are evicted.
+	MaxIncidents int `mapstructure:"max_incidents"`
+	// MaxSizeMiB bounds the record bytes of the stored incidents (each one's JSON, metadata and
+	// index keys, as the exporter counts them): past it, the least recently updated are evicted.
+	// The file is larger by bbolt's page overhead, and does not shrink: freed pages are reused.
+	MaxSizeMiB int64 `mapstructure:"max_size_mib"`
 	// RetentionInterval is how often expired incidents are deleted.
 	RetentionInterval time.Duration `mapstructure:"retention_interval"`
 	// OpenTimeout bounds the wait for the file lock, so a second collector on the same directory
@@ -49,6 +55,10 @@ type StorageConfig struct {
 	// MaxDependencyEdges bounds the observed service-dependency graph used for cascade risk.
 	MaxDependencyEdges int `mapstructure:"max_dependency_edges"`
 }
+
+// maxSizeMiBLimit is the largest storage.max_size_mib: well past what one bbolt file mapped
+// into the collector should hold, and far from overflowing the byte count.
+const maxSizeMiBLimit = 1 << 20
 
 // ImpactConfig is what the business told Tapio about itself.
 type ImpactConfig struct {
@@ -258,6 +268,15 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Storage.Retention <= 0 {
 		add("storage.retention must be positive, got %s", cfg.Storage.Retention)
+	}
+	if cfg.Storage.MaxIncidents <= 0 {
+		add("storage.max_incidents must be positive, got %d: it bounds the incidents kept on disk", cfg.Storage.MaxIncidents)
+	}
+	switch mib := cfg.Storage.MaxSizeMiB; {
+	case mib <= 0:
+		add("storage.max_size_mib must be positive, got %d: it bounds the incident records kept on disk", mib)
+	case mib > maxSizeMiBLimit:
+		add("storage.max_size_mib must be at most %d (1 TiB), got %d", maxSizeMiBLimit, mib)
 	}
 	if cfg.Storage.RetentionInterval <= 0 {
 		add("storage.retention_interval must be positive, got %s", cfg.Storage.RetentionInterval)

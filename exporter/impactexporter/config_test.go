@@ -31,6 +31,10 @@ func TestDefaultConfig(t *testing.T) {
 	if cfg.HTTP.NetAddr.Endpoint != "127.0.0.1:8765" || cfg.Storage.Retention != 7*24*time.Hour {
 		t.Fatalf("defaults: endpoint %s, retention %s", cfg.HTTP.NetAddr.Endpoint, cfg.Storage.Retention)
 	}
+	// The disk is bounded out of the box, by count and by bytes.
+	if cfg.Storage.MaxIncidents != 100_000 || cfg.Storage.MaxSizeMiB != 1024 {
+		t.Fatalf("defaults: max_incidents %d, max_size_mib %d", cfg.Storage.MaxIncidents, cfg.Storage.MaxSizeMiB)
+	}
 	if err := xconfmap.Validate(cfg); err != nil {
 		t.Fatalf("default config is invalid: %v", err)
 	}
@@ -108,6 +112,17 @@ func TestLoadConfig(t *testing.T) {
 			"notifications.webhook.max_interval is deprecated and cannot be combined with notifications.webhook.retry_on_failure: set notifications.webhook.retry_on_failure.max_interval instead"},
 		{id: component.NewIDWithName(metadata.Type, "deprecated_bad_attempts"), wantErr: "notifications.webhook.max_attempts must be positive, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "no_retention"), wantErr: "storage.retention must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "caps"), check: func(t *testing.T, cfg *Config) {
+			if cfg.Storage.MaxIncidents != 5000 || cfg.Storage.MaxSizeMiB != 256 {
+				t.Errorf("storage = %+v", cfg.Storage)
+			}
+			if c := capsOf(cfg.Storage); c.maxIncidents != 5000 || c.maxBytes != 256<<20 {
+				t.Errorf("caps = %+v", c)
+			}
+		}},
+		{id: component.NewIDWithName(metadata.Type, "no_max_incidents"), wantErr: "storage.max_incidents must be positive, got 0: it bounds the incidents kept on disk"},
+		{id: component.NewIDWithName(metadata.Type, "negative_max_size"), wantErr: "storage.max_size_mib must be positive, got -1: it bounds the incident records kept on disk"},
+		{id: component.NewIDWithName(metadata.Type, "huge_max_size"), wantErr: "storage.max_size_mib must be at most 1048576 (1 TiB), got 2097152"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

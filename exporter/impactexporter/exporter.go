@@ -26,9 +26,6 @@ import (
 	ue "github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
-// expireBatch bounds one retention transaction.
-const expireBatch = 1000
-
 type impactExporter struct {
 	cfg       *Config
 	set       exporter.Settings
@@ -39,7 +36,8 @@ type impactExporter struct {
 	// heartbeat overrides the stream keep-alive interval (tests).
 	heartbeat time.Duration
 
-	invalidAttrs telemetryattrs.Enum[ue.InvalidCorrelationReason]
+	invalidAttrs  telemetryattrs.Enum[ue.InvalidCorrelationReason]
+	evictionAttrs telemetryattrs.Enum[evictionReason]
 
 	// mu guards the lifecycle; consumeLogs holds it for reading so Shutdown waits for it.
 	mu       sync.RWMutex
@@ -60,13 +58,14 @@ func newImpactExporter(set exporter.Settings, cfg *Config) (*impactExporter, err
 		return nil, err
 	}
 	e := &impactExporter{
-		cfg:          cfg,
-		set:          set,
-		telemetry:    tb,
-		scorer:       newScorer(cfg.Impact),
-		now:          time.Now,
-		sampled:      ratelog.Sampled(set.Logger),
-		invalidAttrs: telemetryattrs.NewEnum[ue.InvalidCorrelationReason]("reason", invalidReasonNames()),
+		cfg:           cfg,
+		set:           set,
+		telemetry:     tb,
+		scorer:        newScorer(cfg.Impact),
+		now:           time.Now,
+		sampled:       ratelog.Sampled(set.Logger),
+		invalidAttrs:  telemetryattrs.NewEnum[ue.InvalidCorrelationReason]("reason", invalidReasonNames()),
+		evictionAttrs: telemetryattrs.NewEnum[evictionReason]("reason", evictionReasonNames[:]),
 	}
 	return e, nil
 }
@@ -128,10 +127,15 @@ func (e *impactExporter) start(ctx context.Context, host component.Host) (err er
 		e.retentionLoop(runCtx)
 	}()
 	e.warnDeprecated()
+	if st.totalsRebuilt {
+		e.set.Logger.Info("incident store totals counted again: the file had none, or was written since by an exporter that does not keep them",
+			zap.String("store", st.db.Path()))
+	}
 	e.set.Logger.Info("impact exporter serving the incident API",
 		zap.String("endpoint", ln.Addr().String()),
 		zap.String("store", st.db.Path()),
-		zap.Int64("incidents", st.Len()))
+		zap.Int64("incidents", st.Len()),
+		zap.Int64("record_bytes", st.Bytes()))
 	return nil
 }
 
@@ -177,11 +181,14 @@ func (e *impactExporter) addr() string {
 	return e.listener.Addr().String()
 }
 
+// retentionLoop deletes expired incidents every retention_interval and, from the first round
+// on, whatever exceeds caps lowered since the store was last written (upserts evict the rest).
 func (e *impactExporter) retentionLoop(ctx context.Context) {
 	t := time.NewTicker(e.cfg.Storage.RetentionInterval)
 	defer t.Stop()
 	for {
 		e.expireOnce()
+		e.evictOnce()
 		select {
 		case <-ctx.Done():
 			return
@@ -191,14 +198,31 @@ func (e *impactExporter) retentionLoop(ctx context.Context) {
 }
 
 func (e *impactExporter) expireOnce() {
-	n, err := e.store.expire(e.now().Add(-e.cfg.Storage.Retention), expireBatch)
+	n, err := e.store.expire(e.now().Add(-e.cfg.Storage.Retention), deleteBatch)
 	if n > 0 {
-		e.telemetry.ExporterImpactIncidentsExpired.Add(context.Background(), int64(n))
-		e.set.Logger.Debug("incidents expired by retention", zap.Int("count", n))
+		e.telemetry.ExporterImpactIncidentsExpired.Add(context.Background(), n, e.evictionAttrs.Options(evictedByRetention)...)
+		e.set.Logger.Debug("incidents expired by retention", zap.Int64("count", n))
 	}
 	if err != nil {
 		e.telemetry.ExporterImpactStoreErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("operation", "expire")))
 		e.sampled.Warn("incident retention failed (counted in otelcol_exporter_impact_store_errors)", zap.Error(err))
+	}
+}
+
+func (e *impactExporter) evictOnce() {
+	ev, err := e.store.evict(deleteBatch)
+	e.noteEvicted(context.Background(), ev)
+	if err != nil {
+		e.telemetry.ExporterImpactStoreErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("operation", "evict")))
+		e.sampled.Warn("incident eviction failed (counted in otelcol_exporter_impact_store_errors)", zap.Error(err))
+	}
+}
+
+// noteEvicted counts incidents evicted by the caps and logs them at most once per ratelog.Tick.
+func (e *impactExporter) noteEvicted(ctx context.Context, ev evictions) {
+	if n := e.evictionAttrs.AddEach(ctx, e.telemetry.ExporterImpactIncidentsExpired, ev[:]); n > 0 {
+		e.sampled.Warn("incident store full: the least recently updated incidents were evicted (storage.max_incidents, storage.max_size_mib; counted in otelcol_exporter_impact_incidents_expired)",
+			append(e.evictionAttrs.Fields(ev[:]), zap.Int64("incidents", e.store.Len()), zap.Int64("record_bytes", e.store.Bytes()))...)
 	}
 }
 
@@ -273,8 +297,8 @@ func (e *impactExporter) ingest(ctx context.Context, incs []*impactapi.Incident,
 	for _, inc := range incs {
 		dependencyEdges(inc, func(dep, dependent string) { edges = append(edges, [2]string{dep, dependent}) })
 	}
-	results, refused, err := e.store.upsert(incs, raws, edges, now)
-	if refused > 0 {
+	out, err := e.store.upsert(incs, raws, edges, now)
+	if refused := out.refusedEdges; refused > 0 {
 		e.telemetry.ExporterImpactDependencyEdgesRefused.Add(ctx, int64(refused))
 		e.sampled.Warn("service dependency graph is full (storage.max_dependency_edges); new edges are counted, not kept", zap.Int("refused", refused))
 	}
@@ -283,8 +307,9 @@ func (e *impactExporter) ingest(ctx context.Context, incs []*impactapi.Incident,
 		e.sampled.Error("storing incidents failed (counted in otelcol_exporter_impact_store_errors)", zap.Error(err), zap.Int("incidents", len(incs)))
 		return fmt.Errorf("store incidents: %w", err)
 	}
+	e.noteEvicted(ctx, out.evicted)
 	var stale int64
-	for _, r := range results {
+	for _, r := range out.results {
 		if !r.stored {
 			stale++
 			continue

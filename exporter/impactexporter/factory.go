@@ -48,6 +48,8 @@ func createDefaultConfig() component.Config {
 		Storage: StorageConfig{
 			Directory:          "tapio-data",
 			Retention:          7 * 24 * time.Hour,
+			MaxIncidents:       100_000,
+			MaxSizeMiB:         1024,
 			RetentionInterval:  time.Minute,
 			OpenTimeout:        time.Second,
 			MaxDependencyEdges: 10000,

@@ -102,6 +102,11 @@ type metadata struct {
 type attribute struct {
 	Description string `yaml:"description"`
 	Type        string `yaml:"type"`
+	// NameOverride is the attribute's key when it differs from the entry's name: two metrics
+	// may use one key with different meanings and values.
+	NameOverride string `yaml:"name_override"`
+	// Enum lists the values a string attribute takes.
+	Enum []string `yaml:"enum"`
 }
 
 type telemetryMetric struct {
@@ -350,11 +355,22 @@ func checkTelemetry(t *testing.T, md *metadata, collected map[string]metricdata.
 		if err != nil {
 			t.Errorf("%s: %v", key, err)
 		}
+		keys := map[string]string{}
 		for _, a := range m.Attributes {
 			used[a] = true
-			if _, ok := md.Attributes[a]; !ok {
+			def, ok := md.Attributes[a]
+			if !ok {
 				t.Errorf("%s: attribute %q is not defined under attributes", key, a)
+				continue
 			}
+			k := a
+			if def.NameOverride != "" {
+				k = def.NameOverride
+			}
+			if other, twice := keys[k]; twice {
+				t.Errorf("%s: attributes %q and %q are both the key %q", key, other, a, k)
+			}
+			keys[k] = a
 		}
 		got, ok := collected[name]
 		if !ok {
@@ -388,6 +404,16 @@ func checkTelemetry(t *testing.T, md *metadata, collected map[string]metricdata.
 		case "string", "int", "double", "bool":
 		default:
 			t.Errorf("attribute %q: type %q is not one a telemetry attribute may have", name, a.Type)
+		}
+		if len(a.Enum) > 0 && a.Type != "string" {
+			t.Errorf("attribute %q: enum on a %s attribute; mdatagen allows it on strings only", name, a.Type)
+		}
+		seen := map[string]bool{}
+		for _, v := range a.Enum {
+			if v == "" || seen[v] {
+				t.Errorf("attribute %q: enum value %q is empty or listed twice", name, v)
+			}
+			seen[v] = true
 		}
 	}
 }

@@ -58,7 +58,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	builder.ExporterImpactIncidentsStale = counter("otelcol_exporter_impact_incidents_stale",
 		"Correlation records not stored because a newer or equal version was already stored.", "{records}")
 	builder.ExporterImpactIncidentsExpired = counter("otelcol_exporter_impact_incidents_expired",
-		"Incidents deleted by retention.", "{incidents}")
+		"Incidents deleted by retention or evicted, least recently updated first, to keep the store within max_incidents and max_size_mib, by reason.", "{incidents}")
 	builder.ExporterImpactStoreErrors = counter("otelcol_exporter_impact_store_errors",
 		"Failed incident store operations, by operation.", "{errors}")
 	builder.ExporterImpactStreamEventsDropped = counter("otelcol_exporter_impact_stream_events_dropped",
