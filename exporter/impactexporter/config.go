@@ -274,7 +274,7 @@ func (cfg *Config) Validate() error {
 	}
 	switch mib := cfg.Storage.MaxSizeMiB; {
 	case mib <= 0:
-		add("storage.max_size_mib must be positive, got %d: it bounds the incident records kept on disk", mib)
+		add("storage.max_size_mib must be a positive whole number of MiB, got %d: it bounds the incident records kept on disk", mib)
 	case mib > maxSizeMiBLimit:
 		add("storage.max_size_mib must be at most %d (1 TiB), got %d", maxSizeMiBLimit, mib)
 	}
