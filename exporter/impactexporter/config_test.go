@@ -121,7 +121,7 @@ func TestLoadConfig(t *testing.T) {
 			}
 		}},
 		{id: component.NewIDWithName(metadata.Type, "no_max_incidents"), wantErr: "storage.max_incidents must be positive, got 0: it bounds the incidents kept on disk"},
-		{id: component.NewIDWithName(metadata.Type, "negative_max_size"), wantErr: "storage.max_size_mib must be positive, got -1: it bounds the incident records kept on disk"},
+		{id: component.NewIDWithName(metadata.Type, "negative_max_size"), wantErr: "storage.max_size_mib must be a positive whole number of MiB, got -1: it bounds the incident records kept on disk"},
 		{id: component.NewIDWithName(metadata.Type, "huge_max_size"), wantErr: "storage.max_size_mib must be at most 1048576 (1 TiB), got 2097152"},
 	}
 	for _, tt := range tests {
