@@ -183,7 +183,9 @@ func newIncidentBook(cfg *Config, health *healthLedger) *incidentBook {
 func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, handoff sync.Locker, ops *walOps, w *walLog) []snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.rec = ops
+	if w != nil {
+		b.rec = ops
+	}
 	for i := range events {
 		b.join(&events[i].problemEvent, int32(i), now, t)
 	}

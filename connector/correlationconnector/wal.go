@@ -104,7 +104,6 @@ type walLog struct {
 	mu   sync.Mutex
 	next uint64 // the sequence number of the next entry
 	buf  []byte // the entry being encoded
-	key  [len(walKeyPrefix) + 16]byte
 
 	// Owned by the flush loop (and by Shutdown's final flush, after the loop stopped).
 	head     uint64 // the lowest live sequence number
@@ -131,14 +130,16 @@ func openWAL(ctx context.Context, host component.Host, storageID, self component
 
 func (w *walLog) close(ctx context.Context) error { return w.client.Close(ctx) }
 
+// keyOf is the key of entry seq: the prefix and seq in 16 hex digits, so keys sort by seq.
 func (w *walLog) keyOf(seq uint64) string {
-	copy(w.key[:], walKeyPrefix)
+	var key [len(walKeyPrefix) + 16]byte
+	copy(key[:], walKeyPrefix)
 	const digits = "0123456789abcdef"
 	for i := 15; i >= 0; i-- {
-		w.key[len(walKeyPrefix)+i] = digits[seq&0xf]
+		key[len(walKeyPrefix)+i] = digits[seq&0xf]
 		seq >>= 4
 	}
-	return string(w.key[:])
+	return string(key[:])
 }
 
 // writeLocked writes the entry of one Consume call and releases w.mu, which the book took for

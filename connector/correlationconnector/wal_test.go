@@ -520,3 +520,23 @@ func pendingOf(events []problemEvent) []pendingEvent {
 	}
 	return out
 }
+
+func TestWithoutStorageNothingIsRecorded(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	must(t, h.c.Start(ctx, storageHost{}))
+	if h.c.wal != nil || h.c.book.keepOpenAtShutdown {
+		t.Fatal("persistence on without storage configured")
+	}
+	b := h.c.getBatch()
+	defer h.c.putBatch(b)
+	now := h.clock.Now().UnixNano()
+	h.c.readLogRecord(b, &resourceFacts{}, oomStory(time.Second).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0), now, 0)
+	h.c.interner.prepareAll(b.problems)
+	var ops walOps
+	if snaps := h.c.book.joinAll(b.problems, now, &b.tally, &h.c.builder.mu, &ops, nil); len(snaps) > 0 {
+		t.Fatalf("%d snapshots", len(snaps))
+	}
+	if len(ops.ops) != 0 {
+		t.Fatalf("%d ops recorded without storage: the hot path pays for a log it does not write", len(ops.ops))
+	}
+}
