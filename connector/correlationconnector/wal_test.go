@@ -540,3 +540,73 @@ func TestWithoutStorageNothingIsRecorded(t *testing.T) {
 		t.Fatalf("%d ops recorded without storage: the hot path pays for a log it does not write", len(ops.ops))
 	}
 }
+
+// TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem: calls racing each other and the flush
+// are logged in the book's order, so the restored book holds exactly what the crashed one held.
+func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
+	dir := t.TempDir()
+	cfg := persistentConfig()
+	cfg.MaxIncidents = 20 // evictions while joining are logged too
+	cfg.MaxEventsPerIncident = 30
+	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Minute))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for call := 0; call < 40; call++ {
+				var evs []ev
+				for k := 0; k < 5; k++ {
+					n := g*1000 + call*5 + k
+					// Entities shared across goroutines: joins and merges race.
+					evs = append(evs, ev{name: unifiedevent.OOMKill, id: n + 1, at: time.Minute, entity: "pod-" + string(rune('a'+n%23)), service: "svc-" + string(rune('a'+n%29))})
+				}
+				if err := a.c.consumeLogs(ctx, logsOf(evs...)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 20; i++ {
+			a.clock.Advance(time.Second)
+			a.flush()
+		}
+	}()
+	wg.Wait()
+	open := a.counter(t, "otelcol_connector_correlation_incidents_open", "", "")
+	t.Logf("before the crash: %d open, evicted %d by max_incidents, %d by max_events_per_incident, %d emitted",
+		open, a.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_incidents"),
+		a.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_events_per_incident"),
+		a.counter(t, "otelcol_connector_correlation_incidents_emitted", "", ""))
+	held := a.counter(t, "otelcol_connector_correlation_events_in_state", "store", "problem_events")
+	versions := map[string]int64{}
+	a.c.book.mu.Lock()
+	for inc := a.c.book.oldest; inc != nil; inc = inc.next {
+		versions[inc.id] = inc.version
+	}
+	a.c.book.mu.Unlock()
+	crashedAt := a.clock.Now()
+	a.crash(t)
+
+	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != open {
+		t.Errorf("incidents open after restore %d, before the crash %d", got, open)
+	}
+	if got := b.counter(t, "otelcol_connector_correlation_events_in_state", "store", "problem_events"); got != held {
+		t.Errorf("problem events after restore %d, before the crash %d", got, held)
+	}
+	b.c.book.mu.Lock()
+	defer b.c.book.mu.Unlock()
+	for inc := b.c.book.oldest; inc != nil; inc = inc.next {
+		v, ok := versions[inc.id]
+		if !ok {
+			t.Errorf("restored incident %s was not open before the crash", inc.id)
+		} else if inc.version != v {
+			t.Errorf("incident %s restored at version %d, was %d", inc.id, inc.version, v)
+		}
+	}
+}
