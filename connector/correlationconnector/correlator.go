@@ -238,9 +238,28 @@ func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 		c.publish(ctx, snaps, &t)
 	}
 	if c.wal != nil && c.wal.writeFlush(ctx, now) {
+		c.compact(ctx, now)
 		// Read the next number first: an incident opened after it holds a number at least as high.
 		next := c.wal.nextSeq()
 		c.wal.truncate(ctx, c.book.lowestFirstSeq(next))
 	}
 	c.telemetry.report(ctx, &t)
+}
+
+// compact writes images of the incidents that keep the oldest entries alive once the live entries
+// exceed walCompactBytes: the entries of the oldest half are then no longer needed.
+func (c *correlator) compact(ctx context.Context, now int64) {
+	w := c.wal
+	if w.liveBytes() <= w.compactBytes {
+		return
+	}
+	keepFrom := w.head + (w.nextSeq()-w.head)/2
+	ops := &w.compactOps
+	defer ops.reset()
+	if !c.book.imagesOfOldest(keepFrom, walImagesPerFlush, ops, w) {
+		return
+	}
+	if !w.writeImagesLocked(ctx, now) {
+		c.book.restoreFirstSeq(ops)
+	}
 }

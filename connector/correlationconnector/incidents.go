@@ -245,6 +245,53 @@ func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker,
 	return snaps
 }
 
+// imagesOfOldest records, in ops, images of the open incidents (at most limit) that hold entries
+// below keepFrom, and takes w's lock before the book's is released, so that the images take their
+// place in the log's order. Each imaged incident's firstSeq becomes the images' entry. It reports
+// whether it recorded any (and so holds w.mu).
+func (b *incidentBook) imagesOfOldest(keepFrom uint64, limit int, ops *walOps, w *walLog) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for inc := b.oldest; inc != nil && len(ops.ops) < limit; inc = inc.next {
+		if inc.firstSeq >= keepFrom {
+			continue
+		}
+		img := &incidentImage{
+			version: inc.version, lastEvidence: inc.lastEvidence, dirtySince: inc.dirtySince,
+			eventCount: int64(inc.eventCount), told: int64(inc.told), dirty: inc.dirty, eligible: inc.eligible,
+			mergedIDs: slices.Clone(inc.mergedIDs),
+			// Events are append-only: the slice header is a snapshot.
+			events: inc.events[:len(inc.events):len(inc.events)],
+		}
+		for _, k := range inc.keys {
+			if bd, ok := b.bindings[k]; ok && bd.incident == inc {
+				img.keys = append(img.keys, boundKey{key: k, last: bd.last})
+			}
+		}
+		ops.add(walOp{kind: walOpImage, id: inc.id, image: img, opened: inc, prevFirstSeq: inc.firstSeq})
+	}
+	if len(ops.ops) == 0 {
+		return false
+	}
+	w.mu.Lock()
+	for i := range ops.ops {
+		ops.ops[i].opened.firstSeq = w.next
+	}
+	return true
+}
+
+// restoreFirstSeq gives imaged incidents back the firstSeq they had, when the images could not be
+// written.
+func (b *incidentBook) restoreFirstSeq(ops *walOps) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range ops.ops {
+		if inc := ops.ops[i].opened; inc != nil {
+			inc.firstSeq = min(inc.firstSeq, ops.ops[i].prevFirstSeq)
+		}
+	}
+}
+
 // lowestFirstSeq is the oldest write-ahead log entry an open incident still needs, or limit when
 // none needs one below it.
 func (b *incidentBook) lowestFirstSeq(limit uint64) uint64 {

@@ -79,6 +79,13 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 			inc.told = len(inc.events)
 		}
 		return true
+	case walOpImage:
+		if inc != nil {
+			// What came before the image is superseded by it.
+			b.close(inc, t)
+		}
+		b.replaying[op.id] = b.restoreImage(op.id, op.image, seq, t)
+		return true
 	case walOpEvict, walOpClose:
 		if inc == nil {
 			return false
@@ -90,4 +97,21 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 		return true
 	}
 	return false
+}
+
+// restoreImage opens the incident an image describes and binds its keys. It runs under b.mu.
+func (b *incidentBook) restoreImage(id string, img *incidentImage, seq uint64, t *tally) *incident {
+	inc := b.newIncident(id, seq, t)
+	inc.version, inc.lastEvidence, inc.dirtySince = img.version, img.lastEvidence, img.dirtySince
+	inc.eventCount, inc.told = int(img.eventCount), int(img.told)
+	inc.dirty, inc.eligible = img.dirty, img.eligible
+	inc.mergedIDs = img.mergedIDs
+	inc.events = img.events
+	b.held += len(img.events)
+	t.problems += int64(len(img.events))
+	for _, k := range img.keys {
+		b.bindings[k.key] = binding{incident: inc, last: k.last}
+		inc.keys = append(inc.keys, k.key)
+	}
+	return inc
 }

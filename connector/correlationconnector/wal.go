@@ -46,6 +46,7 @@ const (
 	walOpEvict                      // incident id was evicted by a cap (its record already left)
 	walOpEmit                       // incident id was emitted at version, holding count events
 	walOpClose                      // incident id was closed by a flush (its record already left)
+	walOpImage                      // incident id as a whole (compaction): replaces what came before
 	walOpKindEnd
 )
 
@@ -65,8 +66,35 @@ type walOp struct {
 	event   int32 // join: index of the event in its call's problems (or the entry's events)
 	version int64
 	count   int64
-	// opened is the incident a live join opened, until its entry's sequence number is known.
+	// opened is the incident a live join opened, until its entry's sequence number is known;
+	// for an image, the incident it was taken of.
 	opened *incident
+	// image is the whole incident, for walOpImage.
+	image *incidentImage
+	// prevFirstSeq is, for an image, the incident's firstSeq before the image was taken: restored
+	// when the image could not be written.
+	prevFirstSeq uint64
+}
+
+// incidentImage is everything the book holds of one incident, written by compaction so that the
+// entries before it are no longer needed.
+type incidentImage struct {
+	version      int64
+	lastEvidence int64
+	dirtySince   int64
+	eventCount   int64
+	told         int64
+	dirty        bool
+	eligible     bool
+	mergedIDs    []string
+	events       []problemEvent
+	keys         []boundKey
+}
+
+// boundKey is a link key bound to the incident, with the time of the latest event bound through it.
+type boundKey struct {
+	key  linkKey
+	last int64
 }
 
 // walOps collects the changes of one call or flush. It is reused: a batch owns one.
@@ -98,17 +126,44 @@ type walLog struct {
 	telemetry *selfTelemetry
 	logger    *zap.Logger
 	rules     []ThresholdRule
+	// compactBytes is walCompactBytes (tests lower it).
+	compactBytes int64
 
 	// mu orders appends: the book takes it before releasing its own lock, so entries are
 	// numbered in the order the book made their changes.
-	mu   sync.Mutex
-	next uint64 // the sequence number of the next entry
-	buf  []byte // the entry being encoded
+	mu    sync.Mutex
+	next  uint64   // the sequence number of the next entry
+	buf   []byte   // the entry being encoded
+	sizes []uint32 // of the live entries, head first
+	bytes int64    // their sum
 
 	// Owned by the flush loop (and by Shutdown's final flush, after the loop stopped).
-	head     uint64 // the lowest live sequence number
-	flushOps walOps // changes of flushes not yet written: a failed write is retried by the next
-	deletes  []*storage.Operation
+	head       uint64 // the lowest live sequence number
+	flushOps   walOps // changes of flushes not yet written: a failed write is retried by the next
+	compactOps walOps
+	deletes    []*storage.Operation
+}
+
+// walCompactBytes: when the live entries hold more than this, the incidents that keep the oldest
+// ones alive are written again as images, so that an incident open for long (an error storm that
+// goes on) does not keep every entry since it opened. walImagesPerFlush bounds one flush's work.
+const (
+	walCompactBytes   = 32 << 20
+	walImagesPerFlush = 64
+)
+
+// appended notes an entry written; it runs under w.mu.
+func (w *walLog) appended(size int) {
+	w.next++
+	w.sizes = append(w.sizes, uint32(size))
+	w.bytes += int64(size)
+}
+
+// liveBytes is the size of the live entries.
+func (w *walLog) liveBytes() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.bytes
 }
 
 // openWAL gets the storage client of the extension id from host.
@@ -125,7 +180,7 @@ func openWAL(ctx context.Context, host component.Host, storageID, self component
 	if err != nil {
 		return nil, fmt.Errorf("storage: client of extension %q: %w", storageID, err)
 	}
-	return &walLog{client: client, telemetry: st, logger: logger, rules: rules}, nil
+	return &walLog{client: client, telemetry: st, logger: logger, rules: rules, compactBytes: walCompactBytes}, nil
 }
 
 func (w *walLog) close(ctx context.Context) error { return w.client.Close(ctx) }
@@ -152,8 +207,22 @@ func (w *walLog) writeLocked(ctx context.Context, now int64, ops *walOps, proble
 		w.telemetry.persistenceFailed(ctx, persistWrite, err)
 		return fmt.Errorf("correlation state not persisted: %w", err)
 	}
-	w.next++
+	w.appended(len(w.buf))
 	return nil
+}
+
+// writeImagesLocked writes the images the book took (holding w.mu for them, released here). It
+// reports whether they were written; when not, the caller gives the incidents back their older
+// firstSeq.
+func (w *walLog) writeImagesLocked(ctx context.Context, now int64) bool {
+	defer w.mu.Unlock()
+	w.buf = appendWALEntry(w.buf[:0], now, w.compactOps.ops, nil, w.rules)
+	if err := w.client.Set(ctx, w.keyOf(w.next), w.buf); err != nil {
+		w.telemetry.persistenceFailed(ctx, persistWrite, err)
+		return false
+	}
+	w.appended(len(w.buf))
+	return true
 }
 
 // writeFlush writes the changes of flushes (emissions, closes) pending in w.flushOps, after their
@@ -169,7 +238,7 @@ func (w *walLog) writeFlush(ctx context.Context, now int64) bool {
 		w.telemetry.persistenceFailed(ctx, persistWrite, err)
 		return false
 	}
-	w.next++
+	w.appended(len(w.buf))
 	w.flushOps.reset()
 	return true
 }
@@ -199,6 +268,13 @@ func (w *walLog) truncate(ctx context.Context, low uint64) {
 		w.telemetry.persistenceFailed(ctx, persistDelete, err)
 		return
 	}
+	w.mu.Lock()
+	gone := min(int(end-w.head), len(w.sizes))
+	for _, n := range w.sizes[:gone] {
+		w.bytes -= int64(n)
+	}
+	w.sizes = append(w.sizes[:0], w.sizes[gone:]...)
+	w.mu.Unlock()
 	w.head = end
 }
 
@@ -239,6 +315,8 @@ func (w *walLog) replay(ctx context.Context, apply func(seq uint64, entry *walEn
 				w.next = seq
 				return nil
 			}
+			w.sizes = append(w.sizes, uint32(len(op.Value)))
+			w.bytes += int64(len(op.Value))
 			if err := decodeWALEntry(op.Value, w.rules, &entry); err != nil {
 				if errors.Is(err, errWALLayout) {
 					w.telemetry.persistenceFailed(ctx, persistDecode, err)

@@ -433,6 +433,9 @@ func TestWALEntryRoundTrip(t *testing.T) {
 		{kind: walOpJoin, flags: walJoinKept, id: "inc-1", event: 1},
 		{kind: walOpEmit, id: "inc-1", version: 3, count: 12},
 		{kind: walOpClose, id: "inc-1"},
+		{kind: walOpImage, id: "inc-3", image: &incidentImage{version: 2, lastEvidence: 5, dirtySince: 4, eventCount: 9, told: 1, dirty: true, eligible: true,
+			mergedIDs: []string{"inc-4"}, events: []problemEvent{walSampleEvent()},
+			keys: []boundKey{{key: linkKey{kind: keyTrace, trace: traceID(3)}, last: 5}, {key: linkKey{kind: keyDestination, name: "10.0.0.7", port: 5432, scope: "node-a"}, last: 4}}}},
 	}
 	data := appendWALEntry(nil, 42, ops, events, rules)
 	var got walEntry
@@ -447,6 +450,12 @@ func TestWALEntryRoundTrip(t *testing.T) {
 		if g.kind != w.kind || g.flags != w.flags || g.id != w.id || g.other != w.other || g.version != w.version || g.count != w.count {
 			t.Errorf("op %d: got %+v, want %+v", i, g, w)
 		}
+	}
+	img := got.ops[6].image
+	if img == nil || img.version != 2 || img.lastEvidence != 5 || img.dirtySince != 4 || img.eventCount != 9 || img.told != 1 || !img.dirty || !img.eligible ||
+		len(img.mergedIDs) != 1 || len(img.events) != 1 || img.events[0].narrative != "POST /pay failed" || len(img.keys) != 2 ||
+		img.keys[0] != ops[6].image.keys[0] || img.keys[1] != ops[6].image.keys[1] {
+		t.Errorf("image: got %+v", img)
 	}
 	want := walSampleEvent()
 	e := got.events[0]
@@ -488,6 +497,8 @@ func FuzzDecodeWALEntry(f *testing.F) {
 	events := []pendingEvent{{problemEvent: walSampleEvent()}}
 	f.Add(appendWALEntry(nil, 42, []walOp{{kind: walOpJoin, flags: walJoinKept, id: "inc", event: 0}, {kind: walOpEmit, id: "inc", version: 1, count: 1}}, events, rules))
 	f.Add(appendWALEntry(nil, 1, []walOp{{kind: walOpMerge, id: "a", other: "b"}, {kind: walOpClose, id: "a"}}, nil, rules))
+	f.Add(appendWALEntry(nil, 3, []walOp{{kind: walOpImage, id: "i", image: &incidentImage{version: 1, eventCount: 1, events: []problemEvent{walSampleEvent()},
+		keys: []boundKey{{key: linkKey{kind: keyEntity, name: "e"}, last: 1}}}}}, nil, rules))
 	f.Add([]byte{walLayout})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var entry walEntry
@@ -549,6 +560,7 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 	cfg.MaxIncidents = 20 // evictions while joining are logged too
 	cfg.MaxEventsPerIncident = 30
 	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Minute))
+	a.c.wal.compactBytes = 16 << 10 // images are written while calls race
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
 		wg.Add(1)
@@ -568,17 +580,26 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 			}
 		}()
 	}
-	wg.Add(1)
+	consumed := make(chan struct{})
+	flushed := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		for i := 0; i < 20; i++ {
-			a.clock.Advance(time.Second)
+		defer close(flushed)
+		for {
+			select {
+			case <-consumed:
+				return
+			default:
+			}
+			a.clock.Advance(200 * time.Millisecond)
 			a.flush()
+			time.Sleep(time.Millisecond)
 		}
 	}()
 	wg.Wait()
+	close(consumed)
+	<-flushed
 	open := a.counter(t, "otelcol_connector_correlation_incidents_open", "", "")
-	t.Logf("before the crash: %d open, evicted %d by max_incidents, %d by max_events_per_incident, %d emitted",
+	t.Logf("before the crash: entries from %d, %d open, evicted %d by max_incidents, %d by max_events_per_incident, %d emitted", a.c.wal.head,
 		open, a.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_incidents"),
 		a.counter(t, "otelcol_connector_correlation_evictions", "reason", "max_events_per_incident"),
 		a.counter(t, "otelcol_connector_correlation_incidents_emitted", "", ""))
@@ -608,5 +629,58 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 		} else if inc.version != v {
 			t.Errorf("incident %s restored at version %d, was %d", inc.id, inc.version, v)
 		}
+	}
+}
+
+// TestWALCompactsAnIncidentThatStaysOpen: an error storm keeps one incident open; its entries are
+// replaced by an image, deleted, and the restored incident is the one that was open.
+func TestWALCompactsAnIncidentThatStaysOpen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := persistentConfig()
+	cfg.MaxEventsPerIncident = 50
+	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a.c.wal.compactBytes = 8 << 10
+	for call := 0; call < 200; call++ {
+		evs := []ev{{name: unifiedevent.OOMKill, id: 2*call + 1, at: time.Second, entity: "ledger-db", service: "ledger"},
+			{name: unifiedevent.ErrorLog, id: 2*call + 2, at: time.Second, entity: "checkout", service: "ledger", trace: traceID(uint64(call))}}
+		must(t, a.c.consumeLogs(ctx, logsOf(evs...)))
+		if call%10 == 9 {
+			a.clock.Advance(time.Second)
+			a.flush()
+		}
+	}
+	if a.c.wal.head == 0 {
+		t.Fatal("the storm's incident keeps every entry since it opened: nothing was compacted")
+	}
+	if live := a.c.wal.liveBytes(); live > 4*a.c.wal.compactBytes {
+		t.Errorf("%d bytes of live entries, compaction at %d", live, a.c.wal.compactBytes)
+	}
+	if got := a.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
+		t.Fatalf("%d incidents open, want the storm's one", got)
+	}
+	a.c.book.mu.Lock()
+	inc := a.c.book.oldest
+	want := struct {
+		id              string
+		version         int64
+		count, kept     int
+		dirty, eligible bool
+	}{inc.id, inc.version, inc.eventCount, len(inc.events), inc.dirty, inc.eligible}
+	a.c.book.mu.Unlock()
+	crashedAt := a.clock.Now()
+	a.crash(t)
+
+	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b.c.book.mu.Lock()
+	got := b.c.book.oldest
+	if got == nil || got.id != want.id || got.version != want.version || got.eventCount != want.count || len(got.events) != want.kept ||
+		got.dirty != want.dirty || got.eligible != want.eligible {
+		t.Errorf("restored %+v, want %+v", got, want)
+	}
+	b.c.book.mu.Unlock()
+	// Its keys are bound again: the next event of the same workload joins it.
+	must(t, b.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, id: 999, at: 12 * time.Second, entity: "ledger-db", service: "ledger"})))
+	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
+		t.Errorf("%d incidents open after new evidence, want 1: the image's keys were not bound", got)
 	}
 }

@@ -61,9 +61,100 @@ func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent,
 			buf = binary.AppendVarint(buf, op.count)
 		case walOpEvict, walOpClose:
 			buf = appendString(buf, op.id)
+		case walOpImage:
+			buf = appendString(buf, op.id)
+			buf = appendWALImage(buf, op.image, rules)
 		}
 	}
 	return buf
+}
+
+// Flags of an encoded image.
+const (
+	imgDirty uint8 = 1 << iota
+	imgEligible
+)
+
+func appendWALImage(buf []byte, img *incidentImage, rules []ThresholdRule) []byte {
+	var flags uint8
+	if img.dirty {
+		flags |= imgDirty
+	}
+	if img.eligible {
+		flags |= imgEligible
+	}
+	buf = append(buf, flags)
+	for _, v := range [...]int64{img.version, img.lastEvidence, img.dirtySince, img.eventCount, img.told} {
+		buf = binary.AppendVarint(buf, v)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(img.mergedIDs)))
+	for _, id := range img.mergedIDs {
+		buf = appendString(buf, id)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(img.events)))
+	for i := range img.events {
+		buf = appendWALEvent(buf, &img.events[i], rules)
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(img.keys)))
+	for _, k := range img.keys {
+		buf = append(buf, byte(k.key.kind))
+		if k.key.kind == keyTrace {
+			buf = append(buf, k.key.trace[:]...)
+		} else {
+			buf = appendString(buf, k.key.name)
+			buf = binary.AppendVarint(buf, k.key.port)
+			buf = appendString(buf, k.key.scope)
+		}
+		buf = binary.AppendVarint(buf, k.last)
+	}
+	return buf
+}
+
+func decodeWALImage(r *walReader, rules []ThresholdRule) *incidentImage {
+	img := &incidentImage{}
+	flags := r.byte()
+	if flags >= imgEligible<<1 {
+		r.fail(fmt.Errorf("unknown image flags %#x", flags))
+	}
+	img.dirty, img.eligible = flags&imgDirty != 0, flags&imgEligible != 0
+	for _, v := range [...]*int64{&img.version, &img.lastEvidence, &img.dirtySince, &img.eventCount, &img.told} {
+		*v = r.varint()
+	}
+	if r.err == nil && (img.version < 0 || img.eventCount < 0 || img.told < 0) {
+		r.fail(fmt.Errorf("image with version %d, event count %d, told %d", img.version, img.eventCount, img.told))
+	}
+	n := r.count(1)
+	for i := 0; i < n && r.err == nil; i++ {
+		img.mergedIDs = append(img.mergedIDs, r.string())
+	}
+	n = r.count(4)
+	for i := 0; i < n && r.err == nil; i++ {
+		var e problemEvent
+		decodeWALEvent(r, &e, rules)
+		img.events = append(img.events, e)
+	}
+	if r.err == nil && (img.told > int64(len(img.events)) || img.eventCount < int64(len(img.events))) {
+		r.fail(fmt.Errorf("image of %d events with event count %d, told %d", len(img.events), img.eventCount, img.told))
+	}
+	n = r.count(3)
+	for i := 0; i < n && r.err == nil; i++ {
+		var k boundKey
+		k.key.kind = keyKind(r.byte())
+		switch {
+		case r.err != nil:
+		case k.key.kind == keyTrace:
+			r.bytes(k.key.trace[:])
+		case k.key.kind > keyTrace && k.key.kind <= keyHostDisk:
+			k.key.name = r.string()
+			k.key.port = r.varint()
+			k.key.scope = r.string()
+		default:
+			r.fail(fmt.Errorf("unknown key kind %d", k.key.kind))
+		}
+		k.last = r.varint()
+		img.keys = append(img.keys, k)
+	}
+	return img
 }
 
 func appendString(buf []byte, s string) []byte {
@@ -271,6 +362,9 @@ func decodeWALEntry(data []byte, rules []ThresholdRule, entry *walEntry) error {
 			op.count = r.varint()
 		case walOpEvict, walOpClose:
 			op.id = r.string()
+		case walOpImage:
+			op.id = r.string()
+			op.image = decodeWALImage(&r, rules)
 		default:
 			r.fail(fmt.Errorf("unknown op %d", op.kind))
 		}
