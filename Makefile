@@ -148,6 +148,7 @@ fuzz: | check-go
 	$(GO) test -run '^$$' -fuzz FuzzListQuery -fuzztime $(FUZZTIME) ./exporter/impactexporter
 	$(GO) test -run '^$$' -fuzz FuzzRingBufferRecord -fuzztime $(FUZZTIME) ./receiver/ebpfreceiver
 	$(GO) test -run '^$$' -fuzz FuzzOTLPIntoUnifiedEvents -fuzztime $(FUZZTIME) ./processor/unifiedeventprocessor
+	$(GO) test -run '^$$' -fuzz FuzzDecodeWALEntry -fuzztime $(FUZZTIME) ./connector/correlationconnector
 
 # make test fuzzes every decoder of outside input for a bounded time.
 fuzz-ci:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/groupbytraceprocessor"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -446,4 +447,50 @@ func BenchmarkIngestLogs(b *testing.B) {
 		_ = c.consumeLogs(ctx, logs[i%benchBatches])
 	}
 	reportRate(b)
+}
+
+// BenchmarkIngestPersisted: problem log records in calls of batch records, held in memory only
+// and written ahead through the contrib file_storage extension's bbolt client (one entry per
+// call, fsync off as the extension's default: the entry survives a crash of the process, not of
+// the host). One op is one event.
+func BenchmarkIngestPersisted(b *testing.B) {
+	for _, batch := range []int{100, benchBatch} {
+		for _, persisted := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d/memory", batch)
+			if persisted {
+				name = fmt.Sprintf("batch=%d/file_storage", batch)
+			}
+			b.Run(name, func(b *testing.B) {
+				cfg := benchConfig()
+				var host storageHost
+				if persisted {
+					id := walStorageID
+					cfg.Storage = &id
+					host = storageHost{walStorageID: fileStorage(b, b.TempDir())}
+				}
+				c, clk := benchCorrelator(b, cfg)
+				c.id = component.MustNewID("correlation")
+				if err := c.Start(context.Background(), host); err != nil {
+					b.Fatal(err)
+				}
+				logs := make([]plog.Logs, benchBatches)
+				for i := range logs {
+					logs[i] = logBatch(i, batch, clk.Now())
+				}
+				ctx := context.Background()
+				b.ReportAllocs()
+				b.ResetTimer()
+				for done, i := 0, 0; done < b.N; done, i = done+batch, i+1 {
+					if err := c.consumeLogs(ctx, logs[i%benchBatches]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				reportRate(b)
+				if persisted {
+					b.ReportMetric(float64(len(c.wal.buf))/float64(batch), "wal-bytes/event")
+				}
+			})
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -48,6 +50,13 @@ type Config struct {
 	MaxMetricSeries int `mapstructure:"max_metric_series"`
 	// Shards splits the span-structure store so that concurrent Consume calls rarely contend.
 	Shards int `mapstructure:"shards"`
+
+	// Storage names a storage extension (such as file_storage/correlation) that keeps the open
+	// correlation state — the problem events of incidents not yet closed — through a crash of the
+	// collector: each Consume call that takes problem events writes them before it returns, and
+	// they are restored at start. Unset, the state is held in memory only and a crash (SIGKILL,
+	// OOM kill) loses the evidence of every incident still open.
+	Storage *component.ID `mapstructure:"storage"`
 
 	// Incidents decides which groups of linked events are incidents, and when evidence stops
 	// explaining later failures.

@@ -34,6 +34,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 // leave in the order their snapshots were taken and ingestion never waits for a build or for
 // downstream.
 type correlator struct {
+	id        component.ID // whose storage client the write-ahead log uses
 	cfg       *Config
 	logger    *zap.Logger
 	telemetry *selfTelemetry
@@ -54,6 +55,8 @@ type correlator struct {
 	policy     incidentPolicy
 	outputs    *outputRouter
 	batches    sync.Pool
+	// wal persists the open incidents when Config.Storage is set; nil otherwise. Set at Start.
+	wal *walLog
 
 	lifeMu  sync.Mutex // guards the flush loop's lifecycle
 	stop    chan struct{}
@@ -92,15 +95,54 @@ func newCorrelator(set component.TelemetrySettings, cfg *Config, clk clock) (*co
 	return c, nil
 }
 
-// Start launches the flush loop. The shared-component wrapper calls it once.
-func (c *correlator) Start(context.Context, component.Host) error {
+// Start restores the open incidents from the write-ahead log, when storage is configured, and
+// launches the flush loop. The shared-component wrapper calls it once.
+func (c *correlator) Start(ctx context.Context, host component.Host) error {
 	c.lifeMu.Lock()
 	defer c.lifeMu.Unlock()
 	if c.stop != nil || c.stopped {
 		return nil
 	}
+	if c.cfg.Storage != nil {
+		w, err := openWAL(ctx, host, *c.cfg.Storage, c.id, c.telemetry, c.logger, c.cfg.Thresholds)
+		if err != nil {
+			return err
+		}
+		if err := c.restore(ctx, w); err != nil {
+			_ = w.close(ctx)
+			return err
+		}
+		c.wal = w
+		c.book.keepOpenAtShutdown = true
+	}
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go c.loop(c.stop, c.done)
+	return nil
+}
+
+// restore replays the write-ahead log into the incident book. Nothing is emitted here: the first
+// flush emits what is due, as it would have without the crash.
+func (c *correlator) restore(ctx context.Context, w *walLog) error {
+	var t tally
+	unknown := 0
+	c.book.beginReplay()
+	defer c.book.endReplay()
+	err := w.replay(ctx, func(seq uint64, entry *walEntry) {
+		for i := range entry.events {
+			c.interner.restore(&entry.events[i])
+		}
+		unknown += c.book.replayEntry(entry.ops, entry.events, seq, entry.now, &t)
+	})
+	if err != nil {
+		return err
+	}
+	// Only the gauges carry over: the counters counted these events in the process that took them.
+	restored := t.problems
+	c.telemetry.report(ctx, &tally{problems: t.problems, openDelta: t.openDelta, breaches: map[int]int64{}})
+	c.telemetry.restored(ctx, restored)
+	c.logger.Info("correlation state restored from storage",
+		zap.Int64("open_incidents", t.openDelta), zap.Int64("problem_events", restored),
+		zap.Uint64("first_entry", w.head), zap.Uint64("next_entry", w.next), zap.Int("ops_of_closed_incidents", unknown))
 	return nil
 }
 
@@ -122,8 +164,9 @@ func (c *correlator) loop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// Shutdown stops the flush loop and emits every incident with evidence not yet emitted. It is safe
-// without Start and safe twice.
+// Shutdown stops the flush loop and emits every incident with evidence not yet emitted. Without
+// storage it closes them; with storage they stay open in the write-ahead log, and a restart goes
+// on with them. It is safe without Start and safe twice.
 func (c *correlator) Shutdown(ctx context.Context) error {
 	c.lifeMu.Lock()
 	if c.stopped {
@@ -139,24 +182,36 @@ func (c *correlator) Shutdown(ctx context.Context) error {
 	}
 	c.flush(ctx, c.clock.Now(), true)
 	c.telemetry.shutdown()
+	if c.wal != nil {
+		return c.wal.close(ctx)
+	}
 	return nil
 }
 
-// commit puts one Consume call's batch into state and reports it.
+// commit puts one Consume call's batch into state and reports it. With storage, the call's
+// changes are written before it returns; a failed write fails the call, so the sender sends the
+// data again.
 func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
 	b.tally.evicted[evictHealthKeys] += int64(c.health.record(b.healthy))
 	ch := c.store.insert(b.nodes, now)
 	b.tally.evicted[evictSpans] += int64(ch.evicted)
 	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
+	var err error
 	if len(b.problems) > 0 {
 		c.interner.prepareAll(b.problems)
-		if snaps := c.book.joinAll(b.problems, now, &b.tally, &c.builder.mu); len(snaps) > 0 {
+		snaps := c.book.joinAll(b.problems, now, &b.tally, &c.builder.mu, &b.ops, c.wal)
+		if len(snaps) > 0 {
+			// Records of incidents evicted by this call leave before the entry that says they
+			// were evicted is written: a crash in between replays them as still open.
 			c.publish(ctx, snaps, &b.tally)
+		}
+		if c.wal != nil {
+			err = c.wal.writeLocked(ctx, now, &b.ops, b.problems)
 		}
 	}
 	c.telemetry.report(ctx, &b.tally)
 	c.putBatch(b)
-	return nil
+	return err
 }
 
 // publish builds the records of snaps and sends them. It is called holding the builder's lock,
@@ -167,7 +222,8 @@ func (c *correlator) publish(ctx context.Context, snaps []snapshot, t *tally) {
 }
 
 // flush emits incidents due for a decision, closes quiet ones and expires old state. final
-// (Shutdown) emits and closes everything.
+// (Shutdown) emits everything not yet emitted. With storage, what the flush emitted and closed is
+// written after the records went downstream, then entries no open incident needs are deleted.
 func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 	now := at.UnixNano()
 	var t tally
@@ -176,8 +232,36 @@ func (c *correlator) flush(ctx context.Context, at time.Time, final bool) {
 	c.peers.expire(now)
 	c.health.expire(now)
 	c.thresholds.expire(now, c.window)
-	if snaps := c.book.due(now, final, &t, &c.builder.mu); len(snaps) > 0 {
+	var ops *walOps
+	if c.wal != nil {
+		ops = &c.wal.flushOps
+	}
+	if snaps := c.book.due(now, final, &t, &c.builder.mu, ops); len(snaps) > 0 {
 		c.publish(ctx, snaps, &t)
 	}
+	if c.wal != nil && c.wal.writeFlush(ctx, now) {
+		c.compact(ctx, now)
+		// Read the next number first: an incident opened after it holds a number at least as high.
+		next := c.wal.nextSeq()
+		c.wal.truncate(ctx, c.book.lowestFirstSeq(next))
+	}
 	c.telemetry.report(ctx, &t)
+}
+
+// compact writes images of the incidents that keep the oldest entries alive once the live entries
+// exceed walCompactBytes: the entries of the oldest half are then no longer needed.
+func (c *correlator) compact(ctx context.Context, now int64) {
+	w := c.wal
+	if w.liveBytes() <= w.compactBytes {
+		return
+	}
+	keepFrom := w.head + (w.nextSeq()-w.head)/2
+	ops := &w.compactOps
+	defer ops.reset()
+	if !c.book.imagesOfOldest(keepFrom, walImagesPerFlush, ops, w) {
+		return
+	}
+	if !w.writeImagesLocked(ctx, now) {
+		c.book.restoreFirstSeq(ops)
+	}
 }

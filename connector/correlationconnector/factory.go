@@ -65,6 +65,7 @@ func acquire(set connector.Settings, cfg component.Config, next consumer.Logs) (
 		if err != nil {
 			return nil, err
 		}
+		c.id = set.ID
 		c.useTicker = true
 		return c, nil
 	})

@@ -115,6 +115,9 @@ type incident struct {
 	eligible   bool
 	prev, next *incident // least recently updated first
 	closed     bool
+	// firstSeq is the write-ahead log entry that holds the incident's oldest evidence: entries
+	// below the lowest firstSeq of all open incidents are no longer needed (persistence only).
+	firstSeq uint64
 }
 
 // snapshot is what a correlation record is built from: taken under the book's lock, read without
@@ -152,6 +155,15 @@ type incidentBook struct {
 	open     int
 	held     int        // problem events held by open incidents
 	pending  []snapshot // of incidents evicted while joining, handed out after the join
+	// rec collects what the call in progress changed, for the write-ahead log; nil when the
+	// connector does not persist its state.
+	rec *walOps
+	// replaying indexes incidents by id while the write-ahead log is replayed at start; nil
+	// otherwise.
+	replaying map[string]*incident
+	// keepOpenAtShutdown: with persistence, the final flush emits what is due but keeps incidents
+	// open, so that after a restart they go on taking evidence under the same id.
+	keepOpenAtShutdown bool
 }
 
 func newIncidentBook(cfg *Config, health *healthLedger, intern *interner) *incidentBook {
@@ -168,15 +180,25 @@ func newIncidentBook(cfg *Config, health *healthLedger, intern *interner) *incid
 
 // joinAll takes prepared problem events into their incidents. It returns the snapshots of
 // incidents that caps evicted meanwhile; when there are any, handoff is locked before the book is
-// unlocked.
-func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, handoff sync.Locker) []snapshot {
+// unlocked. With a write-ahead log w, what the call changed is recorded in ops and w's lock is
+// taken before the book is unlocked (and released by w.writeLocked), so that entries are written
+// in the order the book took their events; the returned seq is the entry's.
+func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, handoff sync.Locker, ops *walOps, w *walLog) []snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i := range events {
-		b.join(&events[i].problemEvent, now, t)
+	if w != nil {
+		b.rec = ops
 	}
+	for i := range events {
+		b.join(&events[i].problemEvent, int32(i), now, t)
+	}
+	b.rec = nil
 	snaps := b.pending
 	b.pending = nil
+	if w != nil {
+		w.mu.Lock()
+		ops.assignFirstSeq(w.next)
+	}
 	if len(snaps) > 0 {
 		handoff.Lock()
 	}
@@ -184,38 +206,105 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 }
 
 // due emits incidents that have been quiet for decision_wait (or have kept changing for
-// max_decision_delay) and closes those quiet for incident_timeout; final (Shutdown) emits and
-// closes everything. It returns the snapshots to build; when there are any, handoff is locked
-// before the book is unlocked.
-func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker) []snapshot {
+// max_decision_delay) and closes those quiet for incident_timeout; final (Shutdown) emits
+// everything not yet emitted and closes it, unless the book keeps incidents open at shutdown
+// (persistence). It returns the snapshots to build; when there are any, handoff is locked before
+// the book is unlocked. ops, when not nil, records the emissions and closes for the write-ahead
+// log.
+func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker, ops *walOps) []snapshot {
 	wait, timeout, maxDelay := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout), int64(b.cfg.decisionDelay())
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.rec = ops
 	snaps := b.pending
 	b.pending = nil
 	for inc := b.oldest; inc != nil; {
 		next := inc.next
 		quiet := now - inc.lastEvidence
 		switch {
-		case final:
+		case final && !b.keepOpenAtShutdown:
 			if inc.dirty && inc.eligible {
 				snaps = append(snaps, b.takeSnapshot(inc, emitShutdown))
 			}
-			b.close(inc, t)
+			b.closeRecorded(inc, t)
 		case quiet >= timeout:
 			if inc.dirty && inc.eligible {
 				snaps = append(snaps, b.takeSnapshot(inc, emitClose))
 			}
-			b.close(inc, t)
+			b.closeRecorded(inc, t)
+		case final:
+			if inc.dirty && inc.eligible {
+				snaps = append(snaps, b.takeSnapshot(inc, emitShutdown))
+			}
 		case inc.dirty && inc.eligible && (quiet >= wait || now-inc.dirtySince >= maxDelay):
 			snaps = append(snaps, b.takeSnapshot(inc, emitDecision))
 		}
 		inc = next
 	}
+	b.rec = nil
 	if len(snaps) > 0 {
 		handoff.Lock()
 	}
 	return snaps
+}
+
+// imagesOfOldest records, in ops, images of the open incidents (at most limit) that hold entries
+// below keepFrom, and takes w's lock before the book's is released, so that the images take their
+// place in the log's order. Each imaged incident's firstSeq becomes the images' entry. It reports
+// whether it recorded any (and so holds w.mu).
+func (b *incidentBook) imagesOfOldest(keepFrom uint64, limit int, ops *walOps, w *walLog) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for inc := b.oldest; inc != nil && len(ops.ops) < limit; inc = inc.next {
+		if inc.firstSeq >= keepFrom {
+			continue
+		}
+		img := &incidentImage{
+			version: inc.version, lastEvidence: inc.lastEvidence, dirtySince: inc.dirtySince,
+			eventCount: int64(inc.eventCount), told: int64(inc.told), dirty: inc.dirty, eligible: inc.eligible,
+			mergedIDs: slices.Clone(inc.mergedIDs),
+			// Events are append-only: the slice header is a snapshot.
+			events: inc.events[:len(inc.events):len(inc.events)],
+		}
+		for _, k := range inc.keys {
+			if bd, ok := b.bindings[k]; ok && bd.incident == inc {
+				img.keys = append(img.keys, boundKey{key: k, last: bd.last})
+			}
+		}
+		ops.add(walOp{kind: walOpImage, id: inc.id, image: img, opened: inc, prevFirstSeq: inc.firstSeq})
+	}
+	if len(ops.ops) == 0 {
+		return false
+	}
+	w.mu.Lock()
+	for i := range ops.ops {
+		ops.ops[i].opened.firstSeq = w.next
+	}
+	return true
+}
+
+// restoreFirstSeq gives imaged incidents back the firstSeq they had, when the images could not be
+// written.
+func (b *incidentBook) restoreFirstSeq(ops *walOps) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range ops.ops {
+		if inc := ops.ops[i].opened; inc != nil {
+			inc.firstSeq = min(inc.firstSeq, ops.ops[i].prevFirstSeq)
+		}
+	}
+}
+
+// lowestFirstSeq is the oldest write-ahead log entry an open incident still needs, or limit when
+// none needs one below it.
+func (b *incidentBook) lowestFirstSeq(limit uint64) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	low := limit
+	for inc := b.oldest; inc != nil; inc = inc.next {
+		low = min(low, inc.firstSeq)
+	}
+	return low
 }
 
 // takeSnapshot marks inc emitted at its next version and returns what its record is built from.
@@ -233,12 +322,16 @@ func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot
 		trigger:    trigger,
 	}
 	inc.told = len(inc.events)
+	if b.rec != nil && trigger != emitEviction {
+		// An eviction is recorded as such (evict); the others as the version they emitted.
+		b.rec.add(walOp{kind: walOpEmit, id: inc.id, version: inc.version, count: int64(inc.eventCount)})
+	}
 	return s
 }
 
-// join takes a prepared problem event into the incident its keys lead to, opening one or merging
-// several as needed. It runs under b.mu.
-func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
+// join takes a prepared problem event (the idx-th of its call) into the incident its keys lead
+// to, opening one or merging several as needed. It runs under b.mu.
+func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
 	var keys [maxKeys]keyWithReason
 	n := keysOf(e, &keys)
 
@@ -285,6 +378,7 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 	e.joinReason = best
 
 	var inc *incident
+	opened := nFound == 0
 	switch nFound {
 	case 0:
 		inc = b.openIncident(t)
@@ -321,6 +415,24 @@ func (b *incidentBook) join(e *problemEvent, now int64, t *tally) {
 		t.problems++
 		kept = true
 	}
+	if b.rec != nil {
+		op := walOp{kind: walOpJoin, id: inc.id, event: idx}
+		if opened {
+			op.flags |= walJoinOpened
+			op.opened = inc
+		}
+		if kept {
+			op.flags |= walJoinKept
+		}
+		b.rec.add(op)
+	}
+	b.settle(inc, e, &keys, n, &seen, kept, now)
+}
+
+// settle binds an event's keys to the incident it joined and updates the incident's clocks:
+// what join does once the incident is chosen, and what a replay of the write-ahead log does with
+// the incident it recorded. seen holds the bindings the keys had before the event.
+func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]keyWithReason, n int, seen *[maxKeys]binding, kept bool, now int64) {
 	for i, k := range keys[:n] {
 		if k.use == useLookupOnly {
 			continue
@@ -450,7 +562,12 @@ func (b *incidentBook) openIncident(t *tally) *incident {
 	for b.open >= b.cfg.MaxIncidents && b.oldest != nil {
 		b.evict(b.oldest, evictIncidents, t)
 	}
-	inc := &incident{id: unifiedevent.NewEventID()}
+	return b.newIncident(unifiedevent.NewEventID(), unassignedSeq, t)
+}
+
+// newIncident opens an incident with the given id.
+func (b *incidentBook) newIncident(id string, firstSeq uint64, t *tally) *incident {
+	inc := &incident{id: id, firstSeq: firstSeq}
 	b.open++
 	t.openDelta++
 	b.append(inc)
@@ -464,6 +581,21 @@ func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
 	if c.version > a.version {
 		keep, gone = c, a
 	}
+	listed := gone.version > 0
+	if b.rec != nil {
+		op := walOp{kind: walOpMerge, id: keep.id, other: gone.id}
+		if listed {
+			op.flags |= walMergeListed
+		}
+		b.rec.add(op)
+	}
+	b.mergeInto(keep, gone, listed, t)
+	return keep
+}
+
+// mergeInto moves gone's events and keys into keep; listed names gone in keep's merged_ids (it
+// was emitted, so its record is to be replaced).
+func (b *incidentBook) mergeInto(keep, gone *incident, listed bool, t *tally) {
 	for i := range gone.events {
 		if len(keep.events) < b.cfg.MaxEventsPerIncident {
 			keep.events = append(keep.events, gone.events[i])
@@ -481,7 +613,7 @@ func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
 			keep.keys = append(keep.keys, k)
 		}
 	}
-	if gone.version > 0 {
+	if listed {
 		keep.mergedIDs = append(keep.mergedIDs, gone.id)
 	}
 	keep.mergedIDs = append(keep.mergedIDs, gone.mergedIDs...)
@@ -493,16 +625,19 @@ func (b *incidentBook) merge(a, c *incident, t *tally) *incident {
 	}
 	keep.lastEvidence = max(keep.lastEvidence, gone.lastEvidence)
 	keep.eligible = keep.eligible || gone.eligible
+	keep.firstSeq = min(keep.firstSeq, gone.firstSeq)
 	gone.events, gone.keys, gone.closed = nil, nil, true
 	b.unlink(gone)
 	b.open--
 	t.openDelta--
-	return keep
 }
 
 // evict closes an incident early because a cap was reached; evidence not yet emitted is handed
 // out with the snapshots of the call that caused the eviction, never dropped.
 func (b *incidentBook) evict(inc *incident, reason evictReason, t *tally) {
+	if b.rec != nil {
+		b.rec.add(walOp{kind: walOpEvict, id: inc.id})
+	}
 	if inc.dirty && inc.eligible {
 		b.pending = append(b.pending, b.takeSnapshot(inc, emitEviction))
 	}
@@ -510,6 +645,14 @@ func (b *incidentBook) evict(inc *incident, reason evictReason, t *tally) {
 		t.evicted[reason]++
 	} else {
 		t.evicted[reason] += int64(len(inc.events))
+	}
+	b.close(inc, t)
+}
+
+// closeRecorded closes an incident at a flush and records it for the write-ahead log.
+func (b *incidentBook) closeRecorded(inc *incident, t *tally) {
+	if b.rec != nil {
+		b.rec.add(walOp{kind: walOpClose, id: inc.id})
 	}
 	b.close(inc, t)
 }

@@ -51,6 +51,8 @@ type batch struct {
 	nodes    [][]spanNode // per shard
 	problems []pendingEvent
 	tally    tally
+	// ops records what the call changed in the incident book, for the write-ahead log.
+	ops walOps
 	// lastPeer avoids re-registering the same SERVER address for every span of a batch.
 	lastPeer       peerKey
 	lastPeerEntity string
@@ -92,6 +94,7 @@ func (c *correlator) putBatch(b *batch) {
 	}
 	clear(b.problems)
 	b.problems = b.problems[:0]
+	b.ops.reset()
 	breaches := b.tally.breaches
 	clear(breaches)
 	b.tally = tally{breaches: breaches}

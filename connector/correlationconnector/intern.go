@@ -114,3 +114,20 @@ func (in *interner) str(s string) string {
 	in.strs[v] = v
 	return v
 }
+
+// restore interns the strings of an event decoded from the write-ahead log, so that restored
+// events share them with the events that come after.
+func (in *interner) restore(e *problemEvent) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	e.entity = in.str(e.entity)
+	e.service = in.str(e.service)
+	e.pod = in.str(e.pod)
+	e.peerAddr = in.str(e.peerAddr)
+	e.peerTarget = in.str(e.peerTarget)
+	if d := e.details; d != nil {
+		for _, s := range [...]*string{&d.route, &d.spanName, &d.errorType, &d.endUser, &d.user, &d.session, &d.peerScope, &d.dbSystem, &d.host, &d.sender} {
+			*s = in.str(*s)
+		}
+	}
+}

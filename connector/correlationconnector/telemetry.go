@@ -29,6 +29,24 @@ var refusedReasonNames = [refusedReasonCount]string{
 	refusedDownstream: "downstream_error",
 }
 
+// persistOp is the write-ahead log operation that failed.
+type persistOp uint8
+
+const (
+	persistWrite persistOp = iota
+	persistRead
+	persistDecode
+	persistDelete
+	persistOpCount
+)
+
+var persistOpNames = [persistOpCount]string{
+	persistWrite:  "write",
+	persistRead:   "read",
+	persistDecode: "decode",
+	persistDelete: "delete",
+}
+
 // selfTelemetry turns the tally of one Consume call or flush into the connector's instruments
 // and its rate-limited log lines. The instruments are safe for concurrent use: it holds no lock.
 type selfTelemetry struct {
@@ -43,6 +61,7 @@ type selfTelemetry struct {
 	emitAttrs    telemetryattrs.Enum[emitTrigger]
 	linkAttrs    telemetryattrs.Enum[linkReason]
 	refusedAttrs telemetryattrs.Enum[refusedReason]
+	persistAttrs telemetryattrs.Enum[persistOp]
 	ruleAttrs    telemetryattrs.Enum[int]
 	lateAttrs    []metric.AddOption
 	spanStore    []metric.AddOption
@@ -68,6 +87,7 @@ func newSelfTelemetry(set component.TelemetrySettings, cfg *Config) (*selfTeleme
 		emitAttrs:    telemetryattrs.NewEnum[emitTrigger]("trigger", emitTriggerNames[:]),
 		linkAttrs:    telemetryattrs.NewEnum[linkReason]("reason", linkReasonNames[:]),
 		refusedAttrs: telemetryattrs.NewEnum[refusedReason]("reason", refusedReasonNames[:]),
+		persistAttrs: telemetryattrs.NewEnum[persistOp]("operation", persistOpNames[:]),
 		ruleAttrs:    telemetryattrs.NewEnum[int]("rule", ruleNames),
 		lateAttrs:    telemetryattrs.One("reason", "late"),
 		spanStore:    telemetryattrs.One("store", "spans"),
@@ -85,6 +105,23 @@ func (s *selfTelemetry) refused(ctx context.Context, n int64, reason refusedReas
 		s.sampled.Warn("correlation records dropped: no logs pipeline is attached (counted in otelcol_connector_correlation_records_refused)", zap.Int64("records", n))
 	default:
 		s.sampled.Warn("the next consumer refused correlation records (counted in otelcol_connector_correlation_records_refused)", zap.Error(err), zap.Int64("records", n))
+	}
+}
+
+// restored counts the problem events replayed from the write-ahead log at start.
+func (s *selfTelemetry) restored(ctx context.Context, n int64) {
+	if n > 0 {
+		s.tb.ConnectorCorrelationEventsRestored.Add(ctx, n)
+	}
+}
+
+// persistenceFailed counts a failed write-ahead log operation and logs it at a sane rate.
+func (s *selfTelemetry) persistenceFailed(ctx context.Context, op persistOp, err error) {
+	s.tb.ConnectorCorrelationPersistenceErrors.Add(ctx, 1, s.persistAttrs.Options(op)...)
+	if op == persistWrite {
+		s.sampled.Error("correlation state could not be persisted: the Consume call fails so that the sender retries (counted in otelcol_connector_correlation_persistence_errors)", zap.Error(err))
+	} else if op != persistDecode {
+		s.sampled.Warn("write-ahead log of the correlation state: storage operation failed (counted in otelcol_connector_correlation_persistence_errors)", zap.String("operation", persistOpNames[op]), zap.Error(err))
 	}
 }
 

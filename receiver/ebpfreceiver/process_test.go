@@ -69,3 +69,24 @@ func TestProcessExecExitAndFatalSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestWakeAtOnceEventsLeaveBeforeTheBatchTimeout: an exit is read at once and its batch handed
+// downstream as soon as the ring buffer is drained, not after batch.timeout: until ConsumeLogs
+// returns it is only in the collector's memory.
+func TestWakeAtOnceEventsLeaveBeforeTheBatchTimeout(t *testing.T) {
+	rr := startReceiver(t, func(c *Config) {
+		// Nothing else flushes within the wait: no batch timeout, no size limit, no retransmit poll.
+		c.Batch.Timeout = time.Minute
+		c.Batch.MaxSize = 100000
+		c.RetransmitInterval = time.Minute
+	})
+	cmd := exec.Command("/bin/sh", "-c", "exit 4")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sh -c 'exit 4' should fail")
+	}
+	pid := cmd.Process.Pid
+	e := rr.waitFor(t, unifiedevent.ProcessExit, 3*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
+	if code := e.int("process.exit.code"); code != 4 {
+		t.Errorf("process.exit.code = %d, want 4", code)
+	}
+}

@@ -171,11 +171,13 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		nextRetransmit = now.Add(r.cfg.RetransmitInterval)
 		nextMetrics    = now.Add(r.cfg.MetricsInterval)
 	)
+	urgent := false // the batch holds an event the kernel woke the reader for
 	flush := func() {
 		if builder.count > 0 {
 			r.deliverLogs(ctx, builder.take())
 		}
 		batchDeadline = time.Time{}
+		urgent = false
 	}
 	if r.logs != nil && r.cfg.Probes[kernel.ProbeConnections] && len(r.existingListeners) > 0 {
 		builder.observed = pcommonNow(now)
@@ -214,7 +216,14 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				if batchDeadline.IsZero() {
 					batchDeadline = now.Add(r.cfg.Batch.Timeout)
 				}
-				if builder.count >= r.cfg.Batch.MaxSize {
+				if wokenAtOnce(event.Kind) {
+					urgent = true
+				}
+				// A batch holding an event the kernel woke the reader for (an OOM kill, a fatal
+				// signal, an exit, an I/O error) leaves as soon as the ring buffer is drained, not
+				// at batch.timeout: read records are only in this process's memory until
+				// ConsumeLogs returns, and a crash of the collector meanwhile loses them.
+				if builder.count >= r.cfg.Batch.MaxSize || urgent && r.programs.Events.AvailableBytes() == 0 {
 					flush()
 				}
 			}
@@ -248,6 +257,16 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			nextMetrics = now.Add(r.cfg.MetricsInterval)
 		}
 	}
+}
+
+// wokenAtOnce reports the kinds the kernel submits with BPF_RB_FORCE_WAKEUP (submit_rare in
+// bpf/tapio.bpf.c): few, and each one matters.
+func wokenAtOnce(k kernel.Kind) bool {
+	switch k {
+	case kernel.KindProcessExit, kernel.KindOOMKill, kernel.KindFatalSignal, kernel.KindIOError:
+		return true
+	}
+	return false
 }
 
 func earliest(times ...time.Time) time.Time {

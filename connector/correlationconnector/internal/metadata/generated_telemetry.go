@@ -33,6 +33,8 @@ type TelemetryBuilder struct {
 	ConnectorCorrelationThresholdBreaches        metric.Int64Counter
 	ConnectorCorrelationRecordsRefused           metric.Int64Counter
 	ConnectorCorrelationEventsWithoutConsequence metric.Int64Counter
+	ConnectorCorrelationPersistenceErrors        metric.Int64Counter
+	ConnectorCorrelationEventsRestored           metric.Int64Counter
 }
 
 // Shutdown releases the builder; the connector registers no asynchronous instruments.
@@ -105,6 +107,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	builder.ConnectorCorrelationEventsWithoutConsequence, err = builder.meter.Int64Counter(
 		"otelcol_connector_correlation_events_without_consequence",
 		metric.WithDescription("Problem events whose group closed with no observed consequence, so no incident was emitted for them, by event name. [Alpha]"),
+		metric.WithUnit("{events}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorCorrelationPersistenceErrors, err = builder.meter.Int64Counter(
+		"otelcol_connector_correlation_persistence_errors",
+		metric.WithDescription("Failed operations on the write-ahead log of the correlation state (storage), by operation: write (the Consume call failed), read, decode (an entry skipped or refused at start), delete. [Alpha]"),
+		metric.WithUnit("{errors}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorCorrelationEventsRestored, err = builder.meter.Int64Counter(
+		"otelcol_connector_correlation_events_restored",
+		metric.WithDescription("Problem events of open incidents restored from the write-ahead log at start. [Alpha]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
