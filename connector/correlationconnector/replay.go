@@ -60,6 +60,22 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 		}
 		b.settle(inc, e, &keys, n, &seen, kept, now)
 		return true
+	case walOpCount:
+		if inc == nil {
+			return false // a counted run never opens its incident
+		}
+		e := &events[op.event]
+		inc.eventCount += int(op.count)
+		var keys [maxKeys]keyWithReason
+		var seen [maxKeys]binding
+		n := keysOf(e, &keys)
+		for i, k := range keys[:n] {
+			if k.use != useBindOnly {
+				seen[i] = b.bindings[k.key]
+			}
+		}
+		b.settle(inc, e, &keys, n, &seen, false, now)
+		return true
 	case walOpMerge:
 		gone := b.replaying[op.other]
 		if inc == nil || gone == nil || inc == gone {

@@ -47,6 +47,11 @@ const (
 	walOpEmit                       // incident id was emitted at version, holding count events
 	walOpClose                      // incident id was closed by a flush (its record already left)
 	walOpImage                      // incident id as a whole (compaction): replaces what came before
+	// walOpCount: count events joined incident id, none kept, all binding what its one event
+	// binds (at the latest time of the run). It is how the entry encodes a run of joins that
+	// were only counted — in an error storm, almost every event after the incident filled up —
+	// so the log grows by a few bytes per such event, not by the event.
+	walOpCount
 	walOpKindEnd
 )
 

@@ -3,6 +3,7 @@ package correlationconnector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -682,5 +683,70 @@ func TestWALCompactsAnIncidentThatStaysOpen(t *testing.T) {
 	must(t, b.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, id: 999, at: 12 * time.Second, entity: "ledger-db", service: "ledger"})))
 	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
 		t.Errorf("%d incidents open after new evidence, want 1: the image's keys were not bound", got)
+	}
+}
+
+// A storm past max_events_per_incident: the events only counted are logged as counted classes,
+// a few bytes each, and the restored incident counts them all and still binds their keys.
+func TestWALLogsAStormPastTheIncidentCapAsCountedRuns(t *testing.T) {
+	storm := func(first, n int, at time.Duration, peer string) plog.Logs {
+		events := make([]ev, n)
+		for i := range events {
+			// Two kinds of failure, interleaved, as a failing request's server and client spans are.
+			name := unifiedevent.ErrorLog
+			if i%2 == 1 {
+				name = unifiedevent.Exception
+			}
+			events[i] = ev{name: name, id: first + i, at: at, entity: "ledger-db", service: "ledger",
+				body:  fmt.Sprintf("ledger %d: write to %s failed", first+i, peer),
+				attrs: map[string]any{unifiedevent.KeyDestinationAddress: peer, unifiedevent.KeyDestinationPort: int64(5432)}}
+		}
+		return logsOf(events...)
+	}
+	story := func(h *harness) {
+		must(t, h.c.consumeLogs(ctx, oomStory(time.Second)))
+		must(t, h.c.consumeLogs(ctx, storm(100, 200, 2*time.Second, "10.0.0.7")))
+		h.clock.Advance(time.Second)
+		must(t, h.c.consumeLogs(ctx, storm(300, 100, 3*time.Second, "10.0.0.7")))
+	}
+	cfg := persistentConfig()
+	cfg.MaxEventsPerIncident = 5
+
+	dir := t.TempDir()
+	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	story(a)
+	logged := a.c.wal.liveBytes()
+	crashedAt := a.clock.Now()
+	a.crash(t)
+	// 302 events; kept in full, each would take well over 30 bytes.
+	if logged > 302*30/4 {
+		t.Errorf("the log holds %d bytes for 302 events, 297 of them only counted: they are not logged as counted classes", logged)
+	}
+
+	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.Storage = nil; return c }())
+	ref.clock.Set(scenarioStart.Add(time.Second))
+	story(ref)
+	ref.clock.Advance(5 * time.Second)
+	ref.flush()
+
+	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	// A later failure joins the restored incident.
+	b.clock.Advance(time.Second)
+	must(t, b.c.consumeLogs(ctx, storm(500, 1, 4*time.Second, "10.0.0.7")))
+	must(t, ref.c.consumeLogs(ctx, storm(500, 1, 4*time.Second, "10.0.0.7")))
+	b.clock.Advance(5 * time.Second)
+	b.flush()
+	ref.clock.Advance(5 * time.Second)
+	ref.flush()
+	got, want := b.records(), ref.records()
+	if len(got) == 0 || len(want) == 0 {
+		t.Fatalf("after restart %d records, without the crash %d", len(got), len(want))
+	}
+	last, wantLast := got[len(got)-1], want[len(want)-1]
+	if g, w := str(last.Attributes(), unifiedevent.KeyCorrelationEventCount), str(wantLast.Attributes(), unifiedevent.KeyCorrelationEventCount); g != w || g != "303" {
+		t.Errorf("event count after restart %s, without the crash %s; want 303", g, w)
+	}
+	if len(got) != 1 {
+		t.Errorf("%d records after the restart, want the one incident's", len(got))
 	}
 }

@@ -42,9 +42,39 @@ const (
 func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent, rules []ThresholdRule) []byte {
 	buf = append(buf, walLayout)
 	buf = binary.AppendVarint(buf, now)
-	buf = binary.AppendUvarint(buf, uint64(len(ops)))
-	for i := range ops {
+	var classes countedClasses
+	encoded := 0
+	for i := 0; i < len(ops); {
+		if end, n := classes.segment(ops, problems, i); n > 0 {
+			encoded, i = encoded+n, end
+			continue
+		}
+		encoded, i = encoded+1, i+1
+	}
+	buf = binary.AppendUvarint(buf, uint64(encoded))
+	for i := 0; i < len(ops); {
 		op := &ops[i]
+		if end, n := classes.segment(ops, problems, i); n > 0 {
+			for _, c := range classes.of[:n] {
+				first := &ops[c.first]
+				if c.count == 1 {
+					buf = append(buf, byte(walOpJoin), first.flags)
+					buf = appendString(buf, first.id)
+					buf = appendWALEvent(buf, &problems[first.event].problemEvent, rules)
+					continue
+				}
+				// One event stands for its class, at the class's latest time.
+				e := problems[first.event].problemEvent
+				e.time = c.latest
+				buf = append(buf, byte(walOpCount))
+				buf = appendString(buf, first.id)
+				buf = binary.AppendUvarint(buf, uint64(c.count))
+				buf = appendWALEvent(buf, &e, rules)
+			}
+			i = end
+			continue
+		}
+		i++
 		buf = append(buf, byte(op.kind))
 		switch op.kind {
 		case walOpJoin:
@@ -67,6 +97,69 @@ func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent,
 		}
 	}
 	return buf
+}
+
+// maxCountedClasses bounds the classes of one segment; a segment with more ends at the first
+// event of one more class.
+const maxCountedClasses = 8
+
+// countedClass is the events of a segment that bind the same keys (bindsAlike): its first op,
+// how many, and the latest time among them.
+type countedClass struct {
+	first  int
+	count  int
+	latest int64
+}
+
+type countedClasses struct {
+	of [maxCountedClasses]countedClass
+}
+
+// segment finds the segment of ops that starts at i — consecutive joins of one incident that
+// neither opened it nor were kept — and sorts its events into classes of events that bind alike.
+// Each class is encoded as one op (walOpCount): replaying a class at its latest time leaves the
+// incident's count, bindings and clocks as replaying its events one by one does, because within
+// a segment nothing but these joins touches the incident, and an event not kept binds no new
+// trace (a trace binding's time decides nothing). It returns the segment's end and the number of
+// classes, 0 when op i starts no segment.
+func (cs *countedClasses) segment(ops []walOp, problems []pendingEvent, i int) (end, n int) {
+	if !countedJoin(&ops[i]) {
+		return i, 0
+	}
+	id := ops[i].id
+	for end = i; end < len(ops) && countedJoin(&ops[end]) && ops[end].id == id; end++ {
+		e := &problems[ops[end].event].problemEvent
+		k := 0
+		for k < n && !bindsAlike(&problems[ops[cs.of[k].first].event].problemEvent, e) {
+			k++
+		}
+		if k == n {
+			if n == maxCountedClasses {
+				break
+			}
+			cs.of[n] = countedClass{first: end, latest: e.time}
+			n++
+		}
+		c := &cs.of[k]
+		c.count++
+		c.latest = max(c.latest, e.time)
+	}
+	return end, n
+}
+
+func countedJoin(op *walOp) bool { return op.kind == walOpJoin && op.flags == 0 }
+
+// bindsAlike reports whether two events have the same keys but for their traces, and the same
+// say in whether their incident is one (makesIncident).
+func bindsAlike(a, b *problemEvent) bool {
+	if a.breach != nil || b.breach != nil {
+		return false // exemplars are trace keys of their own
+	}
+	fa, fb := a.facts(), b.facts()
+	return a.name == b.name && a.layer == b.layer && a.class == b.class &&
+		a.entity == b.entity && a.service == b.service && a.pod == b.pod &&
+		a.peerAddr == b.peerAddr && a.peerPort == b.peerPort && a.peerTarget == b.peerTarget &&
+		fa.peerScope == fb.peerScope && fa.host == fb.host && fa.sender == fb.sender
 }
 
 // Flags of an encoded image.
@@ -348,6 +441,17 @@ func decodeWALEntry(data []byte, rules []ThresholdRule, entry *walEntry) error {
 		case walOpJoin:
 			op.flags = r.byte()
 			op.id = r.string()
+			var e problemEvent
+			decodeWALEvent(&r, &e, rules)
+			op.event = int32(len(entry.events))
+			entry.events = append(entry.events, e)
+		case walOpCount:
+			op.id = r.string()
+			if n := r.uvarint(); r.err == nil && (n < 2 || n > math.MaxInt32) {
+				r.fail(fmt.Errorf("a counted run of %d events", n))
+			} else {
+				op.count = int64(n)
+			}
 			var e problemEvent
 			decodeWALEvent(&r, &e, rules)
 			op.event = int32(len(entry.events))
