@@ -1,0 +1,179 @@
+package gen
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// RunRaw offers the same requests as Run (mix healthy or storm: a SERVER span and its CLIENT
+// child, the same attributes) but builds the OTLP messages itself instead of through the SDK,
+// at a fraction of the SDK's cost per span. It exists for the flood, which must offer many times
+// what the collector can take from a client sharing its machine. Every span has ids of its own.
+func RunRaw(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if cfg.Signal() != "traces" {
+		return Result{}, fmt.Errorf("raw generation makes traces; mix %s is %s", cfg.Mix, cfg.Signal())
+	}
+	begin := time.Now()
+	w := window{start: begin.Add(cfg.Warmup)}
+	w.end = w.start.Add(cfg.Duration)
+	rec := newRecorder(w)
+	runCtx, stop := context.WithDeadline(ctx, w.end)
+	defer stop()
+	var wg sync.WaitGroup
+	for i := range cfg.Workers {
+		conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return Result{}, err
+		}
+		defer conn.Close()
+		client := coltracepb.NewTraceServiceClient(conn)
+		export := func(ctx context.Context, rs []*tracepb.ResourceSpans) error {
+			resp, err := client.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
+			if err == nil && resp.GetPartialSuccess().GetRejectedSpans() > 0 {
+				return fmt.Errorf("partial success: %d spans rejected: %s", resp.GetPartialSuccess().GetRejectedSpans(), resp.GetPartialSuccess().GetErrorMessage())
+			}
+			return err
+		}
+		wk := newRawWorker(cfg, i)
+		s := newSink(Config{BatchSize: 1, ExportTimeout: cfg.ExportTimeout, OpenLoop: cfg.OpenLoop, MaxInFlight: cfg.MaxInFlight}, rec,
+			func(ctx context.Context, b []*tracepb.ResourceSpans) error { return export(ctx, b) })
+		s.weight = func(rs *tracepb.ResourceSpans) int { return len(rs.ScopeSpans[0].Spans) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := newPacer(cfg.Rate, cfg.Workers)
+			for runCtx.Err() == nil {
+				now := time.Now()
+				rs, n := wk.batch(now, cfg.BatchSize)
+				rec.made(now, n)
+				s.batch = append(s.batch, rs)
+				s.flush()
+				p.wait(n, runCtx.Done())
+			}
+			s.wg.Wait()
+		}()
+	}
+	wg.Wait()
+	res := rec.result(Result{Signal: "traces", Mix: cfg.Mix + " (raw)", Workers: cfg.Workers, Rate: cfg.Rate, OpenLoop: cfg.OpenLoop})
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+type rawWorker struct {
+	route    route
+	resource *resourcepb.Resource
+	scope    *commonpb.InstrumentationScope
+	server   []*commonpb.KeyValue // shared by every SERVER span: marshalling only reads them
+	dep      []*commonpb.KeyValue
+	failRate float64
+	rnd      *rand.Rand
+}
+
+func newRawWorker(cfg Config, i int) *rawWorker {
+	r := routeOf(cfg.Mix, i)
+	res := &resourcepb.Resource{}
+	for _, kv := range serviceResource(r, i).Attributes() {
+		res.Attributes = append(res.Attributes, protoKV(kv))
+	}
+	server := []attribute.KeyValue{
+		attribute.String("http.request.method", r.method),
+		attribute.String("http.route", r.route),
+		attribute.String("url.path", r.path),
+		attribute.String("url.scheme", "http"),
+		attribute.String("server.address", "shop.example"),
+		attribute.Int("server.port", 8080),
+		attribute.String("network.protocol.version", "1.1"),
+		attribute.String("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
+	}
+	w := &rawWorker{route: r, resource: res, failRate: cfg.errorFraction(),
+		scope: &commonpb.InstrumentationScope{Name: "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"},
+		rnd:   rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))}
+	for _, kv := range server {
+		w.server = append(w.server, protoKV(kv))
+	}
+	for _, kv := range r.depAttrs {
+		w.dep = append(w.dep, protoKV(kv))
+	}
+	return w
+}
+
+func protoKV(kv attribute.KeyValue) *commonpb.KeyValue {
+	v := &commonpb.AnyValue{}
+	switch kv.Value.Type() {
+	case attribute.INT64:
+		v.Value = &commonpb.AnyValue_IntValue{IntValue: kv.Value.AsInt64()}
+	default:
+		v.Value = &commonpb.AnyValue_StringValue{StringValue: kv.Value.Emit()}
+	}
+	return &commonpb.KeyValue{Key: string(kv.Key), Value: v}
+}
+
+func strKV(k, v string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+}
+
+func intKV(k string, v int64) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: v}}}
+}
+
+func (w *rawWorker) id(n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		u := w.rnd.Uint64()
+		for j := 0; j < 8 && i+j < n; j++ {
+			b[i+j] = byte(u >> (8 * j))
+		}
+	}
+	b[0] |= 1
+	return b
+}
+
+// batch makes requests until it holds at least size spans, as one ResourceSpans.
+func (w *rawWorker) batch(now time.Time, size int) (*tracepb.ResourceSpans, int) {
+	r := w.route
+	spans := make([]*tracepb.Span, 0, size+1)
+	for len(spans) < size {
+		failed := w.failRate >= 1 || (w.failRate > 0 && w.rnd.Float64() < w.failRate)
+		total := time.Duration(5+w.rnd.IntN(55)) * time.Millisecond
+		start := now.Add(-total)
+		tid, sid := w.id(16), w.id(8)
+		srvAttrs := append(make([]*commonpb.KeyValue, 0, len(w.server)+3), w.server...)
+		srvAttrs = append(srvAttrs, strKV("enduser.id", "user-"+strconv.Itoa(w.rnd.IntN(10000))))
+		depAttrs := w.dep
+		srv := &tracepb.Span{TraceId: tid, SpanId: sid, Name: r.method + " " + r.route, Kind: tracepb.Span_SPAN_KIND_SERVER,
+			StartTimeUnixNano: uint64(start.UnixNano()), EndTimeUnixNano: uint64(now.UnixNano())}
+		dep := &tracepb.Span{TraceId: tid, SpanId: w.id(8), ParentSpanId: sid, Name: r.depName, Kind: tracepb.Span_SPAN_KIND_CLIENT,
+			StartTimeUnixNano: uint64(start.Add(total / 5).UnixNano()), EndTimeUnixNano: uint64(start.Add(total/5 + total/2).UnixNano())}
+		if failed {
+			srvAttrs = append(srvAttrs, intKV("http.response.status_code", 500), strKV("error.type", "500"))
+			srv.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR}
+			depAttrs = append(append(make([]*commonpb.KeyValue, 0, len(w.dep)+2), w.dep...), strKV("error.type", r.depError))
+			if r.depError == "503" {
+				depAttrs = append(depAttrs, intKV("http.response.status_code", 503))
+			}
+			dep.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: r.route + ": " + r.service + " → " + depTarget(r) + " failed: " + r.depError}
+		} else {
+			srvAttrs = append(srvAttrs, intKV("http.response.status_code", 200))
+		}
+		srv.Attributes, dep.Attributes = srvAttrs, depAttrs
+		spans = append(spans, dep, srv)
+	}
+	return &tracepb.ResourceSpans{Resource: w.resource, ScopeSpans: []*tracepb.ScopeSpans{{Scope: w.scope, Spans: spans}}}, len(spans)
+}
