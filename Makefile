@@ -121,6 +121,8 @@ LOAD_WARMUP   ?= 3s
 LOAD_RATE     ?= 5000
 LOAD          ?= healthy,storm,errorlogs,kernel,tg-healthy,tg-storm
 FLOOD_DURATION ?= 60s
+# e.g. GOMEMLIMIT=800MiB: extra environment of every collector the load test starts.
+LOAD_COLLECTOR_ENV ?=
 
 $(TELEMETRYGEN): | check-go
 	GOBIN=$(BIN_DIR) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
@@ -133,7 +135,8 @@ loadtest: $(OTELCOL) $(TELEMETRYGEN) $(LOAD_DIR)/loadtest
 	$(LOAD_DIR)/loadtest -collector $(OTELCOL) -telemetrygen $(TELEMETRYGEN) -loadgen $(LOAD_DIR)/loadgen \
 	  -shipped distributions/standalone/config.yaml -load-dir test/load -out $(LOAD_DIR) \
 	  -commit "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- . 2>/dev/null || echo -dirty)" \
-	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -flood-duration $(FLOOD_DURATION)
+	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -flood-duration $(FLOOD_DURATION) \
+	  -collector-env '$(LOAD_COLLECTOR_ENV)'
 
 flood:
 	$(MAKE) --no-print-directory loadtest LOAD=flood

@@ -35,6 +35,7 @@ type options struct {
 	portBase                         int
 	profile                          bool
 	strict                           bool
+	collectorEnv                     string
 	flood                            floodOptions
 }
 
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&o.portBase, "port-base", 28100, "ports used: base+1 … base+6 for the collector, base+99 stays closed")
 	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the unlimited error storm (pprof)")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
+	flag.StringVar(&o.collectorEnv, "collector-env", "", "extra environment of every collector, space-separated NAME=value (e.g. GOMEMLIMIT=800MiB)")
 	flag.DurationVar(&o.flood.duration, "flood-duration", 60*time.Second, "flood: how long the flood lasts")
 	flag.Float64Var(&o.flood.factor, "flood-factor", 10, "flood: offered rate as a multiple of the measured capacity")
 	flag.DurationVar(&o.flood.recovery, "flood-recovery", 30*time.Second, "flood: healthy load must be accepted again, refusal-free, within this")
@@ -145,7 +147,12 @@ func (h *harness) loadtest(ctx context.Context) int {
 			}
 		}
 		lr := loadResult{Load: l.name, About: l.about, Signal: l.signal, Client: l.client, Target: l.target}
-		for _, step := range [][2]string{{passThrough, fixed}, {tapio, fixed}, {tapio, unlimited}, {passThrough, unlimited}} {
+		steps := [][2]string{{passThrough, fixed}, {tapio, fixed}, {tapio, unlimited}, {passThrough, unlimited}}
+		if l.fixedOnly != "" {
+			steps = steps[:2]
+			lr.FixedOnly = l.fixedOnly
+		}
+		for _, step := range steps {
 			fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s …", time.Now().Format("15:04:05"), l.name, step[0], step[1])
 			r, err := h.run(ctx, l, step[0], step[1], "")
 			if err != nil {
@@ -173,6 +180,7 @@ func (h *harness) loadtest(ctx context.Context) int {
 			} else {
 				rep.Profile = top
 				rep.ProfilePath = path
+				rep.ProfileShares = profileShares(path, o.collector)
 			}
 		}
 	}

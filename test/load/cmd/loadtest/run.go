@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -91,12 +92,12 @@ func (h *harness) startCollector(ctx context.Context, name string, configs []str
 	p := h.ports
 	proc, err := child.Start(child.Spec{
 		Name: name, Argv: argv, CPUs: collectorCPU, LogPath: filepath.Join(h.opt.out, "logs", name+".log"),
-		Env: []string{
+		Env: append([]string{
 			"TAPIO_DATA_DIR=" + dataDir,
 			"LOAD_HEALTH_PORT=" + strconv.Itoa(p.health), "LOAD_OTLP_GRPC_PORT=" + strconv.Itoa(p.grpc),
 			"LOAD_OTLP_HTTP_PORT=" + strconv.Itoa(p.http), "LOAD_API_PORT=" + strconv.Itoa(p.api),
 			"LOAD_PPROF_PORT=" + strconv.Itoa(p.pprof), "LOAD_METRICS_PORT=" + strconv.Itoa(p.metrics),
-		},
+		}, strings.Fields(h.opt.collectorEnv)...),
 	})
 	if err != nil {
 		return nil, err
@@ -275,6 +276,11 @@ func (h *harness) run(ctx context.Context, l load, pipeline, mode string, profil
 	res.LoadAvg1 = loadAvg1()
 	res.PeakRSSMiB = float64(hwm) / (1 << 20)
 	res.Problems = last.snap.Problems(first.snap)
+	if l.signal == "kernel" {
+		refused := s1.snap.Sum("otelcol_receiver_ebpf_events_received", `event="tapio.network.connection_refused"`) -
+			s0.snap.Sum("otelcol_receiver_ebpf_events_received", `event="tapio.network.connection_refused"`)
+		res.Notes = append(res.Notes, fmt.Sprintf("%.0f kernel events/s accepted, %.0f/s of them connection_refused; the rest is the machine's other work (every process on it is seen)", res.Accepted, refused/wall))
+	}
 	if mode == fixed {
 		res.Sustained = res.Accepted >= 0.95*res.OfferedTarget
 		if !res.Sustained {

@@ -104,7 +104,14 @@ func checkStormSpans(t *testing.T, raw bool, spans []*tracepb.Span) {
 			servers[string(s.GetSpanId())] = s
 		}
 	}
-	clients := 0
+	ids := map[string]bool{}
+	for _, s := range spans {
+		if ids[string(s.GetSpanId())] {
+			t.Fatalf("raw=%v: span id %x sent twice", raw, s.GetSpanId())
+		}
+		ids[string(s.GetSpanId())] = true
+	}
+	clients, linked := 0, 0
 	for _, s := range spans {
 		if s.GetKind() != tracepb.Span_SPAN_KIND_CLIENT {
 			continue
@@ -114,6 +121,10 @@ func checkStormSpans(t *testing.T, raw bool, spans []*tracepb.Span) {
 		if !ok {
 			continue // its SERVER span was in a refused or later batch
 		}
+		if string(parent.GetTraceId()) != string(s.GetTraceId()) {
+			t.Fatalf("raw=%v: CLIENT span in trace %x, its parent in %x", raw, s.GetTraceId(), parent.GetTraceId())
+		}
+		linked++
 		if parent.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || s.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR {
 			t.Fatalf("raw=%v: storm request not failed: server %v, client %v", raw, parent.GetStatus(), s.GetStatus())
 		}
@@ -125,8 +136,8 @@ func checkStormSpans(t *testing.T, raw bool, spans []*tracepb.Span) {
 			t.Fatalf("raw=%v: CLIENT span attributes %v: want error.type 503 to payment", raw, attrs)
 		}
 	}
-	if clients == 0 || len(servers) == 0 {
-		t.Fatalf("raw=%v: %d SERVER and %d CLIENT spans accepted", raw, len(servers), clients)
+	if clients == 0 || len(servers) == 0 || linked < clients/2 {
+		t.Fatalf("raw=%v: %d SERVER and %d CLIENT spans accepted, %d CLIENT spans under a SERVER span", raw, len(servers), clients, linked)
 	}
 }
 

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -15,12 +16,15 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 // RunRaw offers the same requests as Run (mix healthy or storm: a SERVER span and its CLIENT
-// child, the same attributes) but builds the OTLP messages itself instead of through the SDK,
-// at a fraction of the SDK's cost per span. It exists for the flood, which must offer many times
-// what the collector can take from a client sharing its machine. Every span has ids of its own.
+// child, the same attributes) but builds the OTLP messages itself instead of through the SDK, at
+// a small fraction of the SDK's cost per span: each worker marshals a batch once a second and
+// sends copies of it with fresh trace and span ids written over the old ones. It exists for the
+// unlimited runs and the flood, which must offer more than a collector takes from a client
+// sharing its machine. Every span has ids of its own; timestamps are at most a second old.
 func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
@@ -35,45 +39,156 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 	runCtx, stop := context.WithDeadline(ctx, w.end)
 	defer stop()
 	var wg sync.WaitGroup
+	errs := make(chan error, cfg.Workers)
 	for i := range cfg.Workers {
 		conn, err := grpc.NewClient(cfg.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return Result{}, err
 		}
 		defer conn.Close()
-		client := coltracepb.NewTraceServiceClient(conn)
-		export := func(ctx context.Context, rs []*tracepb.ResourceSpans) error {
-			resp, err := client.Export(ctx, &coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
-			if err == nil && resp.GetPartialSuccess().GetRejectedSpans() > 0 {
-				return fmt.Errorf("partial success: %d spans rejected: %s", resp.GetPartialSuccess().GetRejectedSpans(), resp.GetPartialSuccess().GetErrorMessage())
+		export := func(ctx context.Context, msgs []prebuilt) error {
+			var resp coltracepb.ExportTraceServiceResponse
+			if err := conn.Invoke(ctx, exportMethod, msgs[0].wire, &resp, grpc.ForceCodec(wireCodec{})); err != nil {
+				return err
 			}
-			return err
+			if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() > 0 {
+				return fmt.Errorf("partial success: %d spans rejected: %s", ps.GetRejectedSpans(), ps.GetErrorMessage())
+			}
+			return nil
 		}
 		wk := newRawWorker(cfg, i)
-		s := newSink(Config{BatchSize: 1, ExportTimeout: cfg.ExportTimeout, OpenLoop: cfg.OpenLoop, MaxInFlight: cfg.MaxInFlight}, rec,
-			func(ctx context.Context, b []*tracepb.ResourceSpans) error { return export(ctx, b) })
-		s.weight = func(rs *tracepb.ResourceSpans) int { return len(rs.ScopeSpans[0].Spans) }
+		s := newSink(Config{BatchSize: 1, ExportTimeout: cfg.ExportTimeout, OpenLoop: cfg.OpenLoop, MaxInFlight: cfg.MaxInFlight}, rec, export)
+		s.weight = func(m prebuilt) int { return m.spans }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			p := newPacer(cfg.Rate, cfg.Workers)
+			var tpl *template
 			for runCtx.Err() == nil {
 				now := time.Now()
-				rs, n := wk.batch(now, cfg.BatchSize)
-				rec.made(now, n)
-				s.batch = append(s.batch, rs)
+				if tpl == nil || now.Sub(tpl.built) >= templateAge {
+					t, err := wk.template(now, cfg.BatchSize)
+					if err != nil {
+						errs <- err
+						return
+					}
+					tpl = t
+				}
+				msg := tpl.instance(wk.rnd)
+				rec.made(now, msg.spans)
+				s.batch = append(s.batch, msg)
 				s.flush()
-				p.wait(n, runCtx.Done())
+				p.wait(msg.spans, runCtx.Done())
 			}
 			s.wg.Wait()
 		}()
 	}
 	wg.Wait()
 	res := rec.result(Result{Signal: "traces", Mix: cfg.Mix + " (raw)", Workers: cfg.Workers, Rate: cfg.Rate, OpenLoop: cfg.OpenLoop})
+	close(errs)
+	if err := <-errs; err != nil {
+		return res, err
+	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
+}
+
+const (
+	exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	// templateAge is how long a marshaled batch is reused (with fresh ids) before it is built anew
+	// with the time of day.
+	templateAge = time.Second
+)
+
+// prebuilt is one Export request, already in wire form.
+type prebuilt struct {
+	wire  []byte
+	spans int
+}
+
+// wireCodec sends a prebuilt request as it is and reads the answer as protobuf; its name is
+// proto's, so the collector reads it with its usual codec.
+type wireCodec struct{}
+
+func (wireCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := v.([]byte); ok {
+		return b, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+func (wireCodec) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+func (wireCodec) Name() string                       { return "proto" }
+
+// template is a marshaled batch and where each of its ids sits in it.
+type template struct {
+	wire  []byte
+	spans int
+	built time.Time
+	// per request: the trace id (in both spans), the SERVER span's id (its own and its child's
+	// parent_span_id), the CLIENT span's id
+	traceAt  [][2]int
+	serverAt [][2]int
+	clientAt []int
+}
+
+// template builds a batch and marshals it. Protobuf writes a message's fields in field-number
+// order (trace_id 1, span_id 2, parent_span_id 4), so each id is found after the one before.
+func (w *rawWorker) template(now time.Time, size int) (*template, error) {
+	rs, n := w.batch(now, size)
+	wire, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{rs}})
+	if err != nil {
+		return nil, err
+	}
+	t := &template{wire: wire, spans: n, built: now}
+	pos := 0
+	find := func(id []byte) int {
+		i := bytes.Index(wire[pos:], id)
+		if i < 0 {
+			err = fmt.Errorf("id %x not found in the marshaled batch after byte %d", id, pos)
+			return 0
+		}
+		pos += i + len(id)
+		return pos - len(id)
+	}
+	spans := rs.ScopeSpans[0].Spans
+	for i := 0; i+1 < len(spans) && err == nil; i += 2 {
+		dep, srv := spans[i], spans[i+1]
+		dt, ds, dp := find(dep.TraceId), find(dep.SpanId), find(dep.ParentSpanId)
+		st, ss := find(srv.TraceId), find(srv.SpanId)
+		t.traceAt = append(t.traceAt, [2]int{dt, st})
+		t.serverAt = append(t.serverAt, [2]int{dp, ss})
+		t.clientAt = append(t.clientAt, ds)
+	}
+	return t, err
+}
+
+// instance is a copy of the batch with new ids.
+func (t *template) instance(rnd *rand.Rand) prebuilt {
+	b := make([]byte, len(t.wire))
+	copy(b, t.wire)
+	var id [16]byte
+	fill := func(n int) []byte {
+		for i := 0; i < n; i += 8 {
+			u := rnd.Uint64()
+			for j := range 8 {
+				id[i+j] = byte(u >> (8 * j))
+			}
+		}
+		id[0] |= 1
+		return id[:n]
+	}
+	for i := range t.traceAt {
+		tid := fill(16)
+		copy(b[t.traceAt[i][0]:], tid)
+		copy(b[t.traceAt[i][1]:], tid)
+		sid := fill(8)
+		copy(b[t.serverAt[i][0]:], sid)
+		copy(b[t.serverAt[i][1]:], sid)
+		copy(b[t.clientAt[i]:], fill(8))
+	}
+	return prebuilt{wire: b, spans: t.spans}
 }
 
 type rawWorker struct {
