@@ -111,10 +111,10 @@ func (h *harness) clientArgv(l load, mode string) []string {
 	}
 	argv := []string{o.loadgen, "-endpoint", endpoint, "-mix", l.mix, "-rate", f(rate), "-warmup", o.warmup.String(),
 		"-duration", o.window.String(), "-workers", strconv.Itoa(workers)}
-	if mode == unlimited && l.signal == "traces" {
-		// From one core the SDK makes spans at about the cost a pass-through collector takes
-		// them, so it cannot find the collector's limit: the unlimited runs send the same
-		// requests built directly as OTLP messages (loadgen -raw), several times cheaper.
+	if mode == unlimited && l.signal != "kernel" {
+		// From one core the SDK makes spans and log records at about the cost a pass-through
+		// collector takes them, so it cannot find the collector's limit: the unlimited runs send
+		// the same requests built directly as OTLP messages (loadgen -raw), far cheaper.
 		argv = append(argv, "-raw")
 	}
 	return argv

@@ -279,7 +279,7 @@ func (h *harness) run(ctx context.Context, l load, pipeline, mode string, profil
 	if l.signal == "kernel" {
 		refused := s1.snap.Sum("otelcol_receiver_ebpf_events_received", `event="tapio.network.connection_refused"`) -
 			s0.snap.Sum("otelcol_receiver_ebpf_events_received", `event="tapio.network.connection_refused"`)
-		res.Notes = append(res.Notes, fmt.Sprintf("%.0f kernel events/s accepted, %.0f/s of them connection_refused; the rest is the machine's other work (every process on it is seen)", res.Accepted, refused/wall))
+		res.Notes = append(res.Notes, fmt.Sprintf("%.0f kernel events/s accepted, %.0f/s of them connection_refused (any other is the machine's other work: every process on it is seen)", res.Accepted, refused/wall))
 	}
 	if mode == fixed {
 		res.Sustained = res.Accepted >= 0.95*res.OfferedTarget

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -150,6 +152,71 @@ func TestConfigRejectsNonsense(t *testing.T) {
 	for _, want := range []string{"mix", "endpoint", "error fraction", "rate", "duration", "workers", "batch size", "max in flight", "export timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}
+
+// logSink is an OTLP/gRPC logs service that keeps every record.
+type logSink struct {
+	collogspb.UnimplementedLogsServiceServer
+	mu      sync.Mutex
+	records []*logspb.LogRecord
+}
+
+func (c *logSink) Export(_ context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rl := range req.GetResourceLogs() {
+		for _, sl := range rl.GetScopeLogs() {
+			c.records = append(c.records, sl.GetLogRecords()...)
+		}
+	}
+	return &collogspb.ExportLogsServiceResponse{}, nil
+}
+
+// Both log generators send INFO and ERROR lines, each in a trace context of its own.
+func TestLogsCarrySeverityAndTraceContext(t *testing.T) {
+	for _, raw := range []bool{false, true} {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		c := &logSink{}
+		collogspb.RegisterLogsServiceServer(srv, c)
+		go func() { _ = srv.Serve(lis) }()
+		cfg := Config{Endpoint: lis.Addr().String(), Mix: MixErrorLogs, ErrorFraction: -1, Rate: 2000, Duration: time.Second, Workers: 2,
+			BatchSize: 100, ExportTimeout: 5 * time.Second}
+		run := Run
+		if raw {
+			run = RunRaw
+		}
+		res, err := run(context.Background(), cfg)
+		srv.Stop()
+		if err != nil {
+			t.Fatalf("raw=%v: %v", raw, err)
+		}
+		c.mu.Lock()
+		records := c.records
+		c.mu.Unlock()
+		if res.Sent == 0 || res.Failed != 0 || int64(len(records)) < res.Sent {
+			t.Fatalf("raw=%v: sent %d, failed %d, server has %d", raw, res.Sent, res.Failed, len(records))
+		}
+		errorsSeen, traces := 0, map[string]bool{}
+		for _, r := range records {
+			if len(r.GetTraceId()) != 16 || len(r.GetSpanId()) != 8 {
+				t.Fatalf("raw=%v: record without trace context: %v", raw, r)
+			}
+			if traces[string(r.GetTraceId())] {
+				t.Fatalf("raw=%v: trace id %x twice", raw, r.GetTraceId())
+			}
+			traces[string(r.GetTraceId())] = true
+			if r.GetSeverityNumber() == logspb.SeverityNumber_SEVERITY_NUMBER_ERROR {
+				errorsSeen++
+			}
+		}
+		if errorsSeen < len(records)/4 || errorsSeen > 3*len(records)/4 {
+			t.Fatalf("raw=%v: %d ERROR lines of %d; want about half", raw, errorsSeen, len(records))
 		}
 	}
 }

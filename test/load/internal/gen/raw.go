@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
@@ -19,18 +21,16 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// RunRaw offers the same requests as Run (mix healthy or storm: a SERVER span and its CLIENT
-// child, the same attributes) but builds the OTLP messages itself instead of through the SDK, at
-// a small fraction of the SDK's cost per span: each worker marshals a batch once a second and
-// sends copies of it with fresh trace and span ids written over the old ones. It exists for the
-// unlimited runs and the flood, which must offer more than a collector takes from a client
-// sharing its machine. Every span has ids of its own; timestamps are at most a second old.
+// RunRaw offers the same requests as Run (traces: a SERVER span and its CLIENT child; errorlogs:
+// the same log lines; the same attributes) but builds the OTLP messages itself instead of
+// through the SDK, at a small fraction of the SDK's cost per item: each worker marshals a batch
+// once a second and sends copies of it with fresh trace and span ids written over the old ones.
+// It exists for the unlimited runs and the flood, which must offer more than a collector takes
+// from a client sharing its machine. Every item has ids of its own; timestamps are at most a
+// second old.
 func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return Result{}, err
-	}
-	if cfg.Signal() != "traces" {
-		return Result{}, fmt.Errorf("raw generation makes traces; mix %s is %s", cfg.Mix, cfg.Signal())
 	}
 	begin := time.Now()
 	w := window{start: begin.Add(cfg.Warmup)}
@@ -47,8 +47,18 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 		}
 		defer conn.Close()
 		export := func(ctx context.Context, msgs []prebuilt) error {
+			if cfg.Signal() == "logs" {
+				var resp collogspb.ExportLogsServiceResponse
+				if err := conn.Invoke(ctx, exportLogsMethod, msgs[0].wire, &resp, grpc.ForceCodec(wireCodec{})); err != nil {
+					return err
+				}
+				if ps := resp.GetPartialSuccess(); ps.GetRejectedLogRecords() > 0 {
+					return fmt.Errorf("partial success: %d log records rejected: %s", ps.GetRejectedLogRecords(), ps.GetErrorMessage())
+				}
+				return nil
+			}
 			var resp coltracepb.ExportTraceServiceResponse
-			if err := conn.Invoke(ctx, exportMethod, msgs[0].wire, &resp, grpc.ForceCodec(wireCodec{})); err != nil {
+			if err := conn.Invoke(ctx, exportTracesMethod, msgs[0].wire, &resp, grpc.ForceCodec(wireCodec{})); err != nil {
 				return err
 			}
 			if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() > 0 {
@@ -58,7 +68,7 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 		}
 		wk := newRawWorker(cfg, i)
 		s := newSink(Config{BatchSize: 1, ExportTimeout: cfg.ExportTimeout, OpenLoop: cfg.OpenLoop, MaxInFlight: cfg.MaxInFlight}, rec, export)
-		s.weight = func(m prebuilt) int { return m.spans }
+		s.weight = func(m prebuilt) int { return m.items }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -75,16 +85,16 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 					tpl = t
 				}
 				msg := tpl.instance(wk.rnd)
-				rec.made(now, msg.spans)
+				rec.made(now, msg.items)
 				s.batch = append(s.batch, msg)
 				s.flush()
-				p.wait(msg.spans, runCtx.Done())
+				p.wait(msg.items, runCtx.Done())
 			}
 			s.wg.Wait()
 		}()
 	}
 	wg.Wait()
-	res := rec.result(Result{Signal: "traces", Mix: cfg.Mix + " (raw)", Workers: cfg.Workers, Rate: cfg.Rate, OpenLoop: cfg.OpenLoop})
+	res := rec.result(Result{Signal: cfg.Signal(), Mix: cfg.Mix + " (raw)", Workers: cfg.Workers, Rate: cfg.Rate, OpenLoop: cfg.OpenLoop})
 	close(errs)
 	if err := <-errs; err != nil {
 		return res, err
@@ -96,7 +106,8 @@ func RunRaw(ctx context.Context, cfg Config) (Result, error) {
 }
 
 const (
-	exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	exportTracesMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	exportLogsMethod   = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 	// templateAge is how long a marshaled batch is reused (with fresh ids) before it is built anew
 	// with the time of day.
 	templateAge = time.Second
@@ -105,7 +116,7 @@ const (
 // prebuilt is one Export request, already in wire form.
 type prebuilt struct {
 	wire  []byte
-	spans int
+	items int // spans or log records
 }
 
 // wireCodec sends a prebuilt request as it is and reads the answer as protobuf; its name is
@@ -124,43 +135,70 @@ func (wireCodec) Name() string                       { return "proto" }
 // template is a marshaled batch and where each of its ids sits in it.
 type template struct {
 	wire  []byte
-	spans int
+	items int
 	built time.Time
-	// per request: the trace id (in both spans), the SERVER span's id (its own and its child's
-	// parent_span_id), the CLIENT span's id
-	traceAt  [][2]int
-	serverAt [][2]int
-	clientAt []int
+	ids   []idSlot
+}
+
+// idSlot is one id (16 bytes: a trace id, 8: a span id) and every place it is written: a trace id
+// in both spans of a request, a SERVER span's id in its own span_id and its child's
+// parent_span_id.
+type idSlot struct {
+	n  int
+	at []int
 }
 
 // template builds a batch and marshals it. Protobuf writes a message's fields in field-number
-// order (trace_id 1, span_id 2, parent_span_id 4), so each id is found after the one before.
+// order (span: trace_id 1, span_id 2, parent_span_id 4; log record: trace_id 9, span_id 10), so
+// each id is found after the one before.
 func (w *rawWorker) template(now time.Time, size int) (*template, error) {
-	rs, n := w.batch(now, size)
-	wire, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{rs}})
+	var msg proto.Message
+	var slots func(find func([]byte) int) []idSlot
+	var n int
+	if w.logs {
+		rl, records := w.logBatch(now, size)
+		n = len(records)
+		msg = &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{rl}}
+		slots = func(find func([]byte) int) []idSlot {
+			var out []idSlot
+			for _, r := range records {
+				out = append(out, idSlot{n: 16, at: []int{find(r.TraceId)}}, idSlot{n: 8, at: []int{find(r.SpanId)}})
+			}
+			return out
+		}
+	} else {
+		rs, count := w.batch(now, size)
+		n = count
+		msg = &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{rs}}
+		spans := rs.ScopeSpans[0].Spans
+		slots = func(find func([]byte) int) []idSlot {
+			var out []idSlot
+			for i := 0; i+1 < len(spans); i += 2 {
+				dep, srv := spans[i], spans[i+1]
+				dt, ds, dp := find(dep.TraceId), find(dep.SpanId), find(dep.ParentSpanId)
+				st, ss := find(srv.TraceId), find(srv.SpanId)
+				out = append(out, idSlot{n: 16, at: []int{dt, st}}, idSlot{n: 8, at: []int{dp, ss}}, idSlot{n: 8, at: []int{ds}})
+			}
+			return out
+		}
+	}
+	wire, err := proto.Marshal(msg)
 	if err != nil {
 		return nil, err
 	}
-	t := &template{wire: wire, spans: n, built: now}
 	pos := 0
 	find := func(id []byte) int {
 		i := bytes.Index(wire[pos:], id)
 		if i < 0 {
-			err = fmt.Errorf("id %x not found in the marshaled batch after byte %d", id, pos)
+			if err == nil {
+				err = fmt.Errorf("id %x not found in the marshaled batch after byte %d", id, pos)
+			}
 			return 0
 		}
 		pos += i + len(id)
 		return pos - len(id)
 	}
-	spans := rs.ScopeSpans[0].Spans
-	for i := 0; i+1 < len(spans) && err == nil; i += 2 {
-		dep, srv := spans[i], spans[i+1]
-		dt, ds, dp := find(dep.TraceId), find(dep.SpanId), find(dep.ParentSpanId)
-		st, ss := find(srv.TraceId), find(srv.SpanId)
-		t.traceAt = append(t.traceAt, [2]int{dt, st})
-		t.serverAt = append(t.serverAt, [2]int{dp, ss})
-		t.clientAt = append(t.clientAt, ds)
-	}
+	t := &template{wire: wire, items: n, built: now, ids: slots(find)}
 	return t, err
 }
 
@@ -169,29 +207,23 @@ func (t *template) instance(rnd *rand.Rand) prebuilt {
 	b := make([]byte, len(t.wire))
 	copy(b, t.wire)
 	var id [16]byte
-	fill := func(n int) []byte {
-		for i := 0; i < n; i += 8 {
+	for _, slot := range t.ids {
+		for i := 0; i < slot.n; i += 8 {
 			u := rnd.Uint64()
 			for j := range 8 {
 				id[i+j] = byte(u >> (8 * j))
 			}
 		}
 		id[0] |= 1
-		return id[:n]
+		for _, at := range slot.at {
+			copy(b[at:], id[:slot.n])
+		}
 	}
-	for i := range t.traceAt {
-		tid := fill(16)
-		copy(b[t.traceAt[i][0]:], tid)
-		copy(b[t.traceAt[i][1]:], tid)
-		sid := fill(8)
-		copy(b[t.serverAt[i][0]:], sid)
-		copy(b[t.serverAt[i][1]:], sid)
-		copy(b[t.clientAt[i]:], fill(8))
-	}
-	return prebuilt{wire: b, spans: t.spans}
+	return prebuilt{wire: b, items: t.items}
 }
 
 type rawWorker struct {
+	logs     bool
 	route    route
 	resource *resourcepb.Resource
 	scope    *commonpb.InstrumentationScope
@@ -202,7 +234,11 @@ type rawWorker struct {
 }
 
 func newRawWorker(cfg Config, i int) *rawWorker {
-	r := routeOf(cfg.Mix, i)
+	mix := cfg.Mix
+	if cfg.Signal() == "logs" {
+		mix = MixHealthy // the log worker's services, as in the SDK generator
+	}
+	r := routeOf(mix, i)
 	res := &resourcepb.Resource{}
 	for _, kv := range serviceResource(r, i).Attributes() {
 		res.Attributes = append(res.Attributes, protoKV(kv))
@@ -217,7 +253,7 @@ func newRawWorker(cfg Config, i int) *rawWorker {
 		attribute.String("network.protocol.version", "1.1"),
 		attribute.String("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"),
 	}
-	w := &rawWorker{route: r, resource: res, failRate: cfg.errorFraction(),
+	w := &rawWorker{logs: cfg.Signal() == "logs", route: r, resource: res, failRate: cfg.errorFraction(),
 		scope: &commonpb.InstrumentationScope{Name: "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"},
 		rnd:   rand.New(rand.NewPCG(uint64(i)+1, uint64(time.Now().UnixNano())))}
 	for _, kv := range server {
@@ -291,4 +327,28 @@ func (w *rawWorker) batch(now time.Time, size int) (*tracepb.ResourceSpans, int)
 		spans = append(spans, dep, srv)
 	}
 	return &tracepb.ResourceSpans{Resource: w.resource, ScopeSpans: []*tracepb.ScopeSpans{{Scope: w.scope, Spans: spans}}}, len(spans)
+}
+
+// logBatch makes size log records of the errorlogs mix (the SDK generator's lines), each in a
+// trace context of its own.
+func (w *rawWorker) logBatch(now time.Time, size int) (*logspb.ResourceLogs, []*logspb.LogRecord) {
+	r := w.route
+	records := make([]*logspb.LogRecord, 0, size)
+	ts := uint64(now.UnixNano())
+	for range size {
+		rec := &logspb.LogRecord{TimeUnixNano: ts, ObservedTimeUnixNano: ts, TraceId: w.id(16), SpanId: w.id(8), Flags: 1}
+		if w.failRate >= 1 || (w.failRate > 0 && w.rnd.Float64() < w.failRate) {
+			rec.SeverityNumber, rec.SeverityText = logspb.SeverityNumber_SEVERITY_NUMBER_ERROR, "ERROR"
+			rec.Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: r.method + " " + r.route + " failed: call to " + depTarget(r) + " failed (" + r.depError + ")"}}
+			rec.Attributes = []*commonpb.KeyValue{strKV("http.route", r.route), intKV("http.response.status_code", 500), strKV("error.type", r.depError),
+				strKV("server.address", depTarget(r)), strKV("enduser.id", "user-"+strconv.Itoa(w.rnd.IntN(10000)))}
+		} else {
+			ms := 5 + w.rnd.IntN(55)
+			rec.SeverityNumber, rec.SeverityText = logspb.SeverityNumber_SEVERITY_NUMBER_INFO, "INFO"
+			rec.Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: r.method + " " + r.route + " 200 in " + strconv.Itoa(ms) + " ms"}}
+			rec.Attributes = []*commonpb.KeyValue{strKV("http.route", r.route), intKV("http.response.status_code", 200), intKV("duration_ms", int64(ms))}
+		}
+		records = append(records, rec)
+	}
+	return &logspb.ResourceLogs{Resource: w.resource, ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "shop/" + r.service}, LogRecords: records}}}, records
 }
