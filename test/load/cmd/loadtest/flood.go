@@ -108,9 +108,10 @@ func (h *harness) flood(ctx context.Context) int {
 	family, recv := itemsAccepted(storm)
 	accepted := func(s metrics.Snapshot) float64 { return s.Sum(family, recv) }
 
-	// Capacity: the most the pipeline accepted from the closed-loop generator.
+	// Capacity: the most the pipeline accepted from the closed-loop generator, as the load test's
+	// unlimited runs measure it.
 	step(fmt.Sprintf("capacity: unlimited error storm, %s", o.window))
-	capArgv := []string{o.loadgen, "-endpoint", h.addr(h.ports.grpc), "-mix", "storm", "-rate", "0", "-warmup", o.warmup.String(), "-duration", o.window.String(), "-workers", "16"}
+	capArgv := []string{o.loadgen, "-raw", "-endpoint", h.addr(h.ports.grpc), "-mix", "storm", "-rate", "0", "-warmup", o.warmup.String(), "-duration", o.window.String(), "-workers", "16"}
 	var capRes gen.Result
 	a, b, err := h.measure(ctx, c, "flood-capacity", capArgv, o.warmup, o.window, &capRes)
 	if err != nil {
@@ -160,11 +161,12 @@ func (h *harness) flood(ctx context.Context) int {
 		fatal(err)
 	}
 	// The flood client is not pinned: offering ten times what the collector takes needs more than
-	// one core, and a flood is an overloaded machine anyway. An Export call gives up after 3 s, as
-	// an impatient client does, so that calls the collector holds do not cap the offer.
-	floodArgv := []string{o.loadgen, "-raw", "-open-loop", "-max-in-flight", "256", "-export-timeout", "3s", "-endpoint", h.addr(h.ports.grpc), "-mix", "storm",
+	// one core, and a flood is an overloaded machine anyway. An Export call gives up after 2 s, as
+	// an impatient client does, so that calls the collector holds do not cap the offer; up to
+	// 32 × 256 calls are in flight.
+	floodArgv := []string{o.loadgen, "-raw", "-open-loop", "-max-in-flight", "256", "-export-timeout", "2s", "-endpoint", h.addr(h.ports.grpc), "-mix", "storm",
 		// 5 % over the target: pacing loses a little of what it is asked.
-		"-rate", strconv.FormatFloat(1.05*res.OfferTargetPerS, 'f', 0, 64), "-warmup", "0s", "-duration", o.flood.duration.String(), "-workers", "16"}
+		"-rate", strconv.FormatFloat(1.05*res.OfferTargetPerS, 'f', 0, 64), "-warmup", "0s", "-duration", o.flood.duration.String(), "-workers", "32"}
 	fl, err := child.Start(child.Spec{Name: "flood-client", Argv: floodArgv, LogPath: filepath.Join(o.out, "logs", "flood-client.log"), Capture: true})
 	if err != nil {
 		fatal(err)
