@@ -17,10 +17,11 @@ RUN_CONFIG  ?= $(if $(filter 0,$(shell id -u)),distributions/standalone/config.y
 GO_MIN      := 1.24
 
 # Everything the distribution is built from: a change to any of it rebuilds the binary.
-# test/rca is a module of its own (the RCA suite): its changes do not rebuild the distribution.
-GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' -not -path './test/rca/*' 2>/dev/null) go.mod go.sum
+# test/rca and test/load are modules of their own (the RCA suite, the load test): their changes do
+# not rebuild the distribution.
+GO_SOURCES  := $(shell find . -name '*.go' -not -path './_build/*' -not -path './bin/*' -not -path './test/rca/*' -not -path './test/load/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz fuzz-ci tools deps check-go clean rca rca-deps
+.PHONY: build run demo test unit-test e2e-build e2e-test generate check-generated lint bench fuzz fuzz-ci tools deps check-go clean rca rca-deps loadtest flood
 
 check-go:
 	@command -v $(GO) >/dev/null || { echo "Go is required (>= $(GO_MIN)): https://go.dev/doc/install" >&2; exit 1; }
@@ -104,6 +105,41 @@ $(RCA_DIR)/rca: $(RCA_SOURCES) | check-go
 rca: rca-deps $(OTELCOL) $(RCA_DIR)/rca
 	$(RCA_DIR)/rca -n $(RCA_N) -strict=$(if $(filter 0,$(RCA_STRICT)),false,true) -run '$(RCA_RUN)' \
 	  -collector $(OTELCOL) -catalog $(RCA_DIR)/catalog -results $(RCA_DIR)/results
+
+# The load test (test/load, docs/BENCHMARKS.md): the built binary under load from telemetrygen and
+# the module's own generator (OpenTelemetry Go SDK, export latency measured), Tapio's shipped
+# pipeline side by side with a pass-through one. Not part of make test: it takes minutes and wants
+# a quiet machine. LOAD_DURATION is each run's window; LOAD selects loads (comma-separated) or
+# flood; LOAD_RATE the fixed rate both pipelines must sustain. The kernel load needs root.
+# Ports 28100-28199.
+TELEMETRYGEN         := $(BIN_DIR)/telemetrygen
+TELEMETRYGEN_VERSION := v0.145.0
+LOAD_DIR      := $(BUILD_DIR)/loadtest
+LOAD_SOURCES  := $(shell find test/load -name '*.go' 2>/dev/null) test/load/go.mod test/load/go.sum
+LOAD_DURATION ?= 15s
+LOAD_WARMUP   ?= 3s
+LOAD_RATE     ?= 5000
+LOAD          ?= healthy,storm,errorlogs,kernel,tg-healthy,tg-storm
+FLOOD_DURATION ?= 60s
+# e.g. GOMEMLIMIT=800MiB: extra environment of every collector the load test starts.
+LOAD_COLLECTOR_ENV ?=
+
+$(TELEMETRYGEN): | check-go
+	GOBIN=$(BIN_DIR) $(GO) install github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@$(TELEMETRYGEN_VERSION)
+
+$(LOAD_DIR)/loadtest: $(LOAD_SOURCES) | check-go
+	cd test/load && $(GO) build -o $(LOAD_DIR)/ ./cmd/loadtest ./cmd/loadgen
+	@touch $@ $(LOAD_DIR)/loadgen
+
+loadtest: $(OTELCOL) $(TELEMETRYGEN) $(LOAD_DIR)/loadtest
+	$(LOAD_DIR)/loadtest -collector $(OTELCOL) -telemetrygen $(TELEMETRYGEN) -loadgen $(LOAD_DIR)/loadgen \
+	  -shipped distributions/standalone/config.yaml -load-dir test/load -out $(LOAD_DIR) \
+	  -commit "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- . 2>/dev/null || echo -dirty)" \
+	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -flood-duration $(FLOOD_DURATION) \
+	  -collector-env '$(LOAD_COLLECTOR_ENV)'
+
+flood:
+	$(MAKE) --no-print-directory loadtest LOAD=flood
 
 # What kernel work needs: clang/libbpf/bpftool to compile the eBPF programs (make generate), and
 # nftables for the kernel tests that drop packets. Installed with apt-get when missing and root.

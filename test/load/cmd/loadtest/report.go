@@ -1,0 +1,449 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/yairfalse/tapio/test/load/internal/gen"
+)
+
+// loadResult is one load's four runs: pass-through and Tapio, fixed rate and unlimited.
+type loadResult struct {
+	Load   string      `json:"load"`
+	About  string      `json:"about"`
+	Signal string      `json:"signal"`
+	Client string      `json:"client"`
+	Target string      `json:"target,omitempty"`
+	Runs   []runResult `json:"runs"`
+	Ratios []ratio     `json:"ratios"`
+	// FixedOnly says why the load has no unlimited runs.
+	FixedOnly string `json:"fixed_only,omitempty"`
+}
+
+// ratio is Tapio's figure over pass-through's, with the target it is held to (if any).
+type ratio struct {
+	What   string  `json:"what"`
+	Value  float64 `json:"value"`
+	Bound  string  `json:"bound,omitempty"` // "≤ 1.1", "≥ 0.95"
+	Passed *bool   `json:"passed,omitempty"`
+	Note   string  `json:"note,omitempty"`
+}
+
+type meta struct {
+	Date        string  `json:"date"`
+	Commit      string  `json:"commit"`
+	CPUs        int     `json:"cpus"`
+	CPUModel    string  `json:"cpu_model"`
+	Kernel      string  `json:"kernel"`
+	Go          string  `json:"go"`
+	LoadAvgAtGo float64 `json:"loadavg_1m_at_start"`
+	Rate        float64 `json:"fixed_rate_per_s"`
+	KernelRate  float64 `json:"kernel_fixed_rate_per_s"`
+	WarmupS     float64 `json:"warmup_s"`
+	WindowS     float64 `json:"window_s"`
+	DurationS   float64 `json:"duration_s"`
+}
+
+type report struct {
+	Meta    meta         `json:"meta"`
+	Targets []string     `json:"targets"`
+	Loads   []loadResult `json:"loads"`
+	Skipped []string     `json:"skipped,omitempty"`
+	Missed  int          `json:"targets_missed"`
+	Profile string       `json:"profile_top,omitempty"`
+	// ProfileShares is the share of the profile's CPU under each part of the pipeline.
+	ProfileShares []share `json:"profile_shares,omitempty"`
+	ProfilePath   string  `json:"profile_path,omitempty"`
+}
+
+// targets, as issue 11 states them.
+var targets = []string{
+	"CPU per item at the fixed rate, Tapio / pass-through: ≤ 1.1× healthy, ≤ 1.3× error storm",
+	"sender p99 export latency at the fixed rate, Tapio / pass-through: ≤ 2×",
+	"highest sustained rate in the error storm, Tapio / pass-through: ≥ 0.95×",
+}
+
+// collectorBound: a collector using less than this share of its core was held back by the
+// client or the machine, not by its own work.
+const collectorBound = 0.85
+
+func machineMeta(o options) meta {
+	m := meta{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Commit: o.commit, CPUs: runtime.NumCPU(), Go: runtime.Version(),
+		LoadAvgAtGo: loadAvg1(), Rate: o.rate, KernelRate: o.kernelRate, WarmupS: o.warmup.Seconds(), WindowS: o.window.Seconds()}
+	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(raw))
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	return m
+}
+
+func (lr *loadResult) run(pipeline, mode string) *runResult {
+	for i := range lr.Runs {
+		if lr.Runs[i].Pipeline == pipeline && lr.Runs[i].Mode == mode {
+			return &lr.Runs[i]
+		}
+	}
+	return nil
+}
+
+func check(v float64, le bool, bound float64) *bool {
+	ok := v <= bound
+	if !le {
+		ok = v >= bound
+	}
+	return &ok
+}
+
+// evaluate computes each load's ratios and checks them against the targets.
+func (r *report) evaluate() {
+	r.Missed = 0
+	for i := range r.Loads {
+		lr := &r.Loads[i]
+		lr.Ratios = nil
+		pf, tf := lr.run(passThrough, fixed), lr.run(tapio, fixed)
+		pu, tu := lr.run(passThrough, unlimited), lr.run(tapio, unlimited)
+		if pf == nil || tf == nil {
+			continue
+		}
+		cpu := ratio{What: "CPU per item (fixed rate)", Value: div(tf.CPUPerMillion, pf.CPUPerMillion)}
+		switch lr.Target {
+		case "healthy":
+			cpu.Bound, cpu.Passed = "≤ 1.1", check(cpu.Value, true, 1.1)
+		case "storm":
+			cpu.Bound, cpu.Passed = "≤ 1.3", check(cpu.Value, true, 1.3)
+		}
+		if !pf.Sustained || !tf.Sustained {
+			cpu.Note = "fixed rate not sustained by both"
+		}
+		lr.Ratios = append(lr.Ratios, cpu)
+		if pf.Sender != nil && tf.Sender != nil && lr.Signal != "kernel" {
+			p99 := ratio{What: "sender p99 (fixed rate)", Value: div(tf.Sender.LatencyMs.P99, pf.Sender.LatencyMs.P99), Bound: "≤ 2"}
+			p99.Passed = check(p99.Value, true, 2)
+			lr.Ratios = append(lr.Ratios, p99)
+		}
+		if pu != nil && tu != nil {
+			maxRate := ratio{What: "highest sustained rate", Value: div(tu.Accepted, pu.Accepted)}
+			if lr.Target == "storm" {
+				maxRate.Bound, maxRate.Passed = "≥ 0.95", check(maxRate.Value, false, 0.95)
+			}
+			if pu.Cores < collectorBound || tu.Cores < collectorBound {
+				maxRate.Note = fmt.Sprintf("the collectors used %.2f (pass-through) and %.2f (Tapio) of their core: a rate is the collector's own limit only near 1; below, the client or the machine's other work held it back", pu.Cores, tu.Cores)
+			}
+			lr.Ratios = append(lr.Ratios, maxRate)
+			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (unlimited)", Value: div(tu.PeakRSSMiB, pu.PeakRSSMiB)})
+		} else {
+			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (fixed)", Value: div(tf.PeakRSSMiB, pf.PeakRSSMiB)})
+		}
+		for _, x := range lr.Ratios {
+			if x.Passed != nil && !*x.Passed {
+				r.Missed++
+			}
+		}
+	}
+}
+
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func mark(x ratio) string {
+	s := fmt.Sprintf("%.2f×", x.Value)
+	if x.Passed != nil {
+		m := "✓"
+		if !*x.Passed {
+			m = "✗"
+		}
+		s += fmt.Sprintf(" %s (%s)", m, x.Bound)
+	}
+	return s
+}
+
+func (lr *loadResult) ratioOf(what string) string {
+	for _, x := range lr.Ratios {
+		if strings.HasPrefix(x.What, what) {
+			return mark(x)
+		}
+	}
+	return "—"
+}
+
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func p99(r *runResult) string {
+	if r == nil || r.Sender == nil || r.Sender.Exports == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", r.Sender.LatencyMs.P99)
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	m := r.Meta
+	fmt.Fprintf(&b, "## otelcol-tapio under load — %s, commit %s\n\n", m.Date, m.Commit)
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), Linux %s, %s. Load average when the run began: %.2f. Took %.0f s.\n",
+		m.CPUs, m.CPUModel, m.Kernel, m.Go, m.LoadAvgAtGo, m.DurationS)
+	fmt.Fprintf(&b, "Collector pinned to CPU %s, load generator to CPU %s. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
+		collectorCPU, clientCPU, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
+	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | unlimited: accepted/s | collector cores (unlimited) | peak RSS MiB (fixed / unlimited) | refused, dropped, evicted, failed | machine idle (fixed / unlimited) |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for i := range r.Loads {
+		lr := &r.Loads[i]
+		for _, p := range []string{passThrough, tapio} {
+			f, u := lr.run(p, fixed), lr.run(p, unlimited)
+			if f == nil {
+				continue
+			}
+			unlim, cores, rss, idle := "—", "—", fmt.Sprintf("%.0f / —", f.PeakRSSMiB), fmt.Sprintf("%.0f %% / —", 100*f.MachineIdle)
+			problems := f.problemTotal() + senderFailed(f)
+			if u != nil {
+				unlim, cores = thousands(u.Accepted), fmt.Sprintf("%.2f", u.Cores)
+				rss, idle = fmt.Sprintf("%.0f / %.0f", f.PeakRSSMiB, u.PeakRSSMiB), fmt.Sprintf("%.0f %% / %.0f %%", 100*f.MachineIdle, 100*u.MachineIdle)
+				problems += u.problemTotal() + senderFailed(u)
+			}
+			name := ""
+			if p == passThrough {
+				name = "**" + lr.Load + "**"
+			}
+			fixedRate := thousands(f.Accepted)
+			if !f.Sustained {
+				fixedRate += " (not sustained)"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n",
+				name, p, fixedRate, f.CPUPerMillion, p99(f), unlim, cores, rss, thousands(problems), idle)
+		}
+		fmt.Fprintf(&b, "| | *Tapio / pass-through* | | %s | %s | %s | | %s | | |\n",
+			lr.ratioOf("CPU per item"), lr.ratioOf("sender p99"), lr.ratioOf("highest sustained"), lr.ratioOf("peak RSS"))
+	}
+	b.WriteString("\nTargets: " + strings.Join(r.Targets, "; ") + ".")
+	fmt.Fprintf(&b, " Missed: %d.\n", r.Missed)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "\nSkipped: %s\n", s)
+	}
+	b.WriteString("\n### Loads\n\n")
+	for _, lr := range r.Loads {
+		fmt.Fprintf(&b, "- **%s** (%s): %s\n", lr.Load, lr.Client, lr.About)
+	}
+	b.WriteString("\n### Notes on the ratios\n\n")
+	any := false
+	for _, lr := range r.Loads {
+		if lr.FixedOnly != "" {
+			fmt.Fprintf(&b, "- %s: fixed rate only: %s\n", lr.Load, lr.FixedOnly)
+			any = true
+		}
+		for _, x := range lr.Ratios {
+			if x.Note != "" {
+				fmt.Fprintf(&b, "- %s, %s: %s\n", lr.Load, x.What, x.Note)
+				any = true
+			}
+		}
+		for _, run := range lr.Runs {
+			for _, n := range run.Notes {
+				fmt.Fprintf(&b, "- %s, %s %s: %s\n", lr.Load, run.Pipeline, run.Mode, n)
+				any = true
+			}
+		}
+	}
+	if !any {
+		b.WriteString("- none\n")
+	}
+	b.WriteString("\n### Senders\n\nThe generator's own CPU is its whole run's (warm-up included), on its own CPU.\n\n| load | pipeline | mode | made/s | sent | failed (by gRPC code) | exports | p50 / p99 / max ms | generator CPU-s |\n|---|---|---|--:|--:|---|--:|---|--:|\n")
+	for _, lr := range r.Loads {
+		for _, run := range lr.Runs {
+			s := run.Sender
+			if s == nil {
+				fmt.Fprintf(&b, "| %s | %s | %s | telemetrygen reports neither latency nor its SDK's drops | | | | | %.1f |\n", lr.Load, run.Pipeline, run.Mode, run.ClientCPU)
+				continue
+			}
+			if s.Connects != nil {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s connects | %d refused | %d other errors | | | %.1f |\n", lr.Load, run.Pipeline, run.Mode,
+					thousands(run.ClientMade), s.Connects.Refused, s.Connects.Other, run.ClientCPU)
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s%s | %s | %s | %s | %d | %.1f / %.1f / %.1f | %.1f |\n", lr.Load, run.Pipeline, run.Mode, rawMark(s),
+				thousands(run.ClientMade), thousands(float64(s.Sent)), failures(s.Failed, s.Failures), s.Exports, s.LatencyMs.P50, s.LatencyMs.P99, s.LatencyMs.Max, run.ClientCPU)
+		}
+	}
+	b.WriteString("\n### Refusals, drops, evictions, failures (collector self-telemetry, whole run)\n\n")
+	any = false
+	for _, lr := range r.Loads {
+		for _, run := range lr.Runs {
+			for _, p := range run.Problems {
+				fmt.Fprintf(&b, "- %s, %s %s: `%s` +%s\n", lr.Load, run.Pipeline, run.Mode, p.Series, thousands(p.Delta))
+				any = true
+			}
+		}
+	}
+	if !any {
+		b.WriteString("- none\n")
+	}
+	if r.Profile != "" {
+		fmt.Fprintf(&b, "\n### Where Tapio spends CPU in the error storm (unlimited, pprof, %s)\n\n", r.ProfilePath)
+		if len(r.ProfileShares) > 0 {
+			b.WriteString("| part of the pipeline | share of the collector's CPU |\n|---|--:|\n")
+			for _, sh := range r.ProfileShares {
+				fmt.Fprintf(&b, "| %s | %.1f %% |\n", sh.Part, sh.Percent)
+			}
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "```\n%s\n```\n", r.Profile)
+	}
+	return b.String()
+}
+
+func rawMark(s *gen.Result) string {
+	if strings.HasSuffix(s.Mix, "(raw)") {
+		return " (raw OTLP)"
+	}
+	return ""
+}
+
+func senderFailed(r *runResult) float64 {
+	if r.Sender == nil {
+		return 0
+	}
+	return float64(r.Sender.Failed)
+}
+
+func failures(n int64, by map[string]int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var parts []string
+	for k, v := range by {
+		parts = append(parts, fmt.Sprintf("%s %s", k, thousands(float64(v))))
+	}
+	return thousands(float64(n)) + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// fetchProfile takes a CPU profile of d from the collector's pprof extension.
+func (h *harness) fetchProfile(ctx context.Context, path string, d time.Duration) error {
+	return h.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", h.addr(h.ports.pprof), int(d.Seconds())), path)
+}
+
+// fetch saves what url answers to path.
+func (h *harness) fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// pprofTop is the top of a CPU profile, by flat and by cumulative time.
+func pprofTop(path, binary string) (string, error) {
+	flat, err := pprofTopOf(path, binary, "-flat")
+	if err != nil {
+		return "", err
+	}
+	cum, err := pprofTopOf(path, binary, "-cum")
+	if err != nil {
+		return "", err
+	}
+	return flat + "\n\n" + cum, nil
+}
+
+// share is the part of a CPU profile spent under one part of the pipeline (cumulative: what it
+// calls is in it).
+type share struct {
+	Part    string  `json:"part"`
+	Focus   string  `json:"focus"`
+	Percent float64 `json:"percent"`
+}
+
+var profileParts = []share{
+	{Part: "OTLP/gRPC decode of requests", Focus: `otelgrpc\.\(\*codecV2\)\.Unmarshal`},
+	{Part: "unifiedevent processor (annotating spans in place)", Focus: `unifiedeventprocessor\.`},
+	{Part: "correlation connector", Focus: `correlationconnector\.`},
+	{Part: "impact exporter (scoring, bbolt, API)", Focus: `impactexporter\.`},
+	{Part: "memory_limiter processor", Focus: `memorylimiterprocessor\.`},
+	{Part: "garbage collector (background marking)", Focus: `runtime\.gcBgMarkWorker`},
+	{Part: "self-telemetry (metrics SDK)", Focus: `go\.opentelemetry\.io/otel/sdk/metric\.`},
+}
+
+// profileShares reads, for each part, the share of samples with a frame of it: with -focus, the
+// top cumulative row is every such sample.
+func profileShares(path, binary string) []share {
+	var out []share
+	for _, p := range profileParts {
+		raw, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=1", "-focus="+p.Focus, binary, path).CombinedOutput()
+		if err != nil {
+			continue
+		}
+		p.Percent = firstCumPercent(string(raw))
+		out = append(out, p)
+	}
+	return out
+}
+
+// firstCumPercent is the cum% of the first row of a pprof -top table.
+func firstCumPercent(top string) float64 {
+	rows := false
+	for _, line := range strings.Split(top, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[0] == "flat" {
+			rows = true
+			continue
+		}
+		if rows && len(f) >= 5 {
+			var v float64
+			fmt.Sscanf(strings.TrimSuffix(f[4], "%"), "%g", &v)
+			return v
+		}
+	}
+	return 0
+}
+
+func pprofTopOf(path, binary string, flags ...string) (string, error) {
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=25"}, flags...)
+	raw, err := exec.Command("go", append(args, binary, path)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof: %v: %s", err, raw)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}

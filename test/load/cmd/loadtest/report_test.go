@@ -1,0 +1,45 @@
+package main
+
+import "testing"
+
+// What go tool pprof -top -cum -nodecount=1 -focus=… prints (go1.26).
+const focusedTop = `File: otelcol-tapio
+Build ID: 2d00d3302afbacc3b590ad9f8ac74662a8159c9a
+Type: cpu
+Time: 2026-12-01 23:26:18 UTC
+Duration: 14.04s, Total samples = 5.90s (42.03%)
+Active filters:
+   focus=unifiedeventprocessor\.
+Showing nodes accounting for 0, 0% of 5.90s total
+Showing top 1 nodes out of 112
+      flat  flat%   sum%        cum   cum%
+         0     0%     0%      1.16s 19.66%  google.golang.org/grpc.(*Server).handleStream
+`
+
+func TestFirstCumPercent(t *testing.T) {
+	if got := firstCumPercent(focusedTop); got != 19.66 {
+		t.Fatalf("got %v, want 19.66", got)
+	}
+	if got := firstCumPercent("no rows"); got != 0 {
+		t.Fatalf("got %v from no table", got)
+	}
+}
+
+func TestEvaluateMarksTargets(t *testing.T) {
+	pf := runResult{Pipeline: passThrough, Mode: fixed, CPUPerMillion: 10, Sustained: true}
+	tf := runResult{Pipeline: tapio, Mode: fixed, CPUPerMillion: 14, Sustained: true}
+	pu := runResult{Pipeline: passThrough, Mode: unlimited, Accepted: 100, Cores: 0.99}
+	tu := runResult{Pipeline: tapio, Mode: unlimited, Accepted: 96, Cores: 0.99}
+	r := report{Loads: []loadResult{{Load: "storm", Target: "storm", Runs: []runResult{pf, tf, pu, tu}}}}
+	r.evaluate()
+	got := map[string]bool{}
+	for _, x := range r.Loads[0].Ratios {
+		if x.Passed != nil {
+			got[x.What] = *x.Passed
+		}
+	}
+	// 1.4× CPU misses ≤ 1.3; 0.96× the rate meets ≥ 0.95.
+	if got["CPU per item (fixed rate)"] || !got["highest sustained rate"] || r.Missed != 1 {
+		t.Fatalf("ratios %+v, missed %d", r.Loads[0].Ratios, r.Missed)
+	}
+}
