@@ -36,6 +36,9 @@ type logBuilder struct {
 	comms     map[[16]byte]string
 	addresses map[addressKey]string
 	entities  map[uint32]string // host/pid entity ids
+	// The last connection's addresses and their strings: a storm repeats one pair.
+	lastPair                    addressPair
+	lastSource, lastDestination string
 	// ownNetns is the collector's network namespace: sockets in another one say which.
 	ownNetns uint32
 	// ioThreshold is reported on io_latency events.
@@ -439,13 +442,17 @@ func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interv
 }
 
 func (b *logBuilder) putConnection(attrs pcommon.Map, c kernel.Connection) {
+	pair := addressPair{c.Family, c.Source, c.Destination}
+	if pair != b.lastPair || b.lastSource == "" {
+		b.lastPair, b.lastSource, b.lastDestination = pair, b.address(c.Family, c.Source), b.address(c.Family, c.Destination)
+	}
 	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
 	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
-	attrs.PutStr(unifiedevent.KeySourceAddress, b.address(c.Family, c.Source))
+	attrs.PutStr(unifiedevent.KeySourceAddress, b.lastSource)
 	if c.SourcePort != 0 { // 0 once close() has released the port, before an active reset
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
 	}
-	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.address(c.Family, c.Destination))
+	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.lastDestination)
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
 	b.putNetns(attrs, c.Netns)
 }
@@ -469,6 +476,11 @@ func (b *logBuilder) endpoints(c kernel.Connection) (local, remote string) {
 		local = endpoint(c.Family, c.Source, c.SourcePort) // an ephemeral port: not worth caching
 	}
 	return local, b.endpoint(c.Family, c.Destination, c.DestinationPort)
+}
+
+type addressPair struct {
+	family              uint16
+	source, destination [16]byte
 }
 
 // addressKey names an address (port 0) or an endpoint in the builder's cache: a storm of failing
