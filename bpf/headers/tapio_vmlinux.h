@@ -47,7 +47,6 @@ enum bpf_map_type {
 
 enum {
 	BPF_F_NO_PREALLOC = 1,
-	BPF_F_NO_COMMON_LRU = 2,
 };
 
 enum {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -166,11 +167,15 @@ func (w overheadWorkload) run(tb testing.TB) time.Duration {
 func measureOverhead(b *testing.B, w overheadWorkload) {
 	var ratios, readerShares, readerPerEvent []float64
 	for round := 0; round < overheadRounds; round++ {
+		// The last round's garbage is collected before each run, and so is what loading the
+		// programs left (the kernel's BTF, parsed): a start-up cost, paid once in a collector.
+		runtime.GC()
 		cpu := selfCPU(b)
 		without := w.run(b)
 		idleCPU := selfCPU(b) - cpu
 
 		r, sink := startCountingReceiver(b)
+		runtime.GC()
 		cpu = selfCPU(b)
 		with := w.run(b)
 		// What the workload produced is read, decoded and delivered before the meter stops.
@@ -193,6 +198,7 @@ func measureOverhead(b *testing.B, w overheadWorkload) {
 	}
 	defer stats.Close()
 	r, sink := startCountingReceiver(b)
+	runtime.GC()
 	before, err := r.programs.RunStats()
 	if err != nil {
 		b.Fatal(err)
