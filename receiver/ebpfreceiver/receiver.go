@@ -243,9 +243,10 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		default:
 			r.sampled.Error("reading the kernel ring buffer", zap.Error(err))
 		}
-		// A batch past its deadline goes once what is pending has been read: a reader catching up
-		// on a backlog fills whole batches instead of sending one per record.
-		if !batchDeadline.IsZero() && !now.Before(batchDeadline) && (err != nil || r.programs.Events.AvailableBytes() == 0) {
+		// A batch past its deadline goes once what is pending has been read — the read deadline is
+		// then past too, so the reader returns every pending record and then the deadline's error:
+		// a reader catching up on a backlog fills whole batches instead of sending one per record.
+		if !batchDeadline.IsZero() && !now.Before(batchDeadline) && err != nil {
 			flush()
 		}
 		if !now.Before(nextPoll) {
