@@ -56,8 +56,7 @@ volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
  * gave up waiting for an answer — is reported as connection_timeout (error 0). A connect given up
  * sooner (happy eyeballs, a cancelled request) is not a timeout. */
 volatile const __u32 connect_abandon_ms = 500;
-/* High-volume records wake the reader only once this much is pending; it also drains the buffer
- * on its own schedule. A wake-up per record would cost more than the event itself. */
+/* Records wake the reader each time this much more is pending (see submit). */
 volatile const __u64 wakeup_bytes = 1 << 18;
 /* Completed block requests slower than this become io_latency events; 0 turns them off. */
 volatile const __u64 io_latency_threshold_ns = 0;
@@ -97,17 +96,44 @@ struct {
 	__type(value, struct proc_info);
 } procs SEC(".maps");
 
-/* Who owns a socket, captured in process context at connect()/listen(): resets and refusals
- * arrive in softirq context, where the current task is unrelated. An accepted connection's owner
- * is its listener's, found in the listener directory when needed. Entries leave on the socket's
- * move to CLOSE, so a plain hash, preallocated, is enough — and cheaper than socket storage,
- * whose allocation per connect costs more than the rest of the program. */
+/* Who owns a socket, captured in process context at connect(): resets and refusals arrive in
+ * softirq context, where the current task is unrelated. An accepted connection's owner is its
+ * listener's, found in the listener directory when needed. Entries leave on the socket's move to
+ * CLOSE (every TCP socket passes through it before it is freed, so an address is never taken for
+ * the socket that had it before).
+ *
+ * A set-associative table indexed by a hash of the socket's address, not a hash map: a hash map's
+ * update and delete (bucket lock, free list) cost more than the rest of a refused connect, and
+ * socket storage's allocation per connect more still. Array lookups are inlined and take no lock.
+ * A connect that finds its set full takes the slot of the set's oldest connect; that and a connect
+ * that loses its slot to another CPU's are counted (owners_evicted): the socket whose owner was
+ * not kept has its later events attributed to its listener, to the current task where the event
+ * runs in process context, or to no process. */
+#define OWNER_WAYS 4
+#define OWNER_SETS (1 << 13) /* × 4 ways: 32768 sockets, as many as a hash map of that size */
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u64);
-	__type(value, struct sock_owner);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OWNER_SETS);
+	__type(key, __u32);
+	__type(value, struct owner_set);
 } sock_owners SEC(".maps");
+
+/* Connecting sockets whose owner the table could not keep, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} owners_evicted SEC(".maps");
+
+/* One number per CPU, for sock_id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pointer_scratch SEC(".maps");
 
 /* (network namespace, address, port) → the process that listens there. On a Kubernetes node many
  * pods listen on :8080, each in its own namespace. */
@@ -212,16 +238,21 @@ static __always_inline struct event *reserve(__u32 kind)
 	return e;
 }
 
-/* submit_rare wakes the reader at once: these events are few and each matters. */
-static __always_inline void submit_rare(struct event *e)
-{
-	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-}
+/* A record's size in the ring buffer: the record and its 8-byte header, 8-byte aligned. */
+#define RECORD_BYTES ((sizeof(struct event) + 8 + 7) / 8 * 8)
 
-static __always_inline void submit_frequent(struct event *e)
+/* submit never wakes the reader for the record alone: a wake-up (an irq_work raised by an
+ * inter-processor interrupt) costs more than the event — tens of microseconds on a virtual
+ * machine — and a storm would pay it per event. The reader drains the buffer on its own schedule
+ * (at least every batch timeout, which bounds every event's latency, rare ones included) and is
+ * woken only when a record takes the pending data across a multiple of wakeup_bytes, so that a
+ * burst cannot fill the buffer between two of its reads. */
+static __always_inline void submit(struct event *e)
 {
 	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, pending >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	__u64 before = pending > RECORD_BYTES ? pending - RECORD_BYTES : 0;
+	bool crossed = pending / wakeup_bytes != before / wakeup_bytes;
+	bpf_ringbuf_submit(e, crossed ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline struct kernfs_node *kernfs_parent(struct kernfs_node *kn)
@@ -418,7 +449,7 @@ int BPF_PROG(tapio_process_exec, struct task_struct *task, pid_t old_pid, struct
 		return 0;
 	fill_identity(&e->subject, task);
 	bpf_probe_read_kernel_str(e->exec.filename, sizeof(e->exec.filename), bprm->filename);
-	submit_frequent(e);
+	submit(e);
 	return 0;
 }
 
@@ -466,7 +497,7 @@ int BPF_PROG(tapio_process_exit, struct task_struct *task)
 				e->exit.signal_code = 0;
 				__builtin_memset(&e->exit.sender, 0, sizeof(e->exit.sender));
 			}
-			submit_rare(e);
+			submit(e);
 		}
 	}
 	if (p && p->signalled)
@@ -508,7 +539,7 @@ int BPF_PROG(tapio_oom_victim, struct task_struct *victim)
 	struct mm_struct *mm = victim->mm;
 	e->oom.total_vm_pages = mm ? mm->total_vm : 0;
 	e->oom.anon_rss_pages = mm ? mm->rss_stat[MM_ANONPAGES].count : 0;
-	submit_rare(e);
+	submit(e);
 	return 0;
 }
 
@@ -564,7 +595,7 @@ int BPF_PROG(tapio_signal_generate, int sig, struct kernel_siginfo *info, struct
 	e->signal.result = result;
 	e->signal._pad = 0;
 	fill_identity(&e->signal.sender, sender);
-	submit_rare(e);
+	submit(e);
 	return 0;
 }
 
@@ -613,10 +644,126 @@ static __always_inline struct listener *listener_of(const struct sock *sk)
 	return bpf_map_lookup_elem(&listeners, &key);
 }
 
-static __always_inline struct sock_owner *sock_owner_of(const struct sock *sk)
+/* A socket's address as a number, to hash: the verifier refuses arithmetic on a socket pointer,
+ * but a pointer stored to map memory reads back as a plain value (stores of pointers to maps are
+ * allowed with CAP_PERFMON, which tracing programs need anyway). */
+static __always_inline __u64 sock_id(const struct sock *sk)
 {
-	__u64 key = (__u64)sk;
-	return bpf_map_lookup_elem(&sock_owners, &key);
+	__u32 zero = 0;
+	__u64 *scratch = bpf_map_lookup_elem(&pointer_scratch, &zero);
+	if (!scratch)
+		return 0;
+	*(volatile __u64 *)scratch = (__u64)sk;
+	return *(volatile __u64 *)scratch;
+}
+
+static __always_inline struct owner_set *owner_set_of(__u64 sock)
+{
+	/* Fibonacci hashing: sockets are allocated at regular strides, their sets should not be. */
+	__u32 i = (__u32)((sock * 0x9E3779B97F4A7C15ULL) >> 51) & (OWNER_SETS - 1);
+	return bpf_map_lookup_elem(&sock_owners, &i);
+}
+
+/* Slots are written and read under a sequence count: odd while a writer fills the slot; a
+ * reader that sees it change took a torn copy and discards it. The atomic reads order the
+ * copy between them on every architecture. */
+static __always_inline __u64 slot_seq(struct owner_slot *s)
+{
+	return __sync_fetch_and_add(&s->seq, 0);
+}
+
+static __always_inline void count_owner_evicted(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&owners_evicted, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* remember_owner records the current task as the owner of a socket it is connecting (sock is
+ * its sock_id). */
+static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
+{
+	struct owner_set *set = owner_set_of(sock);
+	if (!sock || !set)
+		return;
+	__u32 now_ms = (__u32)(bpf_ktime_get_ns() / 1000000);
+	/* This socket's own slot (a second connect after a failed one), else a free one, else the
+	 * oldest connect's. */
+	int pick = -1, oldest = 0;
+	__u32 oldest_age = 0;
+#pragma unroll
+	for (int i = 0; i < OWNER_WAYS; i++) {
+		__u64 held = set->way[i].sock;
+		if (held == sock) {
+			pick = i;
+			break;
+		}
+		if (held == 0 && pick < 0)
+			pick = i;
+		__u32 age = now_ms - set->way[i].owner.connect_ms;
+		if (held != 0 && age >= oldest_age) {
+			oldest_age = age;
+			oldest = i;
+		}
+	}
+	if (pick < 0)
+		pick = oldest;
+	struct owner_slot *s = &set->way[pick & (OWNER_WAYS - 1)];
+	__u64 seq = s->seq;
+	if ((seq & 1) || __sync_val_compare_and_swap(&s->seq, seq, seq + 1) != seq) {
+		/* Another CPU is filling this slot, for a socket of the same set: it keeps it. */
+		count_owner_evicted();
+		return;
+	}
+	/* Claimed: only forget_owner (which frees) touches the slot until it is released. */
+	__u64 held = s->sock;
+	if (held != 0 && held != sock)
+		count_owner_evicted();
+	s->sock = sock;
+	s->owner.role = ROLE_CLIENT;
+	s->owner.connect_ms = now_ms;
+	fill_identity(&s->owner.owner, task);
+	/* Released with a full barrier (a compare-and-swap always is), after the writes above. */
+	__sync_val_compare_and_swap(&s->seq, seq + 1, seq + 2);
+}
+
+/* read_owner copies a socket's owner out of the table; false when it has none. */
+static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32 *role, __u32 *connect_ms)
+{
+	struct owner_set *set = owner_set_of(sock);
+	if (!sock || !set)
+		return false;
+#pragma unroll
+	for (int i = 0; i < OWNER_WAYS; i++) {
+		struct owner_slot *s = &set->way[i];
+		if (s->sock != sock)
+			continue;
+		__u64 seq = slot_seq(s);
+		if (seq & 1)
+			return false;
+		__builtin_memcpy(owner, &s->owner.owner, sizeof(*owner));
+		*role = s->owner.role;
+		*connect_ms = s->owner.connect_ms;
+		return s->sock == sock && slot_seq(s) == seq;
+	}
+	return false;
+}
+
+/* forget_owner frees a closing socket's slot. */
+static __always_inline void forget_owner(__u64 sock)
+{
+	struct owner_set *set = owner_set_of(sock);
+	if (!sock || !set)
+		return;
+#pragma unroll
+	for (int i = 0; i < OWNER_WAYS; i++) {
+		if (set->way[i].sock == sock) {
+			/* Only this socket's entry: a writer that took the slot since keeps it. */
+			__sync_val_compare_and_swap(&set->way[i].sock, sock, 0);
+			return;
+		}
+	}
 }
 
 static __always_inline void fill_sock(struct event *e, const struct sock *sk, int err, __u16 direction, __u16 role)
@@ -633,17 +780,14 @@ static __always_inline void fill_sock(struct event *e, const struct sock *sk, in
 /* emit_sock reports a socket event about the socket's owner: who connected or listens, else —
  * for an accepted connection — who listens on its local address; else, when the event runs in
  * process context, the current task. */
-static __always_inline void emit_sock(__u32 kind, const struct sock *sk, int err, __u16 direction, bool current_is_owner)
+static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
 {
 	struct event *e = reserve(kind);
 	if (!e)
 		return;
-	__u16 role = ROLE_UNKNOWN;
-	struct sock_owner *o = sock_owner_of(sk);
+	__u32 role = ROLE_UNKNOWN, connect_ms;
 	struct listener *l = 0;
-	if (o) {
-		__builtin_memcpy(&e->subject, &o->owner, sizeof(e->subject));
-		role = o->role;
+	if (read_owner(sock, &e->subject, &role, &connect_ms)) {
 	} else if ((l = listener_of(sk))) {
 		__builtin_memcpy(&e->subject, &l->owner, sizeof(e->subject));
 		role = ROLE_SERVER;
@@ -653,7 +797,7 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, int err
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
 	}
 	fill_sock(e, sk, err, direction, role);
-	submit_frequent(e);
+	submit(e);
 }
 
 /* mark_listener records that the current process listens: its workload is now itself, and
@@ -675,13 +819,14 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 {
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
+	/* Most transitions (a connection's establishment and orderly close) concern no probe. */
+	if (newstate != TCP_CLOSE && !(oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)))
+		return 0;
 
-	__u64 key = (__u64)sk;
+	__u64 sock = sock_id(sk);
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
 		/* connect() runs in the owner's context. */
-		struct sock_owner o = {.role = ROLE_CLIENT, .connect_ms = (__u32)(bpf_ktime_get_ns() / 1000000)};
-		fill_identity(&o.owner, bpf_get_current_task_btf());
-		bpf_map_update_elem(&sock_owners, &key, &o, BPF_ANY);
+		remember_owner(sock, bpf_get_current_task_btf());
 		return 0;
 	}
 	if (oldstate == TCP_CLOSE && newstate == TCP_LISTEN) {
@@ -690,36 +835,36 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 		mark_listener(task);
 		struct listener l = {};
 		fill_identity(&l.owner, task);
-		l.sock = key;
+		l.sock = sock;
 		struct listener_key lkey;
 		listener_key_of(sk, &lkey);
 		bpf_map_update_elem(&listeners, &lkey, &l, BPF_ANY);
 		if (emit_connections)
-			emit_sock(EVENT_LISTEN, sk, 0, 0, true);
+			emit_sock(EVENT_LISTEN, sk, sock, 0, 0, true);
 		return 0;
 	}
-	if (newstate != TCP_CLOSE)
-		return 0;
 	if (oldstate == TCP_SYN_SENT && emit_connections) {
 		int err = sk->sk_err;
 		if (err == ECONNREFUSED)
-			emit_sock(EVENT_CONNECTION_REFUSED, sk, err, 0, false);
+			emit_sock(EVENT_CONNECTION_REFUSED, sk, sock, err, 0, false);
 		else if (err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH)
-			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, err, 0, false);
+			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, err, 0, false);
 		else if (err == 0) {
-			struct sock_owner *o = sock_owner_of(sk);
-			if (o && (__u32)(bpf_ktime_get_ns() / 1000000) - o->connect_ms >= connect_abandon_ms)
-				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, 0, 0, false);
+			struct identity owner;
+			__u32 role, connect_ms;
+			if (read_owner(sock, &owner, &role, &connect_ms) &&
+			    (__u32)(bpf_ktime_get_ns() / 1000000) - connect_ms >= connect_abandon_ms)
+				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, 0, 0, false);
 		}
 	}
 	if (oldstate == TCP_LISTEN) {
 		struct listener_key lkey;
 		listener_key_of(sk, &lkey);
 		struct listener *l = bpf_map_lookup_elem(&listeners, &lkey);
-		if (l && l->sock == key)
+		if (l && l->sock == sock)
 			bpf_map_delete_elem(&listeners, &lkey);
 	}
-	bpf_map_delete_elem(&sock_owners, &key);
+	forget_owner(sock);
 	return 0;
 }
 
@@ -729,7 +874,7 @@ int BPF_PROG(tapio_tcp_receive_reset, struct sock *sk)
 	/* In SYN_SENT a reset is a refusal, reported as connection_refused on the state change. */
 	if (sk->__sk_common.skc_state == TCP_SYN_SENT)
 		return 0;
-	emit_sock(EVENT_CONNECTION_RESET, sk, 0, 1, false);
+	emit_sock(EVENT_CONNECTION_RESET, sk, sock_id(sk), 0, 1, false);
 	return 0;
 }
 
@@ -740,7 +885,7 @@ int BPF_PROG(tapio_tcp_send_reset, struct sock *sk)
 	 * the connecting side. */
 	if (!sk)
 		return 0;
-	emit_sock(EVENT_CONNECTION_RESET, sk, 0, 2, true);
+	emit_sock(EVENT_CONNECTION_RESET, sk, sock_id(sk), 0, 2, true);
 	return 0;
 }
 
@@ -758,11 +903,9 @@ int BPF_PROG(tapio_tcp_retransmit, struct sock *sk)
 		return 0;
 	}
 	struct retransmit_value fresh = {.count = 1, .first_ns = now, .last_ns = now};
-	struct sock_owner *o = sock_owner_of(sk);
+	__u32 connect_ms;
 	struct listener *l = 0;
-	if (o) {
-		__builtin_memcpy(&fresh.owner, &o->owner, sizeof(fresh.owner));
-		fresh.role = o->role;
+	if (read_owner(sock_id(sk), &fresh.owner, &fresh.role, &connect_ms)) {
 	} else if ((l = listener_of(sk))) {
 		__builtin_memcpy(&fresh.owner, &l->owner, sizeof(fresh.owner));
 		fresh.role = ROLE_SERVER;
@@ -821,10 +964,7 @@ int BPF_PROG(tapio_block_complete, struct request *rq, int error, unsigned int n
 	e->io.disk[0] = 0;
 	if (disk)
 		bpf_probe_read_kernel_str(e->io.disk, sizeof(e->io.disk), disk->disk_name);
-	if (kind == EVENT_IO_ERROR)
-		submit_rare(e);
-	else
-		submit_frequent(e);
+	submit(e);
 done:
 	if (start)
 		bpf_map_delete_elem(&io_inflight, &key);

@@ -196,6 +196,18 @@ struct sock_owner {
 	__u32 connect_ms;
 };
 
+/* One slot of the socket-owner table: the socket's cookie (0: free), a sequence count (odd while
+ * a writer fills the slot), and the owner. */
+struct owner_slot {
+	__u64 sock;
+	__u64 seq;
+	struct sock_owner owner;
+};
+
+struct owner_set {
+	struct owner_slot way[4];
+};
+
 /* The last signal that could end a process, kept until it exits. */
 struct signal_record {
 	__u64 ktime_ns;

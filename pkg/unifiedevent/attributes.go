@@ -45,8 +45,13 @@ const StampedKeys = 5
 // the core keys, so it is for events this component creates, never for ones it passes on.
 // It writes StampedKeys keys.
 func (a Attributes) Stamp(def Definition, source string) {
+	a.StampWithID(def, source, NewEventID())
+}
+
+// StampWithID is Stamp with an event id the caller made (EventIDs, for a producer of many).
+func (a Attributes) StampWithID(def Definition, source, id string) {
 	a.m.PutStr(KeyEventName, string(def.Name))
-	a.m.PutStr(KeyEventID, NewEventID())
+	a.m.PutStr(KeyEventID, id)
 	a.m.PutStr(KeyLayer, def.Layer.String())
 	a.m.PutStr(KeyCategory, string(def.Category))
 	a.m.PutStr(KeySource, source)

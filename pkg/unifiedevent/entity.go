@@ -21,7 +21,7 @@ const (
 
 var workloadKeySpecs = []KeySpec{
 	{KeyWorkloadCgroup, OnResource, "the cgroup that names the workload's service: a systemd `*.service` unit, a container runtime's cgroup (`lxc.payload.*`, `machine-*.scope`) or one matching the receiver's `workload.cgroup_patterns` — never the collector's own cgroup nor its ancestors"},
-	{KeyWorkloadPID, OnRecord, "the process whose tree the event's process serves in: the nearest of itself and its ancestors (across forks that kept their parent's program) that listens on a TCP socket — PostgreSQL's postmaster for a backend, nginx's master for a worker; equal to `process.pid` for the listener itself"},
+	{KeyWorkloadPID, OnResource, "the process whose tree the event's process serves in: the nearest of itself and its ancestors (across forks that kept their parent's program) that listens on a TCP socket — PostgreSQL's postmaster for a backend, nginx's master for a worker; equal to `process.pid` for the listener itself"},
 }
 
 // EntityRule is the entity-id rule in words, in the order it is applied; docs/UNIFIED_EVENT.md
@@ -107,6 +107,17 @@ func IsEntityKey(key string) bool {
 		return true
 	}
 	return false
+}
+
+// EventString reads a string fact of an event where the schema lets a producer write it: on the
+// record (or span) first, then on the resource — process.* for kernel events are on the resource.
+func EventString(resource, record pcommon.Map, key string) string {
+	return lookupStr(record, resource, key)
+}
+
+// EventInt reads an integer fact of an event as EventString does.
+func EventInt(resource, record pcommon.Map, key string) (int64, bool) {
+	return lookupInt(record, resource, key)
 }
 
 func lookupStr(first, second pcommon.Map, key string) string {

@@ -39,7 +39,7 @@ const (
 	KeyEntityID  = "tapio.entity.id"
 	KeySource    = "tapio.source"
 
-	// Record: process.
+	// Resource or record: process.
 	KeyProcessPID            = "process.pid"
 	KeyProcessParentPID      = "process.parent_pid"
 	KeyProcessExecutableName = "process.executable.name"
@@ -100,6 +100,11 @@ const (
 	OnRecord       Placement = "record"
 	OnSpan         Placement = "span"
 	OnRecordOrSpan Placement = "record, span"
+	// OnResourceOrRecord keys describe who an event is about: the ebpf receiver writes them on the
+	// resource (one resource per process and batch, so they are written once, not per event);
+	// other sources may put them on the record. Readers look on the record first, then on the
+	// resource.
+	OnResourceOrRecord Placement = "resource, record"
 )
 
 // KeySpec documents one attribute key.
@@ -138,9 +143,9 @@ var baseKeySpecs = []KeySpec{
 	{KeyCategory, OnRecordOrSpan, "memory, process, network, storage, availability, error, latency, scheduling or config"},
 	{KeyEntityID, OnRecordOrSpan, "canonical key of the workload the event is about (see the entity-id rule); on the resource for metrics"},
 	{KeySource, OnRecordOrSpan, "what observed it: ebpf, k8sobjects, otlp"},
-	{KeyProcessPID, OnRecord, "process id (the thread group's); the event's own process, also when the entity is its workload"},
-	{KeyProcessParentPID, OnRecord, "parent process id"},
-	{KeyProcessExecutableName, OnRecord, "executable name (kernel comm)"},
+	{KeyProcessPID, OnResourceOrRecord, "process id (the thread group's); the event's own process, also when the entity is its workload"},
+	{KeyProcessParentPID, OnResourceOrRecord, "parent process id"},
+	{KeyProcessExecutableName, OnResourceOrRecord, "executable name (kernel comm)"},
 	{KeyProcessCommandLine, OnRecord, "full command line"},
 	{KeyProcessExitCode, OnRecord, "exit code"},
 	{KeySourceAddress, OnRecord, "local address of a connection"},

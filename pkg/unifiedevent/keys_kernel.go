@@ -37,10 +37,10 @@ const (
 
 var kernelReceiverKeySpecs = []KeySpec{
 	{KeyProcessExecutablePath, OnRecord, "program a process executed (process_exec)"},
-	{KeyProcessUserID, OnRecord, "real user id of the process"},
+	{KeyProcessUserID, OnResource, "real user id of the process"},
 	{KeyThreadID, OnRecord, "thread id, when the event is about a thread other than the main one"},
 	{KeyNetworkType, OnRecord, "ipv4 or ipv6"},
-	{KeyKernelCgroupPath, OnRecord, "the task's cgroup path as the kernel saw it at event time (last levels)"},
+	{KeyKernelCgroupPath, OnResource, "the task's cgroup path as the kernel saw it at event time (last levels)"},
 	{KeyKernelCoreDumped, OnRecord, "the process dumped core"},
 	{KeyKernelSignalSenderPID, OnRecord, "process that sent the signal (fatal_signal), or the last signal that could end the process before its exit (process_exit); the task in whose context the kernel generated it"},
 	{KeyKernelSignalSenderName, OnRecord, "its executable name"},

@@ -189,3 +189,37 @@ func TestIsEntityKeyCoversTheEntityRule(t *testing.T) {
 		t.Fatal("no key changed the entity: the test reads nothing")
 	}
 }
+
+func TestEventIDsAreFreshAcrossBlocks(t *testing.T) {
+	var ids unifiedevent.EventIDs
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ { // several blocks
+		id := ids.Next()
+		if !unifiedevent.ValidEventID(id) {
+			t.Fatalf("malformed event id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("event id %q repeated after %d ids", id, i)
+		}
+		seen[id] = true
+	}
+}
+
+func TestEventFactsAreReadFromTheRecordThenTheResource(t *testing.T) {
+	res, rec := pcommon.NewMap(), pcommon.NewMap()
+	res.PutInt(unifiedevent.KeyProcessPID, 4242)
+	res.PutStr(unifiedevent.KeyProcessExecutableName, "ledger-db")
+	if pid, ok := unifiedevent.EventInt(res, rec, unifiedevent.KeyProcessPID); !ok || pid != 4242 {
+		t.Errorf("process.pid from the resource = %d, %v", pid, ok)
+	}
+	rec.PutInt(unifiedevent.KeyProcessPID, 7)
+	if pid, _ := unifiedevent.EventInt(res, rec, unifiedevent.KeyProcessPID); pid != 7 {
+		t.Errorf("the record's process.pid must win: %d", pid)
+	}
+	if name := unifiedevent.EventString(res, rec, unifiedevent.KeyProcessExecutableName); name != "ledger-db" {
+		t.Errorf("process.executable.name = %q", name)
+	}
+	if _, ok := unifiedevent.EventInt(res, rec, unifiedevent.KeyProcessParentPID); ok {
+		t.Error("an absent key must read as absent")
+	}
+}

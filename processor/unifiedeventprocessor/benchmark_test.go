@@ -55,6 +55,7 @@ func BenchmarkPassThroughNormalisedEvents(b *testing.B) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("container.id", "3f1c0ffee")
+	rl.Resource().Attributes().PutInt(unifiedevent.KeyProcessPID, 4242)
 	records := rl.ScopeLogs().AppendEmpty().LogRecords()
 	for i := 0; i < benchBatch; i++ {
 		rec := records.AppendEmpty()
@@ -66,7 +67,6 @@ func BenchmarkPassThroughNormalisedEvents(b *testing.B) {
 		m.PutStr(unifiedevent.KeyCategory, "network")
 		m.PutStr(unifiedevent.KeyEntityID, "3f1c0ffee")
 		m.PutStr(unifiedevent.KeySource, "ebpf")
-		m.PutInt(unifiedevent.KeyProcessPID, 4242)
 		m.PutStr(unifiedevent.KeyDestinationAddress, "10.0.0.7")
 		m.PutInt(unifiedevent.KeyDestinationPort, 5432)
 	}

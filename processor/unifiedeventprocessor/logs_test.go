@@ -116,20 +116,35 @@ func TestUnmatchedLogsDroppedWhenConfigured(t *testing.T) {
 	}
 }
 
-// kernelEvent is shaped like the ebpf receiver's output: already a UnifiedEvent.
+// kernelEvent is shaped like the ebpf receiver's output: already a UnifiedEvent, the process it
+// is about on the resource.
 func kernelEvent(fill func(m pcommon.Map)) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr("container.id", "3f1c0ffee")
 	rl.Resource().Attributes().PutStr("host.name", "node-a")
+	rl.Resource().Attributes().PutInt("process.pid", 4242)
 	rec := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	rec.Body().SetStr("Kernel OOM killer killed ledger-db (pid 4242): memory cgroup limit 64 MiB reached")
 	m := rec.Attributes()
 	m.PutStr("event.name", string(unifiedevent.OOMKill))
-	m.PutInt("process.pid", 4242)
 	m.PutInt("tapio.kernel.oom.memcg_limit_bytes", 64<<20)
 	fill(m)
 	return ld
+}
+
+// A kernel event's process is on its resource: an entity completed from it is the process's.
+func TestEntityIsCompletedFromTheResourcesProcess(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	ld := kernelEvent(func(pcommon.Map) {})
+	ld.ResourceLogs().At(0).Resource().Attributes().Remove("container.id")
+	got := h.consumeLogs(t, ld)
+	if len(got) != 1 {
+		t.Fatalf("got %d records", len(got))
+	}
+	if e := unifiedevent.Of(got[0].Attributes()).EntityID(); e != "node-a/4242" {
+		t.Errorf("entity id = %q, want node-a/4242 from the resource's host.name and process.pid", e)
+	}
 }
 
 func TestAlreadyNormalisedEventsAreCompletedNotRewritten(t *testing.T) {
@@ -190,7 +205,7 @@ func TestInvalidNormalisedEvents(t *testing.T) {
 func TestCorrelationRecordsPassUntouched(t *testing.T) {
 	h := newHarness(t, defaultConfig())
 	got := h.consumeLogs(t, kernelEvent(func(m pcommon.Map) { m.PutStr("event.name", string(unifiedevent.CorrelationName)) }))
-	if len(got) != 1 || got[0].Attributes().Len() != 3 {
+	if len(got) != 1 || got[0].Attributes().Len() != 2 {
 		t.Fatalf("correlation record changed: %v", got[0].Attributes().AsRaw())
 	}
 	if n := h.counter(t, "otelcol_processor_unifiedevent_records_invalid", "reason", "unknown_event_name"); n != 0 {

@@ -3,10 +3,16 @@ package ebpfreceiver
 import (
 	"encoding/binary"
 	"testing"
-	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 )
+
+// offSocketPayload is where a record's payload starts: after the header and the subject.
+const offSocketPayload = 16 + 56
 
 // sampleRecord lays out a ring-buffer record exactly as struct event in bpf/tapio_event.h
 // (the layout test in internal/kernel pins those offsets to the compiled object).
@@ -28,7 +34,7 @@ func sampleRecord(kind kernel.Kind, pid uint32) []byte {
 		le.PutUint64(payload[8:], 63<<20)
 	case kernel.KindProcessExit:
 		le.PutUint32(payload[0:], 9)
-	case kernel.KindConnectionRefused:
+	case kernel.KindConnectionRefused, kernel.KindConnectionReset:
 		le.PutUint16(payload[0:], 2)
 		le.PutUint16(payload[2:], 40000)
 		le.PutUint16(payload[4:], 5432)
@@ -40,14 +46,35 @@ func sampleRecord(kind kernel.Kind, pid uint32) []byte {
 }
 
 // BenchmarkDecodeAndBatch decodes recorded-shape samples and writes them into plog.Logs as the
-// reading loop does; one op is one event.
+// reading loop does, in batches of 512; one op is one event. Two shapes:
+//   - storm: what a high event rate is made of — refused connects (and a quarter resets) from 4
+//     processes, each in a container of its own. Rates beyond a few thousand events per second come from few
+//     processes: a process is created at most a few thousand times per second.
+//   - another-process-each: 4 kinds (refused connects, exits, OOM kills) where every event is
+//     another process, of 64 containers: the worst case for grouping by process.
 func BenchmarkDecodeAndBatch(b *testing.B) {
-	const container = "cri-containerd-3f1c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456.scope"
-	kinds := []kernel.Kind{kernel.KindConnectionRefused, kernel.KindConnectionRefused, kernel.KindProcessExit, kernel.KindOOMKill}
-	samples := make([][]byte, 1024)
-	for i := range samples {
-		samples[i] = sampleRecord(kinds[i%len(kinds)], uint32(1000+i))
+	storm := make([][]byte, 1024)
+	for i := range storm {
+		kind := kernel.KindConnectionRefused
+		if i%4 == 3 {
+			kind = kernel.KindConnectionReset
+		}
+		raw := sampleRecord(kind, uint32(1000+i%4))
+		// Each connect from its own ephemeral port.
+		binary.LittleEndian.PutUint16(raw[offSocketPayload+2:], uint16(32768+i))
+		storm[i] = raw
 	}
+	kinds := []kernel.Kind{kernel.KindConnectionRefused, kernel.KindConnectionRefused, kernel.KindProcessExit, kernel.KindOOMKill}
+	mixed := make([][]byte, 1024)
+	for i := range mixed {
+		mixed[i] = sampleRecord(kinds[i%len(kinds)], uint32(1000+i))
+	}
+	b.Run("storm", func(b *testing.B) { benchmarkDecodeAndBatch(b, storm) })
+	b.Run("another-process-each", func(b *testing.B) { benchmarkDecodeAndBatch(b, mixed) })
+}
+
+func benchmarkDecodeAndBatch(b *testing.B, samples [][]byte) {
+	const container = "cri-containerd-3f1c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456.scope"
 	var path kernel.CgroupPath
 	copy(path[0][:], container)
 	copy(path[1][:], "kubepods-burstable-pod6b1c2a4e_0d7a_4c1e_9a55_1f2e3d4c5b6a.slice")
@@ -73,5 +100,37 @@ func BenchmarkDecodeAndBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	_ = time.Now
+}
+
+// BenchmarkPdataRecordFloor writes bare log records with the attributes a refused connect carries
+// (the 6 UnifiedEvent core keys and 7 connection facts, constant values) and a body, in batches
+// of 512, and nothing else: the least such a record costs with pdata — an allocation per
+// attribute value — on the machine at hand, to read DecodeAndBatch/storm against.
+func BenchmarkPdataRecordFloor(b *testing.B) {
+	keys := []string{unifiedevent.KeyEventName, unifiedevent.KeyEventID, unifiedevent.KeyLayer, unifiedevent.KeyCategory,
+		unifiedevent.KeySource, unifiedevent.KeyEntityID, unifiedevent.KeyNetworkTransport, unifiedevent.KeyNetworkType,
+		unifiedevent.KeySourceAddress, unifiedevent.KeyDestinationAddress, unifiedevent.KeyErrorType}
+	intKeys := []string{unifiedevent.KeySourcePort, unifiedevent.KeyDestinationPort}
+	ld := plog.NewLogs()
+	records := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := records.AppendEmpty()
+		rec.SetTimestamp(pcommon.Timestamp(i))
+		attrs := rec.Attributes()
+		attrs.EnsureCapacity(len(keys) + len(intKeys))
+		for _, k := range keys {
+			attrs.PutStr(k, "value")
+		}
+		for _, k := range intKeys {
+			attrs.PutInt(k, int64(i))
+		}
+		rec.Body().SetStr("narrative")
+		if records.Len() >= 512 {
+			ld = plog.NewLogs()
+			records = ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

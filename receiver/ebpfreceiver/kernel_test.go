@@ -26,22 +26,40 @@ type kernelEvent struct {
 	record   plog.LogRecord
 }
 
-// str returns a record attribute as a string; "" when it is absent.
+// get returns an attribute of the event as readers find it: on the record, else on its resource
+// (where the process it is about is written).
+func (e kernelEvent) get(key string) (pcommon.Value, bool) {
+	if v, ok := e.record.Attributes().Get(key); ok {
+		return v, true
+	}
+	return e.resource.Get(key)
+}
+
+// str returns an attribute as a string; "" when it is absent.
 func (e kernelEvent) str(key string) string {
-	v, ok := e.record.Attributes().Get(key)
+	v, ok := e.get(key)
 	if !ok {
 		return ""
 	}
 	return v.AsString()
 }
 
-// int returns an integer record attribute; 0 when it is absent.
+// int returns an integer attribute; 0 when it is absent.
 func (e kernelEvent) int(key string) int64 {
-	v, ok := e.record.Attributes().Get(key)
+	v, ok := e.get(key)
 	if !ok {
 		return 0
 	}
 	return v.Int()
+}
+
+// attributes is everything the event says, its resource's attributes and its own, for messages.
+func (e kernelEvent) attributes() map[string]any {
+	all := e.resource.AsRaw()
+	for k, v := range e.record.Attributes().AsRaw() {
+		all[k] = v
+	}
+	return all
 }
 
 type runningReceiver struct {

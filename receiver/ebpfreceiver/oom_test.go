@@ -43,28 +43,12 @@ func TestOOMKillInAMemoryCgroup(t *testing.T) {
 	// The victim's death follows: SIGKILL from the kernel, then the exit.
 	e = rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
 	if e.str("tapio.kernel.signal.name") != "SIGKILL" {
-		t.Errorf("exit after the OOM kill: %v", e.record.Attributes().AsRaw())
+		t.Errorf("exit after the OOM kill: %v", e.attributes())
 	}
 
 	// The kernel may mark several of the victim's threads as they allocate while dying: still
 	// one OOM kill.
-	kills := 0
-	for _, ld := range rr.sink.AllLogs() {
-		for i := 0; i < ld.ResourceLogs().Len(); i++ {
-			sls := ld.ResourceLogs().At(i).ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				records := sls.At(j).LogRecords()
-				for k := 0; k < records.Len(); k++ {
-					a := records.At(k).Attributes()
-					name, _ := a.Get("event.name")
-					p, _ := a.Get("process.pid")
-					if name.Str() == string(unifiedevent.OOMKill) && p.Int() == int64(pid) {
-						kills++
-					}
-				}
-			}
-		}
-	}
+	kills := rr.count(unifiedevent.OOMKill, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
 	if kills != 1 {
 		t.Errorf("%d oom_kill events for one killed process, want 1", kills)
 	}

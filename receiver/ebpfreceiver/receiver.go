@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
@@ -48,6 +49,9 @@ type ebpfReceiver struct {
 	programs *kernel.Programs
 	cancel   context.CancelFunc
 	done     chan struct{}
+	// draining is set by stop once the programs are detached: the reader's next ErrFlushed means
+	// the ring buffer is empty for good.
+	draining atomic.Bool
 
 	// Owned by the reading goroutine.
 	limiters     [kernel.KindCount]*rate.Limiter
@@ -57,6 +61,7 @@ type ebpfReceiver struct {
 	decodeErrors int64
 	lastDropped  [kernel.KindCount]uint64
 	lastFiltered [kernel.KindCount]uint64
+	lastEvicted  uint64
 	clock        wallClock
 	retransmits  map[kernel.Connection]uint64
 	counters     *entityCounters
@@ -150,10 +155,17 @@ func (r *ebpfReceiver) stop(context.Context) error {
 	if !r.started {
 		return nil
 	}
-	r.cancel()
-	// Closing the reader unblocks the reading goroutine, which flushes and exits.
-	err := r.programs.Events.Close()
+	// Detached, the programs write no more records; what the ring buffer holds is still read:
+	// records wake the reader only in bulk, so up to a poll interval's worth may be waiting. The
+	// flush makes the reader return them and then ErrFlushed, on which it delivers and exits.
+	err := r.programs.Detach()
+	r.draining.Store(true)
+	if flushErr := r.programs.Events.Flush(); flushErr != nil {
+		// Without a flush the reader is unblocked by closing it; what it had not read is lost.
+		err = errors.Join(err, flushErr, r.programs.Events.Close())
+	}
 	<-r.done
+	r.cancel()
 	return errors.Join(err, r.programs.Close())
 }
 
@@ -211,10 +223,13 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				r.counters.count(&event.Subject, event.Kind, 1, now)
 			}
 			if r.logs != nil {
+				when := r.clock.wall(event.KTimeNs)
 				builder.observed = pcommonNow(now)
-				builder.add(&event, r.clock.wall(event.KTimeNs))
+				builder.add(&event, when)
 				if batchDeadline.IsZero() {
-					batchDeadline = now.Add(r.cfg.Batch.Timeout)
+					// The wait runs from when the event happened: it may have waited in the ring
+					// buffer for up to a poll interval already.
+					batchDeadline = earliest(when, now).Add(r.cfg.Batch.Timeout)
 				}
 				if wokenAtOnce(event.Kind) {
 					urgent = true
@@ -228,7 +243,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				}
 			}
 		case errors.Is(err, os.ErrDeadlineExceeded):
-		case errors.Is(err, ringbuf.ErrClosed):
+		case errors.Is(err, ringbuf.ErrFlushed) && r.draining.Load(), errors.Is(err, ringbuf.ErrClosed):
 			// Shutdown: what was read still goes downstream, under a context that is not canceled.
 			ctx = context.WithoutCancel(ctx)
 			flush()
@@ -237,7 +252,10 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		default:
 			r.sampled.Error("reading the kernel ring buffer", zap.Error(err))
 		}
-		if !batchDeadline.IsZero() && !now.Before(batchDeadline) {
+		// A batch past its deadline goes once what is pending has been read — the read deadline is
+		// then past too, so the reader returns every pending record and then the deadline's error:
+		// a reader catching up on a backlog fills whole batches instead of sending one per record.
+		if !batchDeadline.IsZero() && !now.Before(batchDeadline) && err != nil {
 			flush()
 		}
 		if !now.Before(nextPoll) {
@@ -317,6 +335,14 @@ func (r *ebpfReceiver) pollCounters(ctx context.Context) {
 			}
 		}
 		r.lastFiltered = filtered
+	}
+	if evicted, err := r.programs.OwnersEvicted(); err == nil {
+		if delta := evicted - r.lastEvicted; delta > 0 {
+			tb.ReceiverEbpfSocketOwnersEvicted.Add(ctx, int64(delta))
+			r.sampled.Warn("the kernel's socket-owner table was full: connecting sockets were left without their process (counted in otelcol_receiver_ebpf_socket_owners_evicted)",
+				zap.Uint64("sockets", delta))
+		}
+		r.lastEvicted = evicted
 	}
 	if n := r.counters.takeEvicted(); n > 0 {
 		tb.ReceiverEbpfMetricEntitiesEvicted.Add(ctx, n)

@@ -15,19 +15,30 @@ import (
 
 const sourceEBPF = "ebpf"
 
-// logBuilder accumulates kernel events into one plog.Logs, one resource per cgroup, because the
-// resource is where an event says which container, pod or service it is about.
+// logBuilder accumulates kernel events into one plog.Logs with one resource per process (in its
+// cgroup) and batch: the resource says who an event is about — the host, the container, pod or
+// service, the process — and is written once for all of that process's events in the batch,
+// rather than a dozen attributes per event. A storm comes from few processes, so a batch holds
+// few resources; each record carries only what differs per event.
 type logBuilder struct {
-	host      string
-	version   string
-	logs      plog.Logs
-	groups    map[uint64]*resourceGroup
+	host    string
+	version string
+	logs    plog.Logs
+	// groups holds the batch's groups, reused from batch to batch; byKey indexes them.
+	groups    []resourceGroup
+	byKey     map[groupKey]int
+	last      int // the group of the previous event, -1 for none: a storm repeats one
+	lastKey   groupKey
 	count     int
 	observed  pcommon.Timestamp
 	cgroups   *cgroupCache
+	ids       unifiedevent.EventIDs
 	comms     map[[16]byte]string
 	addresses map[addressKey]string
 	entities  map[uint32]string // host/pid entity ids
+	// The last connection's addresses and their strings: a storm repeats one pair.
+	lastPair                    addressPair
+	lastSource, lastDestination string
 	// ownNetns is the collector's network namespace: sockets in another one say which.
 	ownNetns uint32
 	// ioThreshold is reported on io_latency events.
@@ -37,16 +48,41 @@ type logBuilder struct {
 // internLimit bounds the caches; when one is full it starts over.
 const internLimit = 4096
 
+// groupKey is everything the resource of a group says: two events with equal keys are about the
+// same process in the same cgroup.
+type groupKey struct {
+	cgroupID        uint64
+	tgid, ppid, uid uint32
+	workloadTGID    uint32
+	comm            [16]byte
+}
+
+func groupKeyOf(id *kernel.Identity) groupKey {
+	if !id.Known() {
+		return groupKey{}
+	}
+	return groupKey{cgroupID: id.CgroupID, tgid: id.TGID, ppid: id.PPID, uid: id.UID, workloadTGID: id.WorkloadTGID, comm: id.Comm}
+}
+
 type resourceGroup struct {
 	records plog.LogRecordSlice
-	// entityID is the workload when the cgroup alone names it (a pod, a container, a service);
-	// else each record's process decides.
-	entityID   string
-	cgroupPath string
+	// entityID is the workload the group's process belongs to, by the entity-id rule.
+	entityID string
+	comm     string
+	// The last connection narrative written, and what it said: a storm of failing connects
+	// from one process goes to one peer, and its sentence need not be built per event.
+	narrativeKey connectionNarrativeKey
+	narrative    string
+}
+
+type connectionNarrativeKey struct {
+	kind   kernel.Kind
+	remote addressKey
+	err    int32
 }
 
 func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
-	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), groups: map[uint64]*resourceGroup{},
+	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), byKey: map[groupKey]int{}, last: -1,
 		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}, entities: map[uint32]string{}}
 }
 
@@ -54,7 +90,10 @@ func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
 func (b *logBuilder) take() plog.Logs {
 	out := b.logs
 	b.logs = plog.NewLogs()
-	clear(b.groups)
+	clear(b.groups) // nothing of this batch's pdata stays reachable from the builder
+	b.groups = b.groups[:0]
+	clear(b.byKey)
+	b.last = -1
 	b.count = 0
 	return out
 }
@@ -67,13 +106,25 @@ func (b *logBuilder) cgroupOf(id *kernel.Identity) *cgroupInfo {
 }
 
 func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
-	if g, ok := b.groups[id.CgroupID]; ok {
-		return g
+	key := groupKeyOf(id)
+	if b.last >= 0 && key == b.lastKey {
+		return &b.groups[b.last]
 	}
+	i, ok := b.byKey[key]
+	if !ok {
+		i = len(b.groups)
+		b.groups = append(b.groups, b.newGroup(id))
+		b.byKey[key] = i
+	}
+	b.last, b.lastKey = i, key
+	return &b.groups[i]
+}
+
+func (b *logBuilder) newGroup(id *kernel.Identity) resourceGroup {
 	rl := b.logs.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
+	res.EnsureCapacity(10)
 	res.PutStr(unifiedevent.KeyHostName, b.host)
-	g := &resourceGroup{}
 	info := b.cgroupOf(id)
 	if info.containerID != "" {
 		res.PutStr(unifiedevent.KeyContainerID, info.containerID)
@@ -84,13 +135,25 @@ func (b *logBuilder) group(id *kernel.Identity) *resourceGroup {
 	if info.workload != "" {
 		res.PutStr(unifiedevent.KeyWorkloadCgroup, info.workload)
 	}
-	g.entityID, g.cgroupPath = info.entityID, info.path
+	g := resourceGroup{entityID: b.entityOf(id, info.entityID)}
+	if id.Known() {
+		g.comm = b.comm(id)
+		res.PutInt(unifiedevent.KeyProcessPID, int64(id.TGID))
+		res.PutInt(unifiedevent.KeyProcessParentPID, int64(id.PPID))
+		res.PutStr(unifiedevent.KeyProcessExecutableName, g.comm)
+		res.PutInt(unifiedevent.KeyProcessUserID, int64(id.UID))
+		if id.WorkloadTGID != 0 {
+			res.PutInt(unifiedevent.KeyWorkloadPID, int64(id.WorkloadTGID))
+		}
+		if info.path != "" {
+			res.PutStr(unifiedevent.KeyKernelCgroupPath, info.path)
+		}
+	}
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	sl.Scope().SetVersion(b.version)
 	unifiedevent.MarkScope(sl.Scope())
 	g.records = sl.LogRecords()
-	b.groups[id.CgroupID] = g
 	return g
 }
 
@@ -133,8 +196,28 @@ func (b *logBuilder) entityOf(id *kernel.Identity, cgroupEntity string) string {
 	return b.host
 }
 
-// newRecord starts a record about subject, stamped as a def event at wall-clock time when.
-func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Identity, when time.Time) (plog.LogRecord, *resourceGroup) {
+// Attributes each kind of record carries beyond the core ones and thread.id, at most: what its
+// map is sized for.
+var extraAttributes = [kernel.KindCount]int{
+	kernel.KindProcessExec:       1,
+	kernel.KindProcessExit:       7,
+	kernel.KindOOMKill:           4,
+	kernel.KindFatalSignal:       5,
+	kernel.KindConnectionRefused: 8,
+	kernel.KindConnectionTimeout: 8,
+	kernel.KindConnectionReset:   9,
+	kernel.KindListen:            5,
+	kernel.KindIOError:           7,
+	kernel.KindIOLatency:         8,
+}
+
+// coreAttributes are the UnifiedEvent core keys: event.name, tapio.event.id, tapio.layer,
+// tapio.category, tapio.source, tapio.entity.id.
+const coreAttributes = 6
+
+// newRecord starts a record about subject, stamped as a def event at wall-clock time when, with
+// room for extra attributes beyond the core ones.
+func (b *logBuilder) newRecord(def *unifiedevent.Definition, subject *kernel.Identity, when time.Time, extra int) (plog.LogRecord, *resourceGroup) {
 	g := b.group(subject)
 	rec := g.records.AppendEmpty()
 	b.count++
@@ -142,30 +225,18 @@ func (b *logBuilder) newRecord(def unifiedevent.Definition, subject *kernel.Iden
 	rec.SetObservedTimestamp(b.observed)
 	unifiedevent.SetSeverity(rec, def.Severity)
 	attrs := rec.Attributes()
-	attrs.EnsureCapacity(20)
+	thread := subject.Known() && subject.PID != subject.TGID
+	if thread {
+		extra++
+	}
+	attrs.EnsureCapacity(coreAttributes + extra)
 	ue := unifiedevent.Of(attrs)
-	ue.Stamp(def, sourceEBPF)
-	if subject.Known() {
-		b.putProcess(attrs, subject, g.cgroupPath)
+	ue.StampWithID(*def, sourceEBPF, b.ids.Next())
+	ue.SetEntityID(g.entityID)
+	if thread {
+		attrs.PutInt(unifiedevent.KeyThreadID, int64(subject.PID))
 	}
-	ue.SetEntityID(b.entityOf(subject, g.entityID))
 	return rec, g
-}
-
-func (b *logBuilder) putProcess(attrs pcommon.Map, id *kernel.Identity, cgroupPath string) {
-	attrs.PutInt(unifiedevent.KeyProcessPID, int64(id.TGID))
-	if id.PID != id.TGID {
-		attrs.PutInt(unifiedevent.KeyThreadID, int64(id.PID))
-	}
-	attrs.PutInt(unifiedevent.KeyProcessParentPID, int64(id.PPID))
-	attrs.PutStr(unifiedevent.KeyProcessExecutableName, b.comm(id))
-	attrs.PutInt(unifiedevent.KeyProcessUserID, int64(id.UID))
-	if id.WorkloadTGID != 0 {
-		attrs.PutInt(unifiedevent.KeyWorkloadPID, int64(id.WorkloadTGID))
-	}
-	if cgroupPath != "" {
-		attrs.PutStr(unifiedevent.KeyKernelCgroupPath, cgroupPath)
-	}
 }
 
 // putSender writes who sent a signal, and the workload that sender belongs to.
@@ -193,20 +264,42 @@ func putSide(attrs pcommon.Map, role kernel.Role) {
 	}
 }
 
+// kindDefinitions is each record kind's catalogue entry.
+var kindDefinitions = func() (defs [kernel.KindCount]unifiedevent.Definition) {
+	for kind, name := range kindNames {
+		if name != "" {
+			defs[kind], _ = unifiedevent.Lookup(string(name))
+		}
+	}
+	return defs
+}()
+
+var (
+	retransmitDefinition, _ = unifiedevent.Lookup(string(unifiedevent.TCPRetransmit))
+	listenDefinition, _     = unifiedevent.Lookup(string(unifiedevent.Listen))
+)
+
 // add turns one kernel event into a UnifiedEvent record. It returns the event's name.
 func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
-	name := eventName(e)
-	def, _ := unifiedevent.Lookup(string(name))
-	rec, _ := b.newRecord(def, &e.Subject, when)
+	def := &kindDefinitions[e.Kind]
+	name := def.Name
+	extra := extraAttributes[e.Kind]
+	var s kernel.Socket
+	if e.Kind == kernel.KindConnectionRefused || e.Kind == kernel.KindConnectionTimeout {
+		// The hot kinds' maps are sized exactly: a storm's bytes are mostly these maps.
+		s = e.Socket()
+		extra = b.connectionAttributes(s.Connection) + 1
+	}
+	rec, g := b.newRecord(def, &e.Subject, when, extra)
 	attrs := rec.Attributes()
 	subject := &e.Subject
 	switch e.Kind {
 	case kernel.KindProcessExec:
 		path := string(e.ExecFilename())
 		attrs.PutStr(unifiedevent.KeyProcessExecutablePath, path)
-		rec.Body().SetStr(unifiedevent.ExecNarrative(b.comm(subject), subject.TGID, path))
+		rec.Body().SetStr(unifiedevent.ExecNarrative(g.comm, subject.TGID, path))
 	case kernel.KindProcessExit:
-		b.putExit(rec, e.Exit(), subject)
+		b.putExit(rec, g, e.Exit(), subject)
 	case kernel.KindOOMKill:
 		oom := e.OOM()
 		const pageSize = 4096
@@ -216,39 +309,41 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutInt(unifiedevent.KeyKernelOOMMemcgUsageBytes, int64(oom.MemcgUsageBytes))
 		attrs.PutInt(unifiedevent.KeyKernelOOMTotalVMBytes, int64(oom.TotalVMPages*pageSize))
 		attrs.PutInt(unifiedevent.KeyKernelOOMAnonRSSBytes, int64(oom.AnonRSSPages*pageSize))
-		rec.Body().SetStr(unifiedevent.OOMKillNarrative(b.comm(subject), subject.TGID, oom.MemcgLimitBytes, oom.MemcgUsageBytes))
+		rec.Body().SetStr(unifiedevent.OOMKillNarrative(g.comm, subject.TGID, oom.MemcgLimitBytes, oom.MemcgUsageBytes))
 	case kernel.KindFatalSignal:
 		s := e.Signal()
 		attrs.PutStr(unifiedevent.KeyKernelSignalName, signalName(s.Number))
 		attrs.PutInt(unifiedevent.KeyKernelSignalNumber, int64(s.Number))
 		b.putSender(attrs, &s.Sender)
-		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), b.comm(subject), subject.TGID, b.comm(&s.Sender), s.Sender.TGID))
-	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout, kernel.KindConnectionReset:
-		s := e.Socket()
-		local, remote := b.putConnection(attrs, s.Connection)
-		var detail string
-		switch e.Kind {
-		case kernel.KindConnectionReset:
-			direction, what := "received", "reset received from the peer"
-			if s.Direction == kernel.ResetSent {
-				direction, what = "sent", "reset sent to the peer"
-			}
-			attrs.PutStr(unifiedevent.KeyNetworkResetDirection, direction)
-			putSide(attrs, s.Role)
-			detail = what
-		case kernel.KindConnectionTimeout:
-			if s.Err == 0 {
-				// The application closed the socket in SYN_SENT, no answer having come.
-				attrs.PutStr(unifiedevent.KeyErrorType, connectAbandoned)
-				detail = "the application gave up waiting for an answer"
-				break
-			}
-			fallthrough
-		default:
-			attrs.PutStr(unifiedevent.KeyErrorType, errnoName(s.Err))
+		rec.Body().SetStr(unifiedevent.SignalNarrative(signalName(s.Number), g.comm, subject.TGID, b.comm(&s.Sender), s.Sender.TGID))
+	case kernel.KindConnectionRefused, kernel.KindConnectionTimeout:
+		b.putConnection(attrs, s.Connection)
+		detail := ""
+		if e.Kind == kernel.KindConnectionTimeout && s.Err == 0 {
+			// The application closed the socket in SYN_SENT, no answer having come.
+			attrs.PutStr(unifiedevent.KeyErrorType, connectAbandoned)
+			detail = "the application gave up waiting for an answer"
+		} else {
 			detail = errnoName(s.Err)
+			attrs.PutStr(unifiedevent.KeyErrorType, detail)
 		}
-		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, b.comm(subject), subject.TGID, local, remote, detail))
+		key := connectionNarrativeKey{kind: e.Kind, remote: addressKey{s.Family, s.DestinationPort, s.Destination}, err: s.Err}
+		if g.narrative == "" || g.narrativeKey != key {
+			remote := b.endpoint(s.Family, s.Destination, s.DestinationPort)
+			g.narrativeKey, g.narrative = key, unifiedevent.ConnectionNarrative(name, g.comm, subject.TGID, "", remote, detail)
+		}
+		rec.Body().SetStr(g.narrative)
+	case kernel.KindConnectionReset:
+		s := e.Socket()
+		b.putConnection(attrs, s.Connection)
+		direction, what := "received", "reset received from the peer"
+		if s.Direction == kernel.ResetSent {
+			direction, what = "sent", "reset sent to the peer"
+		}
+		attrs.PutStr(unifiedevent.KeyNetworkResetDirection, direction)
+		putSide(attrs, s.Role)
+		local, remote := b.endpoints(s.Connection)
+		rec.Body().SetStr(unifiedevent.ConnectionNarrative(name, g.comm, subject.TGID, local, remote, what))
 	case kernel.KindIOError, kernel.KindIOLatency:
 		io := e.BlockIO()
 		op := blockOpName(io.Op)
@@ -270,7 +365,7 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		} else if b.ioThreshold > 0 {
 			attrs.PutInt(unifiedevent.KeyStorageThresholdMs, b.ioThreshold.Milliseconds())
 		}
-		rec.Body().SetStr(unifiedevent.IONarrative(name, string(io.Disk), op, uint64(io.Bytes), io.Sector, status, took, b.comm(subject), subject.TGID))
+		rec.Body().SetStr(unifiedevent.IONarrative(name, string(io.Disk), op, uint64(io.Bytes), io.Sector, status, took, g.comm, subject.TGID))
 	case kernel.KindListen:
 		s := e.Socket()
 		addr := b.endpoint(s.Family, s.Source, s.SourcePort)
@@ -279,14 +374,14 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		attrs.PutStr(unifiedevent.KeySourceAddress, b.address(s.Family, s.Source))
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(s.SourcePort))
 		b.putNetns(attrs, s.Netns)
-		rec.Body().SetStr(unifiedevent.ListenNarrative(b.comm(subject), subject.TGID, addr))
+		rec.Body().SetStr(unifiedevent.ListenNarrative(g.comm, subject.TGID, addr))
 	}
 	return name
 }
 
 // putExit writes a process_exit: its code, the signal that ended it, and — when that signal came
 // from another process — who sent it.
-func (b *logBuilder) putExit(rec plog.LogRecord, x kernel.Exit, subject *kernel.Identity) {
+func (b *logBuilder) putExit(rec plog.LogRecord, g *resourceGroup, x kernel.Exit, subject *kernel.Identity) {
 	attrs := rec.Attributes()
 	killedBy := uint32(x.Status & 0x7f)
 	core := x.Status&0x80 != 0
@@ -311,19 +406,18 @@ func (b *logBuilder) putExit(rec plog.LogRecord, x kernel.Exit, subject *kernel.
 	if ending.Number != 0 && (killedBy == 0 || killedBy == ending.Number) {
 		b.putSender(attrs, &ending.Sender)
 		if ending.Sender.Known() && ending.Sender.TGID != subject.TGID {
-			rec.Body().SetStr(unifiedevent.EndedBySignalNarrative(b.comm(subject), subject.TGID, code, signalName(ending.Number),
+			rec.Body().SetStr(unifiedevent.EndedBySignalNarrative(g.comm, subject.TGID, code, signalName(ending.Number),
 				killedBy != 0, core, b.comm(&ending.Sender), ending.Sender.TGID))
 			return
 		}
 	}
-	rec.Body().SetStr(unifiedevent.ExitNarrative(b.comm(subject), subject.TGID, code, sigName, core))
+	rec.Body().SetStr(unifiedevent.ExitNarrative(g.comm, subject.TGID, code, sigName, core))
 }
 
 // addExistingListener reports a socket that was listening before the receiver started, so that
 // its address is known to be served by its workload.
 func (b *logBuilder) addExistingListener(l *kernel.ExistingListener, when time.Time) {
-	def, _ := unifiedevent.Lookup(string(unifiedevent.Listen))
-	rec, _ := b.newRecord(def, &l.Owner, when)
+	rec, g := b.newRecord(&listenDefinition, &l.Owner, when, extraAttributes[kernel.KindListen])
 	attrs := rec.Attributes()
 	c := l.Conn
 	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
@@ -331,36 +425,62 @@ func (b *logBuilder) addExistingListener(l *kernel.ExistingListener, when time.T
 	attrs.PutStr(unifiedevent.KeySourceAddress, b.address(c.Family, c.Source))
 	attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
 	b.putNetns(attrs, c.Netns)
-	rec.Body().SetStr(unifiedevent.ExistingListenNarrative(b.comm(&l.Owner), l.Owner.TGID, endpoint(c.Family, c.Source, c.SourcePort)))
+	rec.Body().SetStr(unifiedevent.ExistingListenNarrative(g.comm, l.Owner.TGID, endpoint(c.Family, c.Source, c.SourcePort)))
 }
 
 // addRetransmits records one connection's retransmits over an interval as one event.
 func (b *logBuilder) addRetransmits(conn kernel.Connection, count uint64, interval time.Duration, owner *kernel.Identity, role kernel.Role, when time.Time) {
-	def, _ := unifiedevent.Lookup(string(unifiedevent.TCPRetransmit))
-	rec, _ := b.newRecord(def, owner, when)
+	rec, g := b.newRecord(&retransmitDefinition, owner, when, extraAttributes[kernel.KindConnectionReset]+1)
 	attrs := rec.Attributes()
-	local, remote := b.putConnection(attrs, conn)
+	b.putConnection(attrs, conn)
+	local, remote := b.endpoints(conn)
 	putSide(attrs, role)
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitCount, int64(count))
 	attrs.PutInt(unifiedevent.KeyNetworkRetransmitInterval, interval.Milliseconds())
 	detail := strconv.FormatUint(count, 10) + " segments in " + interval.String()
-	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, b.comm(owner), owner.TGID, local, remote, detail))
+	rec.Body().SetStr(unifiedevent.ConnectionNarrative(unifiedevent.TCPRetransmit, g.comm, owner.TGID, local, remote, detail))
 }
 
-func (b *logBuilder) putConnection(attrs pcommon.Map, c kernel.Connection) (local, remote string) {
-	source := b.address(c.Family, c.Source)
+func (b *logBuilder) putConnection(attrs pcommon.Map, c kernel.Connection) {
+	pair := addressPair{c.Family, c.Source, c.Destination}
+	if pair != b.lastPair || b.lastSource == "" {
+		b.lastPair, b.lastSource, b.lastDestination = pair, b.address(c.Family, c.Source), b.address(c.Family, c.Destination)
+	}
 	attrs.PutStr(unifiedevent.KeyNetworkTransport, "tcp")
 	attrs.PutStr(unifiedevent.KeyNetworkType, networkType(c.Family))
-	attrs.PutStr(unifiedevent.KeySourceAddress, source)
-	local = source
+	attrs.PutStr(unifiedevent.KeySourceAddress, b.lastSource)
 	if c.SourcePort != 0 { // 0 once close() has released the port, before an active reset
 		attrs.PutInt(unifiedevent.KeySourcePort, int64(c.SourcePort))
-		local = endpoint(c.Family, c.Source, c.SourcePort) // an ephemeral port: not worth caching
 	}
-	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.address(c.Family, c.Destination))
+	attrs.PutStr(unifiedevent.KeyDestinationAddress, b.lastDestination)
 	attrs.PutInt(unifiedevent.KeyDestinationPort, int64(c.DestinationPort))
 	b.putNetns(attrs, c.Netns)
+}
+
+// connectionAttributes is how many attributes putConnection writes.
+func (b *logBuilder) connectionAttributes(c kernel.Connection) int {
+	n := 5
+	if c.SourcePort != 0 {
+		n++
+	}
+	if c.Netns != 0 && c.Netns != b.ownNetns {
+		n++
+	}
+	return n
+}
+
+// endpoints names a connection's two ends as narratives do.
+func (b *logBuilder) endpoints(c kernel.Connection) (local, remote string) {
+	local = b.address(c.Family, c.Source)
+	if c.SourcePort != 0 {
+		local = endpoint(c.Family, c.Source, c.SourcePort) // an ephemeral port: not worth caching
+	}
 	return local, b.endpoint(c.Family, c.Destination, c.DestinationPort)
+}
+
+type addressPair struct {
+	family              uint16
+	source, destination [16]byte
 }
 
 // addressKey names an address (port 0) or an endpoint in the builder's cache: a storm of failing
@@ -428,8 +548,6 @@ var kindNames = [kernel.KindCount]unifiedevent.Name{
 	kernel.KindIOError:           unifiedevent.IOError,
 	kernel.KindIOLatency:         unifiedevent.IOLatency,
 }
-
-func eventName(e *kernel.Event) unifiedevent.Name { return eventNameOfKind(e.Kind) }
 
 // eventNameOfKind maps a record kind to its catalogue name ("" for none; Decode rejects those).
 func eventNameOfKind(kind kernel.Kind) unifiedevent.Name {

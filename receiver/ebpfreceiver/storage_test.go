@@ -67,7 +67,7 @@ func TestBlockIOErrorAndLatency(t *testing.T) {
 	e := rr.waitFor(t, unifiedevent.IOError, 5*time.Second, func(e kernelEvent) bool { return e.str("tapio.storage.device") == disk })
 	assertUnifiedEvent(t, e)
 	if e.str("disk.io.direction") != "write" || e.str("error.type") != "BLK_STS_NOSPC" || e.int("tapio.storage.bytes") <= 0 {
-		t.Errorf("io_error attributes: %v", e.record.Attributes().AsRaw())
+		t.Errorf("io_error attributes: %v", e.attributes())
 	}
 	mustContain(t, "body", e.record.Body().Str(), "I/O error on "+disk+": write of")
 

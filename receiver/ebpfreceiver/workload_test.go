@@ -110,14 +110,14 @@ func TestPreforkWorkerOOMKillResolvesToTheListener(t *testing.T) {
 				t.Errorf("the OOM-killed worker's entity is %q, want its listener's %q", got, want)
 			}
 			if e.int("tapio.workload.pid") != int64(serverPID) || e.int("process.parent_pid") != int64(serverPID) {
-				t.Errorf("workload facts of the worker: %v", e.record.Attributes().AsRaw())
+				t.Errorf("workload facts of the worker: %v", e.attributes())
 			}
 			mustContain(t, "body", e.record.Body().Str(), fmt.Sprintf("(pid %d)", worker))
 
 			// Its death by SIGKILL is the same workload's.
 			e = rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(worker) })
 			if got := unifiedevent.Of(e.record.Attributes()).EntityID(); got != want || e.str("tapio.kernel.signal.name") != "SIGKILL" {
-				t.Errorf("the worker's exit: entity %q (want %q), attributes %v", got, want, e.record.Attributes().AsRaw())
+				t.Errorf("the worker's exit: entity %q (want %q), attributes %v", got, want, e.attributes())
 			}
 		})
 	}
@@ -146,7 +146,7 @@ func TestServiceCgroupNamesTheWorkload(t *testing.T) {
 				t.Errorf("resource: %v", e.resource.AsRaw())
 			}
 			if e.int("process.exit.code") != 7 {
-				t.Errorf("exit: %v", e.record.Attributes().AsRaw())
+				t.Errorf("exit: %v", e.attributes())
 			}
 		})
 	}
@@ -292,7 +292,7 @@ func TestListenersOnOnePortInTwoNamespacesStayApart(t *testing.T) {
 		assertUnifiedEvent(t, e)
 		if e.int("process.pid") != int64(pids[ns.inode]) || e.str("tapio.network.side") != "server" {
 			t.Errorf("the reset on %s's accepted connection: pid %d (want %d), %v", ns.name, e.int("process.pid"), pids[ns.inode],
-				e.record.Attributes().AsRaw())
+				e.attributes())
 		}
 	}
 }
@@ -319,14 +319,14 @@ func TestListenersGracefulExitCarriesTheSignalAndItsSender(t *testing.T) {
 	e := rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(pid) })
 	assertUnifiedEvent(t, e)
 	if e.int("process.exit.code") != 0 || e.str("tapio.kernel.signal.name") != "SIGTERM" || e.int("tapio.kernel.signal.number") != int64(syscall.SIGTERM) {
-		t.Errorf("the listener's exit: %v", e.record.Attributes().AsRaw())
+		t.Errorf("the listener's exit: %v", e.attributes())
 	}
 	if e.int("tapio.kernel.signal.sender.pid") != int64(sender) || e.str("tapio.kernel.signal.sender.name") != "sh" ||
 		e.str("tapio.kernel.signal.sender.entity.id") != unifiedevent.HostPIDEntityID(host, int64(sender)) {
-		t.Errorf("the sender of the listener's SIGTERM (pid %d): %v", sender, e.record.Attributes().AsRaw())
+		t.Errorf("the sender of the listener's SIGTERM (pid %d): %v", sender, e.attributes())
 	}
 	if e.int("tapio.workload.pid") != int64(pid) {
-		t.Errorf("the listener is its own workload: %v", e.record.Attributes().AsRaw())
+		t.Errorf("the listener is its own workload: %v", e.attributes())
 	}
 	mustContain(t, "body", e.record.Body().Str(), fmt.Sprintf("(pid %d) exited with code 0 after SIGTERM from sh (pid %d)", pid, sender))
 
@@ -338,7 +338,7 @@ func TestListenersGracefulExitCarriesTheSignalAndItsSender(t *testing.T) {
 	quitter := quitting.number(t, 1)
 	e = rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == int64(quitter) })
 	if e.int("process.exit.code") != 0 || e.str("tapio.kernel.signal.name") != "" {
-		t.Errorf("a listener's own exit 0: %v", e.record.Attributes().AsRaw())
+		t.Errorf("a listener's own exit 0: %v", e.attributes())
 	}
 	mustContain(t, "body", e.record.Body().Str(), fmt.Sprintf("(pid %d) exited with code 0", quitter))
 

@@ -70,7 +70,7 @@ func TestCollectorObservesARealOOMKill(t *testing.T) {
 			return err
 		}
 		for _, r := range indexLogs(logs)[string(unifiedevent.OOMKill)] {
-			if v, _ := r.rec.Attributes().Get(unifiedevent.KeyProcessPID); v.Int() == pid {
+			if v, _ := unifiedevent.EventInt(r.resource, r.rec.Attributes(), unifiedevent.KeyProcessPID); v == pid {
 				oom = r
 				return nil
 			}

@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Probe names a switchable group of programs; the receiver's config uses these names.
@@ -106,9 +108,9 @@ type Options struct {
 	// IOLatencyThreshold makes completed block requests at least this slow io_latency events;
 	// 0 turns io_latency off (io_error stays).
 	IOLatencyThreshold time.Duration
-	// RingBufferBytes sizes the ring buffer: a power of two, a multiple of the page size. Frequent
-	// records wake the reader when a sixteenth of it is pending; the reader must also drain it
-	// on its own schedule (a read deadline).
+	// RingBufferBytes sizes the ring buffer: a power of two, a multiple of the page size. Records
+	// wake the reader only each time another sixteenth of it fills; the reader must drain it on
+	// its own schedule too (a read deadline), which bounds how long a record waits.
 	RingBufferBytes uint32
 }
 
@@ -118,6 +120,7 @@ type Programs struct {
 	variables tapioVariables
 	programs  map[string]*ebpf.Program
 	links     []link.Link
+	attached  []string // program names
 	Events    *ringbuf.Reader
 	// Attached names the attachment of every attached program ("tapio_sock_state on tp_btf/inet_sock_set_state").
 	Attached []string
@@ -215,6 +218,7 @@ func Load(opts Options) (*Programs, error) {
 			return nil, fmt.Errorf("attaching %s to the BTF raw tracepoint %s: %w", name, where, err)
 		}
 		p.links = append(p.links, l)
+		p.attached = append(p.attached, name)
 		p.Attached = append(p.Attached, name+" on "+spec.Programs[name].SectionName)
 	}
 	p.Events, err = ringbuf.NewReader(p.maps.Events)
@@ -272,6 +276,20 @@ func (p *Programs) Filtered() ([KindCount]uint64, error) {
 	return sumPerCPU(p.maps.Filtered)
 }
 
+// OwnersEvicted returns how many connecting sockets' owners the kernel's socket-owner table could
+// not keep, summed over CPUs.
+func (p *Programs) OwnersEvicted() (uint64, error) {
+	var perCPU []uint64
+	if err := p.maps.OwnersEvicted.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("reading per-CPU counters: %w", err)
+	}
+	var total uint64
+	for _, n := range perCPU {
+		total += n
+	}
+	return total, nil
+}
+
 func sumPerCPU(m *ebpf.Map) ([KindCount]uint64, error) {
 	var out [KindCount]uint64
 	var perCPU []uint64
@@ -301,6 +319,37 @@ func (p *Programs) Retransmits(visit func(conn Connection, count, lastNs uint64,
 	return it.Err()
 }
 
+// RunStats is one attached program's cumulative invocations and time spent in it, as the kernel
+// counts them while run-time statistics are enabled (EnableRunStats).
+type RunStats struct {
+	Runs    uint64
+	Runtime time.Duration
+}
+
+// EnableRunStats turns on the kernel's per-program run-time statistics (as kernel.bpf_stats_enabled
+// does) until the returned closer is closed. They cost two clock reads per invocation, so they
+// are for measurements, never left on.
+func EnableRunStats() (io.Closer, error) {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, fmt.Errorf("enabling eBPF run-time statistics: %w", err)
+	}
+	return c, nil
+}
+
+// RunStats returns each attached program's statistics by program name.
+func (p *Programs) RunStats() (map[string]RunStats, error) {
+	out := make(map[string]RunStats, len(p.attached))
+	for _, name := range p.attached {
+		st, err := p.programs[name].Stats()
+		if err != nil {
+			return nil, fmt.Errorf("reading the statistics of %s: %w", name, err)
+		}
+		out[name] = RunStats{Runs: st.RunCount, Runtime: st.Runtime}
+	}
+	return out, nil
+}
+
 // CgroupPath returns the path the kernel captured for a cgroup id; false when the cgroup was never
 // seen or its entry was evicted from the map.
 func (p *Programs) CgroupPath(id uint64) (CgroupPath, bool) {
@@ -317,6 +366,17 @@ func (p *Programs) CgroupPath(id uint64) (CgroupPath, bool) {
 	return out, true
 }
 
+// Detach detaches every probe: no record is written after it returns, and what is in the ring
+// buffer can still be read. Safe to call twice.
+func (p *Programs) Detach() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	return errors.Join(errs...)
+}
+
 // Close detaches every probe and releases the maps and the reader; safe to call twice.
 func (p *Programs) Close() error {
 	var errs []error
@@ -324,10 +384,7 @@ func (p *Programs) Close() error {
 		errs = append(errs, p.Events.Close())
 		p.Events = nil
 	}
-	for _, l := range p.links {
-		errs = append(errs, l.Close())
-	}
-	p.links = nil
+	errs = append(errs, p.Detach())
 	for name, prog := range p.programs {
 		errs = append(errs, prog.Close())
 		delete(p.programs, name)

@@ -62,6 +62,21 @@ type tapioListenerKey struct {
 	Addr   [16]uint8
 }
 
+type tapioOwnerSet struct {
+	_   structs.HostLayout
+	Way [4]struct {
+		_     structs.HostLayout
+		Sock  uint64
+		Seq   uint64
+		Owner struct {
+			_         structs.HostLayout
+			Owner     tapioIdentity
+			Role      uint32
+			ConnectMs uint32
+		}
+	}
+}
+
 type tapioProcInfo struct {
 	_             structs.HostLayout
 	StartNs       uint64
@@ -104,13 +119,6 @@ type tapioSignalRecord struct {
 	Sender  tapioIdentity
 }
 
-type tapioSockOwner struct {
-	_         structs.HostLayout
-	Owner     tapioIdentity
-	Role      uint32
-	ConnectMs uint32
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -124,7 +132,9 @@ const (
 	tapioMapIoInflight            = "io_inflight"
 	tapioMapListeners             = "listeners"
 	tapioMapOomReported           = "oom_reported"
+	tapioMapOwnersEvicted         = "owners_evicted"
 	tapioMapPathScratch           = "path_scratch"
+	tapioMapPointerScratch        = "pointer_scratch"
 	tapioMapProcs                 = "procs"
 	tapioMapRetransmits           = "retransmits"
 	tapioMapSockOwners            = "sock_owners"
@@ -211,19 +221,21 @@ type tapioProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioMapSpecs struct {
-	CgroupPaths   *ebpf.MapSpec `ebpf:"cgroup_paths"`
-	Dropped       *ebpf.MapSpec `ebpf:"dropped"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	ExitSignals   *ebpf.MapSpec `ebpf:"exit_signals"`
-	Filtered      *ebpf.MapSpec `ebpf:"filtered"`
-	IdentityCache *ebpf.MapSpec `ebpf:"identity_cache"`
-	IoInflight    *ebpf.MapSpec `ebpf:"io_inflight"`
-	Listeners     *ebpf.MapSpec `ebpf:"listeners"`
-	OomReported   *ebpf.MapSpec `ebpf:"oom_reported"`
-	PathScratch   *ebpf.MapSpec `ebpf:"path_scratch"`
-	Procs         *ebpf.MapSpec `ebpf:"procs"`
-	Retransmits   *ebpf.MapSpec `ebpf:"retransmits"`
-	SockOwners    *ebpf.MapSpec `ebpf:"sock_owners"`
+	CgroupPaths    *ebpf.MapSpec `ebpf:"cgroup_paths"`
+	Dropped        *ebpf.MapSpec `ebpf:"dropped"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExitSignals    *ebpf.MapSpec `ebpf:"exit_signals"`
+	Filtered       *ebpf.MapSpec `ebpf:"filtered"`
+	IdentityCache  *ebpf.MapSpec `ebpf:"identity_cache"`
+	IoInflight     *ebpf.MapSpec `ebpf:"io_inflight"`
+	Listeners      *ebpf.MapSpec `ebpf:"listeners"`
+	OomReported    *ebpf.MapSpec `ebpf:"oom_reported"`
+	OwnersEvicted  *ebpf.MapSpec `ebpf:"owners_evicted"`
+	PathScratch    *ebpf.MapSpec `ebpf:"path_scratch"`
+	PointerScratch *ebpf.MapSpec `ebpf:"pointer_scratch"`
+	Procs          *ebpf.MapSpec `ebpf:"procs"`
+	Retransmits    *ebpf.MapSpec `ebpf:"retransmits"`
+	SockOwners     *ebpf.MapSpec `ebpf:"sock_owners"`
 }
 
 // tapioVariableSpecs contains global variables before they are loaded into the kernel.
@@ -263,19 +275,21 @@ func (o *tapioObjects) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioMaps struct {
-	CgroupPaths   *ebpf.Map `ebpf:"cgroup_paths"`
-	Dropped       *ebpf.Map `ebpf:"dropped"`
-	Events        *ebpf.Map `ebpf:"events"`
-	ExitSignals   *ebpf.Map `ebpf:"exit_signals"`
-	Filtered      *ebpf.Map `ebpf:"filtered"`
-	IdentityCache *ebpf.Map `ebpf:"identity_cache"`
-	IoInflight    *ebpf.Map `ebpf:"io_inflight"`
-	Listeners     *ebpf.Map `ebpf:"listeners"`
-	OomReported   *ebpf.Map `ebpf:"oom_reported"`
-	PathScratch   *ebpf.Map `ebpf:"path_scratch"`
-	Procs         *ebpf.Map `ebpf:"procs"`
-	Retransmits   *ebpf.Map `ebpf:"retransmits"`
-	SockOwners    *ebpf.Map `ebpf:"sock_owners"`
+	CgroupPaths    *ebpf.Map `ebpf:"cgroup_paths"`
+	Dropped        *ebpf.Map `ebpf:"dropped"`
+	Events         *ebpf.Map `ebpf:"events"`
+	ExitSignals    *ebpf.Map `ebpf:"exit_signals"`
+	Filtered       *ebpf.Map `ebpf:"filtered"`
+	IdentityCache  *ebpf.Map `ebpf:"identity_cache"`
+	IoInflight     *ebpf.Map `ebpf:"io_inflight"`
+	Listeners      *ebpf.Map `ebpf:"listeners"`
+	OomReported    *ebpf.Map `ebpf:"oom_reported"`
+	OwnersEvicted  *ebpf.Map `ebpf:"owners_evicted"`
+	PathScratch    *ebpf.Map `ebpf:"path_scratch"`
+	PointerScratch *ebpf.Map `ebpf:"pointer_scratch"`
+	Procs          *ebpf.Map `ebpf:"procs"`
+	Retransmits    *ebpf.Map `ebpf:"retransmits"`
+	SockOwners     *ebpf.Map `ebpf:"sock_owners"`
 }
 
 func (m *tapioMaps) Close() error {
@@ -289,7 +303,9 @@ func (m *tapioMaps) Close() error {
 		m.IoInflight,
 		m.Listeners,
 		m.OomReported,
+		m.OwnersEvicted,
 		m.PathScratch,
+		m.PointerScratch,
 		m.Procs,
 		m.Retransmits,
 		m.SockOwners,

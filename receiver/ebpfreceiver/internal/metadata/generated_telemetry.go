@@ -23,6 +23,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfRateLimited           metric.Int64Counter
 	ReceiverEbpfDecodeErrors          metric.Int64Counter
 	ReceiverEbpfMetricEntitiesEvicted metric.Int64Counter
+	ReceiverEbpfSocketOwnersEvicted   metric.Int64Counter
 }
 
 // Shutdown releases the builder; no asynchronous instruments are registered.
@@ -44,5 +45,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.ReceiverEbpfRateLimited = counter("otelcol_receiver_ebpf_rate_limited", "Kernel events dropped by the configured per-event rate limit, by event. [Alpha]")
 	b.ReceiverEbpfDecodeErrors = counter("otelcol_receiver_ebpf_decode_errors", "Ring-buffer records that could not be decoded. [Alpha]")
 	b.ReceiverEbpfMetricEntitiesEvicted = counter("otelcol_receiver_ebpf_metric_entities_evicted", "Per-container counter series evicted at the max_metric_entities cap. [Alpha]")
+	b.ReceiverEbpfSocketOwnersEvicted = counter("otelcol_receiver_ebpf_socket_owners_evicted", "Connecting sockets whose owner the kernel's socket-owner table could not keep (their set of slots was full); their later events name the listener, the current task or no process. [Alpha]")
 	return &b, errs
 }
