@@ -115,3 +115,20 @@ func sumOf(md pmetric.Metrics, name, host string) int64 {
 	}
 	return best
 }
+
+// Records wake the reader only in bulk, so at shutdown the ring buffer may hold events the reader
+// has not read yet: they are delivered, not lost with the reader.
+func TestShutdownDeliversWhatTheRingBufferHolds(t *testing.T) {
+	rr := startReceiver(t, func(c *Config) { c.Batch.Timeout = time.Minute })
+	port := closedLoopbackPort(t)
+	const connects = 50
+	refusedConnects(t, port, connects, 1)
+	if err := rr.receiver.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	delivered := rr.count(unifiedevent.ConnectionRefused, func(e kernelEvent) bool { return e.int("destination.port") == int64(port) })
+	dropped := counterValue(t, rr.tel, "otelcol_receiver_ebpf_ringbuf_dropped", string(unifiedevent.ConnectionRefused))
+	if int64(delivered)+dropped < connects {
+		t.Errorf("%d refused connects before shutdown: %d delivered, %d counted dropped", connects, delivered, dropped)
+	}
+}

@@ -102,6 +102,7 @@ func BenchmarkRefusedConnectStorm(b *testing.B) {
 //   - reader-cpu-%: the collector process's own CPU time (user+system, getrusage) while the
 //     workload ran attached, beyond what it used while the same workload ran detached, as a
 //     share of the attached wall time: the reading goroutine, decoding, batching and its GC;
+//   - reader-sys-cpu-%: the part of it spent in the kernel (system calls, page faults);
 //   - reader-ns/event: the same CPU time per delivered event;
 //   - <program>-ns/run and <program>-runs/op: from one more attached run with the kernel's
 //     run-time statistics on (they cost two clock reads per invocation, so that run is not
@@ -139,14 +140,21 @@ func startCountingReceiver(tb testing.TB) (*ebpfReceiver, *countingLogs) {
 	return r.(*ebpfReceiver), sink
 }
 
-// selfCPU is the CPU time this process has used so far.
-func selfCPU(tb testing.TB) time.Duration {
+// processCPU is the CPU time this process has used so far, in user space and in the kernel.
+type processCPU struct{ user, system time.Duration }
+
+func selfCPU(tb testing.TB) processCPU {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return processCPU{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
 }
+
+func (c processCPU) minus(d processCPU) processCPU {
+	return processCPU{c.user - d.user, c.system - d.system}
+}
+func (c processCPU) total() time.Duration { return c.user + c.system }
 
 // overheadWorkload is a workload process that performs ops operations, each one kernel event.
 type overheadWorkload struct {
@@ -165,14 +173,14 @@ func (w overheadWorkload) run(tb testing.TB) time.Duration {
 }
 
 func measureOverhead(b *testing.B, w overheadWorkload) {
-	var ratios, readerShares, readerPerEvent []float64
+	var ratios, readerShares, readerSystemShares, readerPerEvent []float64
 	for round := 0; round < overheadRounds; round++ {
 		// The last round's garbage is collected before each run, and so is what loading the
 		// programs left (the kernel's BTF, parsed): a start-up cost, paid once in a collector.
 		runtime.GC()
 		cpu := selfCPU(b)
 		without := w.run(b)
-		idleCPU := selfCPU(b) - cpu
+		idleCPU := selfCPU(b).minus(cpu)
 
 		r, sink := startCountingReceiver(b)
 		runtime.GC()
@@ -180,16 +188,18 @@ func measureOverhead(b *testing.B, w overheadWorkload) {
 		with := w.run(b)
 		// What the workload produced is read, decoded and delivered before the meter stops.
 		r.drainForBenchmark(b, sink, int64(w.ops))
-		readerCPU := selfCPU(b) - cpu - idleCPU
+		readerCPU := selfCPU(b).minus(cpu).minus(idleCPU)
 		if err := r.Shutdown(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		ratios = append(ratios, float64(with)/float64(without))
-		readerShares = append(readerShares, 100*readerCPU.Seconds()/with.Seconds())
-		readerPerEvent = append(readerPerEvent, float64(readerCPU.Nanoseconds())/float64(max(sink.records.Load(), 1)))
+		readerShares = append(readerShares, 100*readerCPU.total().Seconds()/with.Seconds())
+		readerSystemShares = append(readerSystemShares, 100*readerCPU.system.Seconds()/with.Seconds())
+		readerPerEvent = append(readerPerEvent, float64(readerCPU.total().Nanoseconds())/float64(max(sink.records.Load(), 1)))
 	}
 	b.ReportMetric(median(ratios), "with/without")
 	b.ReportMetric(median(readerShares), "reader-cpu-%")
+	b.ReportMetric(median(readerSystemShares), "reader-sys-cpu-%")
 	b.ReportMetric(median(readerPerEvent), "reader-ns/event")
 
 	stats, err := kernel.EnableRunStats()

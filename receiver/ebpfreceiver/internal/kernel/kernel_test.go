@@ -80,3 +80,68 @@ func TestKernelReportsAbnormalExitAndRefusedConnect(t *testing.T) {
 		t.Errorf("refused connect attributed to %d, want this test (%d)", e.Subject.TGID, os.Getpid())
 	}
 }
+
+// Records do not wake the reader one by one, so a reader that falls behind meets a full ring
+// buffer: every event is then either read or counted as dropped, never lost silently. With a
+// one-page ring buffer left unread, a burst of refused connects fills it; what did not fit is in
+// the dropped counters.
+// recordBytes is a record's size in the ring buffer: the record and its 8-byte header.
+const recordBytes = (EventSize + 8 + 7) / 8 * 8
+
+func TestEveryEventIsReadOrCountedDropped(t *testing.T) {
+	page := uint32(os.Getpagesize())
+	p := loadForTest(t, Options{Probes: AllProbes(), ExitAbnormalOnly: true, RingBufferBytes: page})
+	before, err := p.Dropped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	const connects = 200 // a page holds about 26 records
+	for i := 0; i < connects; i++ {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
+			t.Fatalf("connect: %v, want ECONNREFUSED", err)
+		}
+		syscall.Close(fd)
+	}
+	after, err := p.Dropped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := 0
+	var rec ringbuf.Record
+	for {
+		p.Events.SetDeadline(time.Now().Add(50 * time.Millisecond))
+		if err := p.Events.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			t.Fatal(err)
+		}
+		var e Event
+		if err := e.Decode(rec.RawSample); err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == KindConnectionRefused && int(e.Socket().DestinationPort) == port {
+			read++
+		}
+	}
+	// Other processes' refused connects, if any, only add to the dropped count.
+	dropped := int(after[KindConnectionRefused] - before[KindConnectionRefused])
+	t.Logf("%d refused connects: %d read, %d counted dropped", connects, read, dropped)
+	if read+dropped < connects || read == 0 || dropped == 0 {
+		t.Errorf("%d refused connects: %d read, %d counted dropped; every one must be one or the other, and a page must overflow", connects, read, dropped)
+	}
+	if capacity := int(page) / recordBytes; read > capacity {
+		t.Errorf("%d records read from a ring buffer that holds %d", read, capacity)
+	}
+}
