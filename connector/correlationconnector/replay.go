@@ -50,31 +50,14 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 			b.held++
 			t.problems++
 		}
-		var keys [maxKeys]keyWithReason
-		var seen [maxKeys]binding
-		n := keysOf(e, &keys)
-		for i, k := range keys[:n] {
-			if k.use != useBindOnly {
-				seen[i] = b.bindings[k.key]
-			}
-		}
-		b.settle(inc, e, &keys, n, &seen, kept, now)
+		b.replayBindings(inc, e, kept, now)
 		return true
 	case walOpCount:
 		if inc == nil {
 			return false // a counted run never opens its incident
 		}
-		e := &events[op.event]
 		inc.eventCount += int(op.count)
-		var keys [maxKeys]keyWithReason
-		var seen [maxKeys]binding
-		n := keysOf(e, &keys)
-		for i, k := range keys[:n] {
-			if k.use != useBindOnly {
-				seen[i] = b.bindings[k.key]
-			}
-		}
-		b.settle(inc, e, &keys, n, &seen, false, now)
+		b.replayBindings(inc, &events[op.event], false, now)
 		return true
 	case walOpMerge:
 		gone := b.replaying[op.other]
@@ -113,6 +96,20 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 		return true
 	}
 	return false
+}
+
+// replayBindings binds a replayed event's keys to the incident it joined, as join did. It runs
+// under b.mu.
+func (b *incidentBook) replayBindings(inc *incident, e *problemEvent, kept bool, now int64) {
+	var keys [maxKeys]keyWithReason
+	var seen [maxKeys]binding
+	n := keysOf(e, &keys)
+	for i, k := range keys[:n] {
+		if k.use != useBindOnly {
+			seen[i] = b.bindings[k.key]
+		}
+	}
+	b.settle(inc, e, &keys, n, &seen, kept, now)
 }
 
 // restoreImage opens the incident an image describes and binds its keys. It runs under b.mu.

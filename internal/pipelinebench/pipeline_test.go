@@ -170,30 +170,43 @@ func newPipeline(b *testing.B) pipeline {
 	}}
 }
 
-// runTraces sends pre-built batches (copied with the timer stopped: processing may mutate) and
-// reports spans/s; one op is one span.
-func runTraces(b *testing.B, failed func(trace int) bool) {
-	p := newPipeline(b)
-	defer p.stop()
+// runBatches sends pre-built batches (copied with the timer stopped: processing may mutate) and
+// reports items/s; one op is one item (span or log record).
+func runBatches[T interface{ CopyTo(T) }](b *testing.B, build func(seed int) T, fresh func() T, consume func(context.Context, T) error, unit string) {
 	const distinct = 64
-	sources := make([]ptrace.Traces, distinct)
-	now := time.Now()
+	sources := make([]T, distinct)
 	for i := range sources {
-		sources[i] = checkoutTraces(i, batchSpans, now, failed)
+		sources[i] = build(i)
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done, i := 0, 0; done < b.N; done, i = done+batchSpans, i+1 {
 		b.StopTimer()
-		td := ptrace.NewTraces()
-		sources[i%distinct].CopyTo(td)
+		batch := fresh()
+		sources[i%distinct].CopyTo(batch)
 		b.StartTimer()
-		if err := p.traces.ConsumeTraces(ctx, td); err != nil {
+		if err := consume(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
+}
+
+func runTraces(b *testing.B, failed func(trace int) bool) {
+	p := newPipeline(b)
+	defer p.stop()
+	now := time.Now()
+	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, failed) },
+		ptrace.NewTraces, p.traces.ConsumeTraces, "spans/s")
+}
+
+func runLogs(b *testing.B, isError func(i int) bool) {
+	p := newPipeline(b)
+	defer p.stop()
+	now := time.Now()
+	runBatches(b, func(seed int) plog.Logs { return paymentLogs(seed, batchSpans, now, isError) },
+		plog.NewLogs, p.logs.ConsumeLogs, "records/s")
 }
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
@@ -203,31 +216,6 @@ func runTraces(b *testing.B, failed func(trace int) bool) {
 func BenchmarkTracePipeline(b *testing.B) {
 	b.Run("healthy", func(b *testing.B) { runTraces(b, func(t int) bool { return t%100 == 0 }) })
 	b.Run("error_storm", func(b *testing.B) { runTraces(b, func(int) bool { return true }) })
-}
-
-// runLogs is runTraces for log records: one op is one record.
-func runLogs(b *testing.B, isError func(i int) bool) {
-	p := newPipeline(b)
-	defer p.stop()
-	const distinct = 64
-	sources := make([]plog.Logs, distinct)
-	now := time.Now()
-	for i := range sources {
-		sources[i] = paymentLogs(i, batchSpans, now, isError)
-	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for done, i := 0, 0; done < b.N; done, i = done+batchSpans, i+1 {
-		b.StopTimer()
-		ld := plog.NewLogs()
-		sources[i%distinct].CopyTo(ld)
-		b.StartTimer()
-		if err := p.logs.ConsumeLogs(ctx, ld); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 // BenchmarkLogPipeline: info logs, and application error logs (every record an error) through
