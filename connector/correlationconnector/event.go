@@ -63,6 +63,17 @@ type eventDetails struct {
 	sender string
 }
 
+// keyStrings are the details' strings that make link keys: interned before the join.
+func (d *eventDetails) keyStrings() []*string {
+	return []*string{&d.peerScope, &d.host, &d.sender}
+}
+
+// shownStrings are the details' strings only the record shows: interned when an incident keeps
+// the event (interner.keep).
+func (d *eventDetails) shownStrings() []*string {
+	return []*string{&d.route, &d.spanName, &d.errorType, &d.endUser, &d.user, &d.session, &d.dbSystem}
+}
+
 // breachFacts describe a metric threshold breach.
 type breachFacts struct {
 	rule      int // index into the threshold rules

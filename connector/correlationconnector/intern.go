@@ -47,9 +47,7 @@ func (in *interner) prepare(p *pendingEvent) {
 	e.peerAddr = in.str(e.peerAddr)
 	if p.details != (eventDetails{}) {
 		d := &p.details
-		d.peerScope = in.str(d.peerScope)
-		d.host = in.str(d.host)
-		d.sender = in.str(d.sender)
+		in.internAll(d.keyStrings())
 		e.details = d
 	}
 	if e.peerAddr != "" {
@@ -71,15 +69,16 @@ func (in *interner) keep(e *problemEvent) {
 	}
 	d := *e.details
 	in.mu.Lock()
-	d.route = in.str(d.route)
-	d.spanName = in.str(d.spanName)
-	d.errorType = in.str(d.errorType)
-	d.endUser = in.str(d.endUser)
-	d.user = in.str(d.user)
-	d.session = in.str(d.session)
-	d.dbSystem = in.str(d.dbSystem)
+	in.internAll(d.shownStrings())
 	in.mu.Unlock()
 	e.details = &d
+}
+
+// internAll interns each of the strings in place. It runs under in.mu.
+func (in *interner) internAll(fields []*string) {
+	for _, f := range fields {
+		*f = in.str(*f)
+	}
 }
 
 // pod returns the interned "namespace/name" of a pod without building the string when it is
@@ -126,8 +125,7 @@ func (in *interner) restore(e *problemEvent) {
 	e.peerAddr = in.str(e.peerAddr)
 	e.peerTarget = in.str(e.peerTarget)
 	if d := e.details; d != nil {
-		for _, s := range [...]*string{&d.route, &d.spanName, &d.errorType, &d.endUser, &d.user, &d.session, &d.peerScope, &d.dbSystem, &d.host, &d.sender} {
-			*s = in.str(*s)
-		}
+		in.internAll(d.keyStrings())
+		in.internAll(d.shownStrings())
 	}
 }
