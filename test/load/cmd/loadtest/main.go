@@ -34,6 +34,7 @@ type options struct {
 	rate, kernelRate                 float64
 	portBase                         int
 	profile                          bool
+	profileMode                      string
 	strict                           bool
 	collectorEnv                     string
 	flood                            floodOptions
@@ -69,7 +70,8 @@ func main() {
 	flag.Float64Var(&o.rate, "rate", 5000, "fixed rate of the application loads, items/s (both pipelines must sustain it)")
 	flag.Float64Var(&o.kernelRate, "kernel-rate", 2000, "fixed rate of the refused-connect storm, connects/s")
 	flag.IntVar(&o.portBase, "port-base", 28100, "ports used: base+1 … base+6 for the collector, base+99 stays closed")
-	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the unlimited error storm (pprof)")
+	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the error storm (pprof)")
+	flag.StringVar(&o.profileMode, "profile-mode", unlimited, "the error-storm run profiled: unlimited or fixed (at -rate)")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
 	flag.StringVar(&o.collectorEnv, "collector-env", "", "extra environment of every collector, space-separated NAME=value (e.g. GOMEMLIMIT=800MiB)")
 	flag.DurationVar(&o.flood.duration, "flood-duration", 60*time.Second, "flood: how long the flood lasts")
@@ -169,9 +171,12 @@ func (h *harness) loadtest(ctx context.Context) int {
 	}
 	if o.profile {
 		if l, err := findLoad("storm"); err == nil {
+			if o.profileMode != unlimited && o.profileMode != fixed {
+				fatal(fmt.Errorf("-profile-mode %q: want %s or %s", o.profileMode, unlimited, fixed))
+			}
 			path := filepath.Join(o.out, "tapio-storm.cpu.pprof")
-			fmt.Fprintf(os.Stderr, "%s  profiling Tapio under the unlimited error storm …\n", time.Now().Format("15:04:05"))
-			if _, err := h.run(ctx, l, tapio, unlimited, path); err != nil {
+			fmt.Fprintf(os.Stderr, "%s  profiling Tapio under the %s error storm …\n", time.Now().Format("15:04:05"), o.profileMode)
+			if _, err := h.run(ctx, l, tapio, o.profileMode, path); err != nil {
 				fatal(fmt.Errorf("profile run: %w", err))
 			}
 			top, err := pprofTop(path, o.collector)
@@ -180,6 +185,7 @@ func (h *harness) loadtest(ctx context.Context) int {
 			} else {
 				rep.Profile = top
 				rep.ProfilePath = path
+				rep.ProfileMode = o.profileMode
 				rep.ProfileShares = profileShares(path, o.collector)
 			}
 		}

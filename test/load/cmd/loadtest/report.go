@@ -62,6 +62,7 @@ type report struct {
 	// ProfileShares is the share of the profile's CPU under each part of the pipeline.
 	ProfileShares []share `json:"profile_shares,omitempty"`
 	ProfilePath   string  `json:"profile_path,omitempty"`
+	ProfileMode   string  `json:"profile_mode,omitempty"`
 }
 
 // targets, as issue 11 states them.
@@ -307,7 +308,7 @@ func (r *report) markdown() string {
 		b.WriteString("- none\n")
 	}
 	if r.Profile != "" {
-		fmt.Fprintf(&b, "\n### Where Tapio spends CPU in the error storm (unlimited, pprof, %s)\n\n", r.ProfilePath)
+		fmt.Fprintf(&b, "\n### Where Tapio spends CPU in the error storm (%s, pprof, %s)\n\n", r.ProfileMode, r.ProfilePath)
 		if len(r.ProfileShares) > 0 {
 			b.WriteString("| part of the pipeline | share of the collector's CPU |\n|---|--:|\n")
 			for _, sh := range r.ProfileShares {
