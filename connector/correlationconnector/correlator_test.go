@@ -174,8 +174,8 @@ func TestCapsEvictAndCount(t *testing.T) {
 			t.Errorf("events_in_state{spans} = %d, held %d", got, held)
 		}
 		for _, sh := range h.c.store.shards {
-			if len(sh.traces) > sh.count {
-				t.Errorf("trace index (%d) outgrew the nodes (%d)", len(sh.traces), sh.count)
+			if sh.traces.len() > sh.count {
+				t.Errorf("trace index (%d) outgrew the nodes (%d)", sh.traces.len(), sh.count)
 			}
 		}
 	})

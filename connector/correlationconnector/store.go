@@ -51,7 +51,7 @@ type spanStore struct {
 
 type shard struct {
 	mu      sync.Mutex
-	traces  map[pcommon.TraceID]nodeRef
+	traces  traceIndex
 	buckets []*bucket // oldest first; sequence numbers are consecutive
 	nextSeq uint32
 	count   int
@@ -79,7 +79,7 @@ func newSpanStore(shards int, window int64, maxEvents int) *spanStore {
 		shardCap:    max(maxEvents/n, 1),
 	}
 	for i := range s.shards {
-		s.shards[i] = &shard{traces: map[pcommon.TraceID]nodeRef{}, nextSeq: 1}
+		s.shards[i] = &shard{traces: newTraceIndex(), nextSeq: 1}
 	}
 	return s
 }
@@ -121,7 +121,7 @@ type traceRun struct {
 // indexRun writes a run's newest node to the trace index.
 func (sh *shard) indexRun(r *traceRun) {
 	if r.open {
-		sh.traces[r.trace] = r.ref
+		sh.traces.set(r.trace, r.ref)
 		r.open = false
 	}
 }
@@ -142,7 +142,7 @@ func (sh *shard) add(n *spanNode, now, width int64, capacity int, run *traceRun)
 		n.prev = run.ref
 	} else {
 		sh.indexRun(run)
-		n.prev = sh.traces[n.trace]
+		n.prev = sh.traces.get(n.trace)
 	}
 	ref := makeRef(cur.seq, len(cur.nodes))
 	cur.nodes = append(cur.nodes, *n)
@@ -180,9 +180,7 @@ func (sh *shard) dropOldest() int {
 	b := sh.buckets[0]
 	for i := range b.nodes {
 		n := &b.nodes[i]
-		if sh.traces[n.trace] == makeRef(b.seq, i) {
-			delete(sh.traces, n.trace)
-		}
+		sh.traces.deleteIf(n.trace, makeRef(b.seq, i))
 	}
 	dropped := len(b.nodes)
 	sh.count -= dropped
@@ -219,6 +217,7 @@ func (s *spanStore) expire(now int64) storeChange {
 		for len(sh.buckets) > 0 && sh.buckets[0].start+s.bucketWidth <= now-s.window {
 			ch.expired += sh.dropOldest()
 		}
+		sh.traces.shrinkIfSparse()
 		sh.mu.Unlock()
 	}
 	return ch
@@ -248,7 +247,7 @@ func (s *spanStore) shapeOf(t pcommon.TraceID, shape traceShape) {
 	sh := s.shards[s.shardOf(t)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for ref := sh.traces[t]; ref != 0; {
+	for ref := sh.traces.get(t); ref != 0; {
 		n, ok := sh.node(ref)
 		if !ok {
 			return

@@ -43,8 +43,8 @@ func TestSpanStoreExpiresWholeBuckets(t *testing.T) {
 		t.Errorf("after expiry trace 1 keeps only its newest span, got %v", shape)
 	}
 	s.expire(t0 + int64(20*time.Second))
-	if s.len() != 0 || len(s.shards[0].traces) != 0 {
-		t.Errorf("everything must expire: %d nodes, %d traces", s.len(), len(s.shards[0].traces))
+	if s.len() != 0 || s.shards[0].traces.len() != 0 {
+		t.Errorf("everything must expire: %d nodes, %d traces", s.len(), s.shards[0].traces.len())
 	}
 }
 

@@ -100,7 +100,7 @@ func (h *harness) flood(ctx context.Context) int {
 	res.LimitMiB = limit
 	res.CollectorEnv = o.collectorEnv
 	storm, _ := findLoad("storm")
-	c, err := h.startCollector(ctx, "flood-tapio", h.configs(storm, tapio), filepath.Join(o.out, "data", "flood-tapio"))
+	c, err := h.startCollector(ctx, "flood-tapio", collectorCPU, h.configs(storm, tapio), filepath.Join(o.out, "data", "flood-tapio"))
 	if err != nil {
 		fatal(err)
 	}

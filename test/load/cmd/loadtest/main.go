@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,6 +38,8 @@ type options struct {
 	profileMode                      string
 	strict                           bool
 	collectorEnv                     string
+	tapioOverlay                     string
+	modes                            string
 	flood                            floodOptions
 }
 
@@ -73,6 +76,8 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the error storm (pprof)")
 	flag.StringVar(&o.profileMode, "profile-mode", unlimited, "the error-storm run profiled: unlimited or fixed (at -rate)")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
+	flag.StringVar(&o.modes, "modes", "fixed,senders,unlimited", "the runs of each load: fixed, senders, unlimited (capacity); ratios need the fixed runs")
+	flag.StringVar(&o.tapioOverlay, "tapio-overlay", "", "one more --config file merged over the Tapio pipeline's, last (an experiment; the report names it)")
 	flag.StringVar(&o.collectorEnv, "collector-env", "", "extra environment of every collector, space-separated NAME=value (e.g. GOMEMLIMIT=800MiB)")
 	flag.DurationVar(&o.flood.duration, "flood-duration", 60*time.Second, "flood: how long the flood lasts")
 	flag.Float64Var(&o.flood.factor, "flood-factor", 10, "flood: offered rate as a multiple of the measured capacity")
@@ -112,9 +117,9 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// loadtest runs every load on both pipelines, interleaved: at the fixed rate pass-through then
-// Tapio, unlimited Tapio then pass-through, so that a drift of the machine's other work weighs
-// on both.
+// loadtest runs every load on both pipelines, interleaved — at the fixed rate pass-through then
+// Tapio, senders Tapio then pass-through, capacity pass-through then Tapio — so that a drift of
+// the machine's other work weighs on both.
 func (h *harness) loadtest(ctx context.Context) int {
 	o := h.opt
 	var loads []load
@@ -149,11 +154,17 @@ func (h *harness) loadtest(ctx context.Context) int {
 			}
 		}
 		lr := loadResult{Load: l.name, About: l.about, Signal: l.signal, Client: l.client, Target: l.target}
-		steps := [][2]string{{passThrough, fixed}, {tapio, fixed}, {tapio, unlimited}, {passThrough, unlimited}}
-		if l.fixedOnly != "" {
-			steps = steps[:2]
-			lr.FixedOnly = l.fixedOnly
+		steps := [][2]string{{passThrough, fixed}, {tapio, fixed}, {tapio, senders}, {passThrough, senders}, {passThrough, unlimited}, {tapio, unlimited}}
+		switch {
+		case l.signal == "kernel":
+			// The kernel load's senders are the connecting process itself: its capacity runs
+			// (two of them, flat out) are its senders runs.
+			steps = [][2]string{steps[0], steps[1], steps[5], steps[4]}
+		case l.noCapacity != "":
+			steps = steps[:4]
+			lr.NoCapacity = l.noCapacity
 		}
+		steps = slices.DeleteFunc(steps, func(s [2]string) bool { return !slices.Contains(strings.Split(o.modes, ","), s[1]) })
 		for _, step := range steps {
 			fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s …", time.Now().Format("15:04:05"), l.name, step[0], step[1])
 			r, err := h.run(ctx, l, step[0], step[1], "")

@@ -15,7 +15,7 @@ import (
 	"github.com/yairfalse/tapio/test/load/internal/gen"
 )
 
-// loadResult is one load's four runs: pass-through and Tapio, fixed rate and unlimited.
+// loadResult is one load's runs: pass-through and Tapio, at the fixed rate, senders and capacity.
 type loadResult struct {
 	Load   string      `json:"load"`
 	About  string      `json:"about"`
@@ -24,8 +24,8 @@ type loadResult struct {
 	Target string      `json:"target,omitempty"`
 	Runs   []runResult `json:"runs"`
 	Ratios []ratio     `json:"ratios"`
-	// FixedOnly says why the load has no unlimited runs.
-	FixedOnly string `json:"fixed_only,omitempty"`
+	// NoCapacity says why the load has no capacity runs.
+	NoCapacity string `json:"no_capacity,omitempty"`
 }
 
 // ratio is Tapio's figure over pass-through's, with the target it is held to (if any).
@@ -50,6 +50,8 @@ type meta struct {
 	WarmupS     float64 `json:"warmup_s"`
 	WindowS     float64 `json:"window_s"`
 	DurationS   float64 `json:"duration_s"`
+	// TapioOverlay is an experiment's config merged over the shipped one; empty: what ships.
+	TapioOverlay string `json:"tapio_overlay,omitempty"`
 }
 
 type report struct {
@@ -77,7 +79,7 @@ var targets = []string{
 const collectorBound = 0.85
 
 func machineMeta(o options) meta {
-	m := meta{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Commit: o.commit, CPUs: runtime.NumCPU(), Go: runtime.Version(),
+	m := meta{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Commit: o.commit, TapioOverlay: o.tapioOverlay, CPUs: runtime.NumCPU(), Go: runtime.Version(),
 		LoadAvgAtGo: loadAvg1(), Rate: o.rate, KernelRate: o.kernelRate, WarmupS: o.warmup.Seconds(), WindowS: o.window.Seconds()}
 	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(raw))
@@ -120,6 +122,11 @@ func (r *report) evaluate() {
 		lr.Ratios = nil
 		pf, tf := lr.run(passThrough, fixed), lr.run(tapio, fixed)
 		pu, tu := lr.run(passThrough, unlimited), lr.run(tapio, unlimited)
+		ps, ts := lr.run(passThrough, senders), lr.run(tapio, senders)
+		if lr.Signal == "kernel" {
+			// The connecting processes flat out are the kernel load's senders.
+			ps, ts = pu, tu
+		}
 		if pf == nil || tf == nil {
 			continue
 		}
@@ -139,17 +146,27 @@ func (r *report) evaluate() {
 			p99.Passed = check(p99.Value, true, 2)
 			lr.Ratios = append(lr.Ratios, p99)
 		}
-		if pu != nil && tu != nil {
-			maxRate := ratio{What: "highest sustained rate", Value: div(tu.Accepted, pu.Accepted)}
+		if ps != nil && ts != nil {
+			maxRate := ratio{What: "highest sustained rate (senders)", Value: div(ts.Accepted, ps.Accepted)}
 			if lr.Target == "storm" {
 				maxRate.Bound, maxRate.Passed = "≥ 0.95", check(maxRate.Value, false, 0.95)
 			}
-			if pu.Cores < collectorBound || tu.Cores < collectorBound {
-				maxRate.Note = fmt.Sprintf("the collectors used %.2f (pass-through) and %.2f (Tapio) of their core: a rate is the collector's own limit only near 1; below, the client or the machine's other work held it back", pu.Cores, tu.Cores)
-			}
 			lr.Ratios = append(lr.Ratios, maxRate)
-			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (unlimited)", Value: div(tu.PeakRSSMiB, pu.PeakRSSMiB)})
-		} else {
+		}
+		if pu != nil && tu != nil && lr.Signal != "kernel" {
+			capacity := ratio{What: "capacity on one core", Value: div(tu.Accepted, pu.Accepted),
+				Note: fmt.Sprintf("on a saturated core the rate ratio is about the inverse of the CPU per item ratio (here %.2f×, so %.2f×)", div(tu.CPUPerMillion, pu.CPUPerMillion), div(pu.CPUPerMillion, tu.CPUPerMillion))}
+			if pu.Cores < collectorBound || tu.Cores < collectorBound {
+				capacity.Note = fmt.Sprintf("the collectors used %.2f (pass-through) and %.2f (Tapio) of their core: a rate is the collector's own limit only near 1; below, the client or the machine's other work held it back", pu.Cores, tu.Cores)
+			}
+			lr.Ratios = append(lr.Ratios, capacity)
+		}
+		switch {
+		case pu != nil && tu != nil:
+			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (capacity)", Value: div(tu.PeakRSSMiB, pu.PeakRSSMiB)})
+		case ps != nil && ts != nil:
+			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (senders)", Value: div(ts.PeakRSSMiB, ps.PeakRSSMiB)})
+		default:
 			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (fixed)", Value: div(tf.PeakRSSMiB, pf.PeakRSSMiB)})
 		}
 		for _, x := range lr.Ratios {
@@ -213,23 +230,41 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "## otelcol-tapio under load — %s, commit %s\n\n", m.Date, m.Commit)
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), Linux %s, %s. Load average when the run began: %.2f. Took %.0f s.\n",
 		m.CPUs, m.CPUModel, m.Kernel, m.Go, m.LoadAvgAtGo, m.DurationS)
-	fmt.Fprintf(&b, "Collector pinned to CPU %s, load generator to CPU %s. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
-		collectorCPU, clientCPU, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
-	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | unlimited: accepted/s | collector cores (unlimited) | peak RSS MiB (fixed / unlimited) | refused, dropped, evicted, failed | machine idle (fixed / unlimited) |\n")
+	if m.TapioOverlay != "" {
+		fmt.Fprintf(&b, "**Not the shipped pipeline**: %s merged over it.\n", m.TapioOverlay)
+	}
+	fmt.Fprintf(&b, "Fixed-rate and capacity runs: collector pinned to CPU %s, load generator to CPU %s. Senders runs: %d SDK workers flat out, nothing pinned. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
+		collectorCPU, clientCPU, sendersWorkers, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
+	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | senders: accepted/s (collector cores) | capacity on one core: accepted/s (cores) | peak RSS MiB (fixed / senders / capacity) | refused, dropped, evicted, failed | machine idle (fixed / senders / capacity) |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for i := range r.Loads {
 		lr := &r.Loads[i]
 		for _, p := range []string{passThrough, tapio} {
-			f, u := lr.run(p, fixed), lr.run(p, unlimited)
+			f := lr.run(p, fixed)
 			if f == nil {
 				continue
 			}
-			unlim, cores, rss, idle := "—", "—", fmt.Sprintf("%.0f / —", f.PeakRSSMiB), fmt.Sprintf("%.0f %% / —", 100*f.MachineIdle)
+			s, u := lr.run(p, senders), lr.run(p, unlimited)
+			if lr.Signal == "kernel" {
+				s = u // the connecting processes flat out are the kernel load's senders
+			}
+			rate := func(r *runResult) string {
+				if r == nil {
+					return "—"
+				}
+				return fmt.Sprintf("%s (%.2f)", thousands(r.Accepted), r.Cores)
+			}
+			rss := fmt.Sprintf("%.0f", f.PeakRSSMiB)
+			idle := fmt.Sprintf("%.0f %%", 100*f.MachineIdle)
 			problems := f.problemTotal() + senderFailed(f)
-			if u != nil {
-				unlim, cores = thousands(u.Accepted), fmt.Sprintf("%.2f", u.Cores)
-				rss, idle = fmt.Sprintf("%.0f / %.0f", f.PeakRSSMiB, u.PeakRSSMiB), fmt.Sprintf("%.0f %% / %.0f %%", 100*f.MachineIdle, 100*u.MachineIdle)
-				problems += u.problemTotal() + senderFailed(u)
+			for _, r := range []*runResult{s, u} {
+				if r == nil || (r == u && lr.Signal == "kernel") {
+					rss, idle = rss+" / —", idle+" / —"
+					continue
+				}
+				rss += fmt.Sprintf(" / %.0f", r.PeakRSSMiB)
+				idle += fmt.Sprintf(" / %.0f %%", 100*r.MachineIdle)
+				problems += r.problemTotal() + senderFailed(r)
 			}
 			name := ""
 			if p == passThrough {
@@ -239,11 +274,15 @@ func (r *report) markdown() string {
 			if !f.Sustained {
 				fixedRate += " (not sustained)"
 			}
+			capacity := rate(u)
+			if lr.Signal == "kernel" {
+				capacity = "(senders)"
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n",
-				name, p, fixedRate, f.CPUPerMillion, p99(f), unlim, cores, rss, thousands(problems), idle)
+				name, p, fixedRate, f.CPUPerMillion, p99(f), rate(s), capacity, rss, thousands(problems), idle)
 		}
-		fmt.Fprintf(&b, "| | *Tapio / pass-through* | | %s | %s | %s | | %s | | |\n",
-			lr.ratioOf("CPU per item"), lr.ratioOf("sender p99"), lr.ratioOf("highest sustained"), lr.ratioOf("peak RSS"))
+		fmt.Fprintf(&b, "| | *Tapio / pass-through* | | %s | %s | %s | %s | %s | | |\n",
+			lr.ratioOf("CPU per item"), lr.ratioOf("sender p99"), lr.ratioOf("highest sustained"), lr.ratioOf("capacity"), lr.ratioOf("peak RSS"))
 	}
 	b.WriteString("\nTargets: " + strings.Join(r.Targets, "; ") + ".")
 	fmt.Fprintf(&b, " Missed: %d.\n", r.Missed)
@@ -257,8 +296,8 @@ func (r *report) markdown() string {
 	b.WriteString("\n### Notes on the ratios\n\n")
 	any := false
 	for _, lr := range r.Loads {
-		if lr.FixedOnly != "" {
-			fmt.Fprintf(&b, "- %s: fixed rate only: %s\n", lr.Load, lr.FixedOnly)
+		if lr.NoCapacity != "" {
+			fmt.Fprintf(&b, "- %s: no capacity runs: %s\n", lr.Load, lr.NoCapacity)
 			any = true
 		}
 		for _, x := range lr.Ratios {

@@ -22,13 +22,23 @@ import (
 	"github.com/yairfalse/tapio/test/load/internal/procstat"
 )
 
-// The CPUs the collector and the load generator are pinned to: one each, so that neither's work
-// is taken from the other's and the collector's rate is that of one core (as make bench states
-// targets per core). Other work on the machine still shares both; the report says how much.
+// The CPUs the collector and the load generator are pinned to in the fixed-rate and capacity
+// runs: one each, so that neither's work is taken from the other's and the collector's rate is
+// that of one core (as make bench states targets per core). Other work on the machine still
+// shares both; the report says how much. The senders runs pin neither (cpusFor).
 const (
 	collectorCPU = "1"
 	clientCPU    = "0"
 )
+
+// cpusFor is what a run's process is pinned to: nothing in the senders runs, where applications
+// and the collector share the machine as they do on a node.
+func cpusFor(mode, cpus string) string {
+	if mode == senders {
+		return ""
+	}
+	return cpus
+}
 
 // runResult is one pipeline under one load in one mode.
 type runResult struct {
@@ -78,7 +88,7 @@ type collectorRun struct {
 	metrics string
 }
 
-func (h *harness) startCollector(ctx context.Context, name string, configs []string, dataDir string) (*collectorRun, error) {
+func (h *harness) startCollector(ctx context.Context, name, cpus string, configs []string, dataDir string) (*collectorRun, error) {
 	if err := os.RemoveAll(dataDir); err != nil {
 		return nil, err
 	}
@@ -91,7 +101,7 @@ func (h *harness) startCollector(ctx context.Context, name string, configs []str
 	}
 	p := h.ports
 	proc, err := child.Start(child.Spec{
-		Name: name, Argv: argv, CPUs: collectorCPU, LogPath: filepath.Join(h.opt.out, "logs", name+".log"),
+		Name: name, Argv: argv, CPUs: cpus, LogPath: filepath.Join(h.opt.out, "logs", name+".log"),
 		Env: append([]string{
 			"TAPIO_DATA_DIR=" + dataDir,
 			"LOAD_HEALTH_PORT=" + strconv.Itoa(p.health), "LOAD_OTLP_GRPC_PORT=" + strconv.Itoa(p.grpc),
@@ -194,7 +204,7 @@ func (h *harness) run(ctx context.Context, l load, pipeline, mode string, profil
 			res.OfferedTarget = o.kernelRate
 		}
 	}
-	c, err := h.startCollector(ctx, id, h.configs(l, pipeline), filepath.Join(o.out, "data", id))
+	c, err := h.startCollector(ctx, id, cpusFor(mode, collectorCPU), h.configs(l, pipeline), filepath.Join(o.out, "data", id))
 	if err != nil {
 		return res, err
 	}
@@ -203,7 +213,7 @@ func (h *harness) run(ctx context.Context, l load, pipeline, mode string, profil
 	if err != nil {
 		return res, err
 	}
-	client, err := child.Start(child.Spec{Name: id + "-client", Argv: h.clientArgv(l, mode), CPUs: clientCPU,
+	client, err := child.Start(child.Spec{Name: id + "-client", Argv: h.clientArgv(l, mode), CPUs: cpusFor(mode, clientCPU),
 		LogPath: filepath.Join(o.out, "logs", id+"-client.log"), Capture: l.client == "loadgen"})
 	if err != nil {
 		return res, err

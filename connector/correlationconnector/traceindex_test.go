@@ -1,0 +1,86 @@
+package correlationconnector
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// TestTraceIndexAgreesWithAMap drives the index and a Go map with the same random sets and
+// deletes — many ids colliding on few home slots, across growth and shrinking — and compares
+// every lookup: a deletion that broke a probe run would lose an entry behind it.
+func TestTraceIndexAgreesWithAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := newTraceIndex()
+	want := map[pcommon.TraceID]nodeRef{}
+	ids := make([]pcommon.TraceID, 5000)
+	for i := range ids {
+		// Ids that differ only in a few bits of both halves: their homes crowd together.
+		ids[i][0], ids[i][8] = byte(i), byte(i>>8)
+		ids[i][15] = byte(rng.IntN(4))
+	}
+	for step := 0; step < 200_000; step++ {
+		id := ids[rng.IntN(len(ids))]
+		ref := nodeRef(rng.Uint64N(1<<40) + 1)
+		switch rng.IntN(3) {
+		case 0, 1:
+			x.set(id, ref)
+			want[id] = ref
+		default:
+			held := want[id]
+			if rng.IntN(2) == 0 {
+				held++ // a newer node holds the entry: deleteIf must keep it
+			}
+			x.deleteIf(id, held)
+			if want[id] == held {
+				delete(want, id)
+			}
+		}
+		if step%10_000 == 0 {
+			x.shrinkIfSparse()
+		}
+	}
+	if x.len() != len(want) {
+		t.Fatalf("index holds %d entries, the map %d", x.len(), len(want))
+	}
+	for _, id := range ids {
+		if got := x.get(id); got != want[id] {
+			t.Fatalf("trace %x: index %d, map %d", id, got, want[id])
+		}
+	}
+	// Emptied, it shrinks back to its start size.
+	for id, ref := range want {
+		x.deleteIf(id, ref)
+	}
+	for len(x.slots) > minTraceSlots {
+		before := len(x.slots)
+		x.shrinkIfSparse()
+		if len(x.slots) == before {
+			t.Fatalf("an empty index of %d slots did not shrink", before)
+		}
+	}
+}
+
+func BenchmarkTraceIndex(b *testing.B) {
+	const live = 500_000
+	x := newTraceIndex()
+	ids := make([]pcommon.TraceID, live)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range ids {
+		for k := range ids[i] {
+			ids[i][k] = byte(rng.Uint32())
+		}
+		x.set(ids[i], nodeRef(i+1))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	// Steady churn, as the store sees it: the oldest trace leaves, a new one comes.
+	for i := 0; i < b.N; i++ {
+		k := i % live
+		x.deleteIf(ids[k], nodeRef(k+1))
+		ids[k][0]++
+		_ = x.get(ids[k])
+		x.set(ids[k], nodeRef(k+1))
+	}
+}
