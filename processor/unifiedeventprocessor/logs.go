@@ -20,13 +20,14 @@ const (
 func (n *normalizer) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	var t tally
 	var regrouped kubernetesRegrouper
+	var ids unifiedevent.EventIDs
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
-			at := &recordPlace{resource: rl.Resource(), scope: sl.Scope(), sole: sls.Len() == 1 && sl.LogRecords().Len() == 1}
+			at := &recordPlace{resource: rl.Resource(), scope: sl.Scope(), sole: sls.Len() == 1 && sl.LogRecords().Len() == 1, ids: &ids}
 			at.entity.attrs = at.resource.Attributes()
 			normalizedHere := false
 			sl.LogRecords().RemoveIf(func(rec plog.LogRecord) bool {
@@ -60,6 +61,8 @@ type recordPlace struct {
 	// entity is the resource's, for application logs (a Kubernetes event, which may take the
 	// resource over, derives its own).
 	entity resourceEntity
+	// ids are the Consume call's event ids, made a block at a time.
+	ids *unifiedevent.EventIDs
 }
 
 // normalizeRecord turns one log record into a UnifiedEvent, validates one that already is, or
@@ -162,7 +165,7 @@ func (n *normalizer) normalizeApplicationLog(at *recordPlace, rec plog.LogRecord
 		// An application's own event name is kept beside ours rather than lost.
 		m.PutStr(unifiedevent.KeyOriginalEventName, own.AsString())
 	}
-	attrs.Stamp(def, sourceOTLP)
+	attrs.StampWithID(def, sourceOTLP, at.ids.Next())
 	attrs.SetEntityID(entity)
 	if rec.SeverityNumber() == plog.SeverityNumberUnspecified && rec.SeverityText() == "" {
 		rec.SetSeverityNumber(def.Severity)

@@ -12,11 +12,12 @@ import (
 
 func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var t tally
+	var ids unifiedevent.EventIDs
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
 		resource := rs.Resource().Attributes()
-		res := spanResource{entity: resourceEntity{attrs: resource}, service: unifiedevent.StringAttribute(resource, unifiedevent.KeyServiceName)}
+		res := spanResource{entity: resourceEntity{attrs: resource}, service: unifiedevent.StringAttribute(resource, unifiedevent.KeyServiceName), ids: &ids}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -41,6 +42,8 @@ func (n *normalizer) processTraces(ctx context.Context, td ptrace.Traces) (ptrac
 type spanResource struct {
 	entity  resourceEntity
 	service string
+	// ids are the Consume call's event ids, made a block at a time.
+	ids *unifiedevent.EventIDs
 }
 
 // spanFacts is what one pass over a span's attributes tells about its outcome.
@@ -119,7 +122,7 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	// Room for all written below (the stamp, the entity id, a threshold) at once.
 	attrs.EnsureCapacity(attrs.Len() + unifiedevent.StampedKeys + 2)
 	ue := unifiedevent.Of(attrs)
-	ue.Stamp(def, sourceOTLP)
+	ue.StampWithID(def, sourceOTLP, res.ids.Next())
 	ue.SetEntityID(res.entity.of(attrs, facts.namesEntity))
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
