@@ -110,7 +110,8 @@ rca: rca-deps $(OTELCOL) $(RCA_DIR)/rca
 # the module's own generator (OpenTelemetry Go SDK, export latency measured), Tapio's shipped
 # pipeline side by side with a pass-through one. Not part of make test: it takes minutes and wants
 # a quiet machine. LOAD_DURATION is each run's window; LOAD selects loads (comma-separated) or
-# flood; LOAD_RATE the fixed rate both pipelines must sustain. The kernel load needs root.
+# flood; LOAD_RATE the fixed rate both pipelines must sustain; LOAD_MODES the kinds of run (fixed,
+# senders, unlimited = capacity on one core). The kernel load needs root.
 # Ports 28100-28199.
 TELEMETRYGEN         := $(BIN_DIR)/telemetrygen
 TELEMETRYGEN_VERSION := v0.145.0
@@ -119,6 +120,7 @@ LOAD_SOURCES  := $(shell find test/load -name '*.go' 2>/dev/null) test/load/go.m
 LOAD_DURATION ?= 15s
 LOAD_WARMUP   ?= 3s
 LOAD_RATE     ?= 30000
+LOAD_MODES    ?= fixed,senders,unlimited
 LOAD          ?= healthy,storm,errorlogs,kernel,tg-healthy,tg-storm
 FLOOD_DURATION ?= 60s
 # e.g. GOMEMLIMIT=800MiB: extra environment of every collector the load test starts.
@@ -135,7 +137,7 @@ loadtest: $(OTELCOL) $(TELEMETRYGEN) $(LOAD_DIR)/loadtest
 	$(LOAD_DIR)/loadtest -collector $(OTELCOL) -telemetrygen $(TELEMETRYGEN) -loadgen $(LOAD_DIR)/loadgen \
 	  -shipped distributions/standalone/config.yaml -load-dir test/load -out $(LOAD_DIR) \
 	  -commit "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- . 2>/dev/null || echo -dirty)" \
-	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -flood-duration $(FLOOD_DURATION) \
+	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -modes '$(LOAD_MODES)' -flood-duration $(FLOOD_DURATION) \
 	  -collector-env '$(LOAD_COLLECTOR_ENV)'
 
 flood:
