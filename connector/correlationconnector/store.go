@@ -32,11 +32,22 @@ func makeRef(seq uint32, i int) nodeRef { return nodeRef(uint64(seq)<<32 | uint6
 func (r nodeRef) seq() uint32           { return uint32(r >> 32) }
 func (r nodeRef) index() int            { return int(uint32(r)) }
 
+// bucket holds the nodes added in one time slice, in chunks of fixed size: a bucket grows by a
+// chunk, never by copying what it holds (a storm's bucket holds hundreds of thousands of nodes).
 type bucket struct {
-	seq   uint32
-	start int64
-	nodes []spanNode
+	seq    uint32
+	start  int64
+	chunks [][]spanNode
+	count  int
 }
+
+// chunkBits sets the nodes per chunk: 4096 nodes, 192 KiB.
+const (
+	chunkBits  = 12
+	chunkNodes = 1 << chunkBits
+)
+
+func (b *bucket) at(i int) *spanNode { return &b.chunks[i>>chunkBits][i&(chunkNodes-1)] }
 
 // spanStore is the trace structure of every recent span, sharded by trace id so that concurrent
 // Consume calls rarely meet on a lock. Each shard is a ring of time buckets plus a map from trace
@@ -55,8 +66,9 @@ type shard struct {
 	buckets []*bucket // oldest first; sequence numbers are consecutive
 	nextSeq uint32
 	count   int
-	free    [][]spanNode
-	_       [64]byte // keep shards' hot fields on different cache lines
+	// free holds chunks of dropped buckets for the next ones: a steady stream reuses its memory.
+	free [][]spanNode
+	_    [64]byte // keep shards' hot fields on different cache lines
 }
 
 // storeChange is what one insert or expiry did, for self-telemetry.
@@ -144,8 +156,8 @@ func (sh *shard) add(n *spanNode, now, width int64, capacity int, run *traceRun)
 		sh.indexRun(run)
 		n.prev = sh.traces.get(n.trace)
 	}
-	ref := makeRef(cur.seq, len(cur.nodes))
-	cur.nodes = append(cur.nodes, *n)
+	ref := makeRef(cur.seq, cur.count)
+	sh.append(cur, n)
 	*run = traceRun{trace: n.trace, ref: ref, open: true}
 	sh.count++
 	return evicted
@@ -163,35 +175,59 @@ func (sh *shard) current(now, width int64) *bucket {
 func (sh *shard) open(now int64) *bucket {
 	b := &bucket{seq: sh.nextSeq, start: now}
 	sh.nextSeq++
-	if k := len(sh.free); k > 0 {
-		b.nodes = sh.free[k-1][:0]
-		sh.free = sh.free[:k-1]
-	} else if k := len(sh.buckets); k > 0 {
-		// Traffic is steady more often than not: room for as many spans as the last bucket took
-		// saves the copies of growing to it.
-		b.nodes = make([]spanNode, 0, len(sh.buckets[k-1].nodes))
-	}
 	sh.buckets = append(sh.buckets, b)
 	return b
+}
+
+// append adds a node at the end of a bucket, starting a chunk when the last is full.
+func (sh *shard) append(b *bucket, n *spanNode) {
+	if b.count&(chunkNodes-1) == 0 {
+		var c []spanNode
+		if k := len(sh.free); k > 0 {
+			c = sh.free[k-1]
+			sh.free = sh.free[:k-1]
+		} else {
+			c = make([]spanNode, chunkNodes)
+		}
+		b.chunks = append(b.chunks, c)
+	}
+	*b.at(b.count) = *n
+	b.count++
 }
 
 // dropOldest removes the oldest bucket and every trace index entry that points into it.
 func (sh *shard) dropOldest() int {
 	b := sh.buckets[0]
-	for i := range b.nodes {
-		n := &b.nodes[i]
-		sh.traces.deleteIf(n.trace, makeRef(b.seq, i))
+	for i := 0; i < b.count; i++ {
+		sh.traces.deleteIf(b.at(i).trace, makeRef(b.seq, i))
 	}
-	dropped := len(b.nodes)
+	dropped := b.count
 	sh.count -= dropped
 	copy(sh.buckets, sh.buckets[1:])
 	sh.buckets[len(sh.buckets)-1] = nil
 	sh.buckets = sh.buckets[:len(sh.buckets)-1]
-	if len(sh.free) < 4 {
-		clear(b.nodes)
-		sh.free = append(sh.free, b.nodes[:0])
+	// Chunks hold no pointers: they are reused as they are, up to a bucket's worth (expire trims
+	// the rest once traffic falls).
+	for _, c := range b.chunks {
+		if len(sh.free) >= len(b.chunks) {
+			break
+		}
+		sh.free = append(sh.free, c)
 	}
 	return dropped
+}
+
+// trimFree keeps no more free chunks than the newest bucket took: when traffic falls, the memory
+// of a storm's buckets goes back.
+func (sh *shard) trimFree() {
+	keep := 1
+	if k := len(sh.buckets); k > 0 {
+		keep = max(keep, len(sh.buckets[k-1].chunks))
+	}
+	if len(sh.free) > keep {
+		clear(sh.free[keep:])
+		sh.free = sh.free[:keep]
+	}
 }
 
 func (sh *shard) node(ref nodeRef) (*spanNode, bool) {
@@ -203,10 +239,10 @@ func (sh *shard) node(ref nodeRef) (*spanNode, bool) {
 		return nil, false
 	}
 	k := int(ref.seq() - first)
-	if k >= len(sh.buckets) || ref.index() >= len(sh.buckets[k].nodes) {
+	if k >= len(sh.buckets) || ref.index() >= sh.buckets[k].count {
 		return nil, false
 	}
-	return &sh.buckets[k].nodes[ref.index()], true
+	return sh.buckets[k].at(ref.index()), true
 }
 
 // expire drops every bucket that ended more than a window before now.
@@ -218,6 +254,7 @@ func (s *spanStore) expire(now int64) storeChange {
 			ch.expired += sh.dropOldest()
 		}
 		sh.traces.shrinkIfSparse()
+		sh.trimFree()
 		sh.mu.Unlock()
 	}
 	return ch

@@ -222,3 +222,51 @@ func TestUnexplainedEventsCarryTheirJoinLink(t *testing.T) {
 		t.Errorf("confidence %s", c)
 	}
 }
+
+// TestSpanStoreAcrossChunksAndCap fills buckets past several chunks and the shard's cap: every
+// node of a trace spread over chunks and buckets stays reachable, eviction at the cap drops the
+// oldest bucket whole, and what expires gives its chunks back.
+func TestSpanStoreAcrossChunksAndCap(t *testing.T) {
+	window := int64(8 * time.Second)
+	const capacity = 5 * chunkNodes
+	s := newSpanStore(1, window, capacity)
+	t0 := scenarioStart.UnixNano()
+	// Trace 1 gets one span every 1000 nodes, across three buckets of 2.5 chunks each.
+	var want []uint64
+	for b := 0; b < 3; b++ {
+		nodes := make([][]spanNode, 1)
+		for i := 0; i < 5*chunkNodes/2; i++ {
+			n := uint64(b*10*chunkNodes + i + 2)
+			trace := n
+			if i%1000 == 0 {
+				trace = 1
+				if b > 0 {
+					want = append(want, n) // the first bucket is evicted at the cap
+				}
+			}
+			nodes[0] = append(nodes[0], spanNode{trace: traceID(trace), span: spanID(n), parent: spanID(n - 1)})
+		}
+		ch := s.insert(nodes, t0+int64(b)*int64(time.Second))
+		if wantEvicted := map[int]int{0: 0, 1: 0, 2: 5 * chunkNodes / 2}[b]; ch.evicted != wantEvicted {
+			t.Fatalf("bucket %d: evicted %d, want %d", b, ch.evicted, wantEvicted)
+		}
+	}
+	if s.len() != capacity {
+		t.Fatalf("store holds %d nodes, want its cap %d", s.len(), capacity)
+	}
+	shape := traceShape{}
+	s.shapeOf(traceID(1), shape)
+	if len(shape) != len(want) {
+		t.Fatalf("trace 1 has %d nodes, want %d", len(shape), len(want))
+	}
+	for _, n := range want {
+		if shape[spanID(n)].parent != spanID(n-1) {
+			t.Fatalf("node %d of trace 1 missing or wrong: %v", n, shape[spanID(n)])
+		}
+	}
+	s.expire(t0 + int64(20*time.Second))
+	sh := s.shards[0]
+	if s.len() != 0 || sh.traces.len() != 0 || len(sh.free) > 1 {
+		t.Fatalf("after expiry: %d nodes, %d traces, %d free chunks kept", s.len(), sh.traces.len(), len(sh.free))
+	}
+}
