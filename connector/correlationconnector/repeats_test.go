@@ -53,9 +53,18 @@ func TestAMergedRecordCountsAsItsEvents(t *testing.T) {
 	if got := h.counter(t, "otelcol_connector_correlation_events_accepted", "kind", "problem_event"); got != 1254 {
 		t.Errorf("problem events accepted: %d, want 1254", got)
 	}
-	// The chain is of records, and so is its cap.
-	if n := len(chainNames(recs[0])); n != 3 {
-		t.Errorf("chain of %d entries, cap 3", n)
+	// The chain is of records, and so is its cap; an entry made of a merged record says how
+	// many events it stands for.
+	counts := map[string]string{}
+	ids, logCounts := chainField(recs[0], unifiedevent.KeyEventID), chainField(recs[0], unifiedevent.KeyLogCount)
+	if len(ids) != 3 {
+		t.Fatalf("chain of %d entries, cap 3", len(ids))
+	}
+	for i := range ids {
+		counts[ids[i]] = logCounts[i]
+	}
+	if counts[eventID(2)] != "1000" || counts[eventID(1)] != "" || counts[eventID(3)] != "" {
+		t.Errorf("chain entries' log_count by event id: %v; want 1000 on the merged record's, none on the others", counts)
 	}
 }
 

@@ -27,7 +27,7 @@ const RepeatTimeLayout = time.RFC3339Nano
 const MaxLogCount = 1 << 31
 
 var repeatKeySpecs = []KeySpec{
-	{KeyLogCount, OnRecord, "how many events the record stands for, when more than one: repeats merged into it (logdedup's name; an integer ≥ 2, absent for one). Counters of events count a record as this many"},
+	{KeyLogCount, OnRecord, "how many events the record stands for, when more than one: repeats merged into it (logdedup's name; an integer ≥ 2, absent for one). Counters of events count a record as this many. Also on a correlation chain entry made from such a record"},
 	{KeyFirstObservedTimestamp, OnRecord, "when the first of those events happened, RFC 3339 in UTC with the fraction of a second (logdedup's name); the record's Timestamp is the same instant"},
 	{KeyLastObservedTimestamp, OnRecord, "when the last of them happened, same format"},
 }
