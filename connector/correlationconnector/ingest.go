@@ -434,7 +434,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 		ts = now
 	}
 	if ts < oldest {
-		b.tally.late++
+		b.tally.late += unifiedevent.RepeatCount(attrs) // a merged record's events are all late
 		return
 	}
 	e := c.appendProblem(b)

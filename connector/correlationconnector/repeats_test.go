@@ -134,3 +134,47 @@ func TestWALEventKeepsItsRepeats(t *testing.T) {
 		t.Error("an event of one is written with repeats: entries without merged records must stay as older builds read them")
 	}
 }
+
+// A counted run of merged records whose counts pass 31 bits is split: the entry decodes, and it
+// counts every event.
+func TestWALCountedRunsOfHugeCountsDecode(t *testing.T) {
+	var problems []pendingEvent
+	var ops []walOp
+	const records = 5
+	for i := 0; i < records; i++ {
+		var e pendingEvent
+		e.time, e.name, e.layer, e.entity = int64(i), unifiedevent.ConnectionRefused, unifiedevent.LayerNetwork, "ledger-db"
+		e.repeats = unifiedevent.MaxLogCount - 1
+		problems = append(problems, e)
+		ops = append(ops, walOp{kind: walOpJoin, id: "inc-1", event: int32(i)}) // counted only
+	}
+	buf := appendWALEntry(nil, 1, ops, problems, nil)
+	var entry walEntry
+	if err := decodeWALEntry(buf, nil, &entry); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	var events int64
+	for _, op := range entry.ops {
+		switch op.kind {
+		case walOpJoin:
+			events += int64(entry.events[op.event].events())
+		case walOpCount:
+			events += op.count
+		}
+	}
+	if want := int64(records) * unifiedevent.MaxLogCount; events != want {
+		t.Errorf("the entry counts %d events, want %d", events, want)
+	}
+}
+
+// A late merged record drops all the events it stands for, and says so.
+func TestALateMergedRecordCountsItsEventsDropped(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Window = time.Minute
+	h := newHarness(t, cfg)
+	h.clock.Set(scenarioStart.Add(2 * time.Minute))
+	must(t, h.c.consumeLogs(ctx, logsOf(refusedStorm(1, 40, 30*time.Second), refusedStorm(2, 1, 30*time.Second))))
+	if got := h.counter(t, "otelcol_connector_correlation_events_dropped", "reason", "late"); got != 41 {
+		t.Errorf("late events = %d, want 41 (a record of 40 and one of 1)", got)
+	}
+}

@@ -135,6 +135,9 @@ func (cs *countedClasses) segment(ops []walOp, problems []pendingEvent, i int) (
 		for k < n && !bindsAlike(&problems[ops[cs.of[k].first].event].problemEvent, e) {
 			k++
 		}
+		if k < n && cs.of[k].count+e.events() > math.MaxInt32 {
+			break // a class's count fits the 31 bits a counted run is read with
+		}
 		if k == n {
 			if n == maxCountedClasses {
 				break
@@ -528,7 +531,7 @@ func decodeWALEvent(r *walReader, e *problemEvent, rules []ThresholdRule) {
 	}
 	e.peerPort = r.int32()
 	if flags&evRepeats != 0 {
-		if n := r.uvarint(); r.err == nil && (n == 0 || n >= unifiedevent.MaxLogCount) {
+		if n := r.uvarint(); r.err == nil && (n == 0 || n > unifiedevent.MaxLogCount-1) {
 			r.fail(fmt.Errorf("an event standing for %d more", n))
 		} else {
 			e.repeats = uint32(n)

@@ -1,6 +1,7 @@
 package unifiedevent
 
 import (
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -23,8 +24,8 @@ const (
 const RepeatTimeLayout = time.RFC3339Nano
 
 // MaxLogCount bounds what a reader takes from log_count: a count beyond it (no batch holds that
-// many events) is read as this.
-const MaxLogCount = 1 << 31
+// many events) is read as this. It fits 31 bits, as the connector's write-ahead log counts do.
+const MaxLogCount = math.MaxInt32
 
 var repeatKeySpecs = []KeySpec{
 	{KeyLogCount, OnRecord, "how many events the record stands for, when more than one: repeats merged into it (logdedup's name; an integer ≥ 2, absent for one). Counters of events count a record as this many. Also on a correlation chain entry made from such a record"},
