@@ -83,8 +83,12 @@ func putAll(m pcommon.Map, kv map[string]any) error {
 			m.PutStr(k, x)
 		case int:
 			m.PutInt(k, int64(x))
+		case int64:
+			m.PutInt(k, x)
 		case float64:
 			m.PutDouble(k, x)
+		default:
+			panic(fmt.Sprintf("putAll: %s is a %T, which tests do not write", k, v)) // not silently dropped
 		}
 	}
 	return nil

@@ -31,7 +31,10 @@ type problemEvent struct {
 	details *eventDetails // spans, and logs with a route, error type or user
 	breach  *breachFacts  // threshold breaches only
 
-	peerPort   int32
+	peerPort int32
+	// repeats is how many more events this one stands for: a log record that merged repeats of
+	// one event (log_count − 1). Wherever events are counted, it counts as events().
+	repeats    uint32
 	layer      unifiedevent.Layer
 	hasEventID bool
 	isSpan     bool
@@ -91,6 +94,11 @@ type pendingEvent struct {
 }
 
 var noDetails = &eventDetails{}
+
+// events is how many events e stands for: 1, or a merged record's log_count.
+func (e *problemEvent) events() int {
+	return 1 + int(e.repeats)
+}
 
 // facts returns the event's details, or an empty set.
 func (e *problemEvent) facts() *eventDetails {

@@ -389,7 +389,7 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
 		}
 	}
 
-	inc.eventCount++
+	inc.eventCount += e.events()
 	// Make room by closing the least recently updated other incidents; an incident that alone
 	// fills the cap keeps counting events but stops keeping them.
 	for b.held >= b.cfg.MaxEvents {
@@ -665,7 +665,7 @@ func (b *incidentBook) close(inc *incident, t *tally) {
 			t.withoutConsequence = map[unifiedevent.Name]int64{}
 		}
 		for i := range inc.events {
-			t.withoutConsequence[inc.events[i].name]++
+			t.withoutConsequence[inc.events[i].name] += int64(inc.events[i].events())
 		}
 	}
 	for _, k := range inc.keys {

@@ -434,7 +434,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 		ts = now
 	}
 	if ts < oldest {
-		b.tally.late++
+		b.tally.late += unifiedevent.RepeatCount(attrs) // a merged record's events are all late
 		return
 	}
 	e := c.appendProblem(b)
@@ -445,6 +445,9 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 		e.narrative = rec.Body().Str()
 	}
 	x := readEventAttributes(e, res, attrs)
+	// A record that merged repeats of one event (the ebpf receiver's, logdedup's) stands for
+	// log_count events: the incident counts them all.
+	e.repeats = uint32(unifiedevent.RepeatCount(attrs) - 1)
 	c.policy.classify(&e.problemEvent, x.signal)
 	if e.name == unifiedevent.IOError || e.class&classCrash != 0 {
 		e.details.host = res.host
@@ -455,7 +458,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 		key := endpoint(x.srcAddr, x.srcPort, localScope(res.host, x.netns))
 		b.tally.evicted[evictPeers] += int64(c.peers.register(key, e.entity, peerFromAccepted, now))
 	}
-	b.tally.accepted[acceptProblem]++
+	b.tally.accepted[acceptProblem] += int64(e.events())
 }
 
 // registerListen learns that the listening socket's address is served by the event's entity: the

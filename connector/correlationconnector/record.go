@@ -146,6 +146,9 @@ func (rb *recordBuilder) chainEntry(ev []problemEvent, e *problemEvent, l chainL
 		UserID:    d.user,
 		SessionID: d.session,
 	}
+	if n := e.events(); n > 1 {
+		entry.Count = int64(n)
+	}
 	if !e.trace.IsEmpty() {
 		entry.TraceID = hex.EncodeToString(e.trace[:])
 	}

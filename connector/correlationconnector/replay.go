@@ -43,7 +43,7 @@ func (b *incidentBook) replayOp(op *walOp, events []problemEvent, seq uint64, no
 			b.replaying[op.id] = inc
 		}
 		e := &events[op.event]
-		inc.eventCount++
+		inc.eventCount += e.events()
 		kept := op.flags&walJoinKept != 0 && len(inc.events) < b.cfg.MaxEventsPerIncident
 		if kept {
 			inc.events = append(inc.events, *e)

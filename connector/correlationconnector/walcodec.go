@@ -36,6 +36,7 @@ const (
 	evDetails
 	evBreach
 	evIsSpan
+	evRepeats // a merged record's repeats follow, uvarint
 )
 
 // appendWALEntry encodes the ops of one call or flush; a join op's event is problems[op.event].
@@ -63,9 +64,10 @@ func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent,
 					buf = appendWALEvent(buf, &problems[first.event].problemEvent, rules)
 					continue
 				}
-				// One event stands for its class, at the class's latest time.
+				// One event stands for its class, at the class's latest time; the op's count
+				// is the class's events, its merged records' repeats included.
 				e := problems[first.event].problemEvent
-				e.time = c.latest
+				e.time, e.repeats = c.latest, 0
 				buf = append(buf, byte(walOpCount))
 				buf = appendString(buf, first.id)
 				buf = binary.AppendUvarint(buf, uint64(c.count))
@@ -133,6 +135,9 @@ func (cs *countedClasses) segment(ops []walOp, problems []pendingEvent, i int) (
 		for k < n && !bindsAlike(&problems[ops[cs.of[k].first].event].problemEvent, e) {
 			k++
 		}
+		if k < n && cs.of[k].count+e.events() > math.MaxInt32 {
+			break // a class's count fits the 31 bits a counted run is read with
+		}
 		if k == n {
 			if n == maxCountedClasses {
 				break
@@ -141,7 +146,7 @@ func (cs *countedClasses) segment(ops []walOp, problems []pendingEvent, i int) (
 			n++
 		}
 		c := &cs.of[k]
-		c.count++
+		c.count += e.events()
 		c.latest = max(c.latest, e.time)
 	}
 	return end, n
@@ -278,6 +283,9 @@ func appendWALEvent(buf []byte, e *problemEvent, rules []ThresholdRule) []byte {
 	if e.isSpan {
 		flags |= evIsSpan
 	}
+	if e.repeats != 0 {
+		flags |= evRepeats
+	}
 	buf = append(buf, flags)
 	buf = binary.AppendVarint(buf, e.time)
 	if flags&evEventID != 0 {
@@ -295,6 +303,9 @@ func appendWALEvent(buf []byte, e *problemEvent, rules []ThresholdRule) []byte {
 	buf = appendString(buf, string(e.name))
 	buf = append(buf, byte(e.layer), byte(e.class), byte(e.joinReason), byte(e.peerVia))
 	buf = binary.AppendVarint(buf, int64(e.peerPort))
+	if flags&evRepeats != 0 {
+		buf = binary.AppendUvarint(buf, uint64(e.repeats))
+	}
 	for _, s := range [...]string{e.entity, e.service, e.pod, e.peerAddr, e.peerTarget, e.narrative} {
 		buf = appendString(buf, s)
 	}
@@ -487,10 +498,7 @@ func decodeWALEntry(data []byte, rules []ThresholdRule, entry *walEntry) error {
 }
 
 func decodeWALEvent(r *walReader, e *problemEvent, rules []ThresholdRule) {
-	flags := r.byte()
-	if flags >= evIsSpan<<1 {
-		r.fail(fmt.Errorf("unknown event flags %#x", flags))
-	}
+	flags := r.byte() // every bit is a flag (evEventID … evRepeats): none is unknown
 	e.time = r.varint()
 	if flags&evEventID != 0 {
 		r.bytes(e.eventID[:])
@@ -522,6 +530,13 @@ func decodeWALEvent(r *walReader, e *problemEvent, rules []ThresholdRule) {
 		r.fail(fmt.Errorf("layer %d, join reason %d or peer source %d out of range", e.layer, e.joinReason, e.peerVia))
 	}
 	e.peerPort = r.int32()
+	if flags&evRepeats != 0 {
+		if n := r.uvarint(); r.err == nil && (n == 0 || n > unifiedevent.MaxLogCount-1) {
+			r.fail(fmt.Errorf("an event standing for %d more", n))
+		} else {
+			e.repeats = uint32(n)
+		}
+	}
 	e.entity = r.string()
 	e.service = r.string()
 	e.pod = r.string()

@@ -99,6 +99,9 @@ func incidentOf(r *ue.CorrelationRecord) impactapi.Incident {
 			c := e.Link.Confidence
 			inc.Chain[i].Link.Confidence = &c
 		}
+		if e.Count > 1 {
+			inc.Chain[i].Count = e.Count
+		}
 	}
 	for _, rec := range r.Recommendations {
 		inc.Recommendations = append(inc.Recommendations, impactapi.Recommendation{Horizon: rec.Horizon, Action: rec.Action})

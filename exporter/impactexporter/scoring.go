@@ -281,12 +281,17 @@ func spanKey(e impactapi.ChainEntry) string {
 }
 
 // keptOnly says when a count is a lower bound: the connector kept fewer events on the chain
-// (max_events_per_incident) than the incident had, and the figures count the chain.
+// (max_events_per_incident) than the incident had, and the figures count the chain. An entry
+// that stands for merged repeats (count) counts as its events.
 func keptOnly(inc *impactapi.Incident) string {
-	if inc.EventCount <= int64(len(inc.Chain)) {
+	var onChain int64
+	for _, e := range inc.Chain {
+		onChain += max(e.Count, 1)
+	}
+	if inc.EventCount <= onChain {
 		return ""
 	}
-	return fmt.Sprintf("; at least: the chain keeps %d of the incident's %d events", len(inc.Chain), inc.EventCount)
+	return fmt.Sprintf("; at least: the chain keeps %d of the incident's %d events", onChain, inc.EventCount)
 }
 
 // requestsBesides completes an absence reason with the failed requests counted anyway: "; 139

@@ -1,8 +1,10 @@
 package impactexporter
 
 import (
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +305,35 @@ func TestCountsOnACutChainSayTheyAreAFloor(t *testing.T) {
 	}
 	if full := scoreOf(t, configuredImpact(), oomChain(), nil); strings.Contains(full.Impact.FailedRequests.Source, "at least") {
 		t.Errorf("a whole chain's count is exact: %q", full.Impact.FailedRequests.Source)
+	}
+}
+
+// A chain entry that stands for merged repeats (log_count) counts as its events: a whole chain
+// whose refused connects were merged into one entry is not a floor, and the API shows the count.
+func TestAMergedChainEntryCountsAsItsEvents(t *testing.T) {
+	c := oomChain()
+	refused := slices.IndexFunc(c.Chain, func(e ue.ChainEntry) bool { return e.EventName == string(ue.ConnectionRefused) })
+	if refused < 0 {
+		t.Fatal("the oom_chain scenario has no connection_refused entry")
+	}
+	c.Chain[refused].Count = 1000
+	c.EventCount += 999
+	inc := scoreOf(t, configuredImpact(), c, nil)
+	if got := inc.Chain[refused].Count; got != 1000 {
+		t.Errorf("chain entry count %d, want 1000", got)
+	}
+	if src := inc.Impact.FailedRequests.Source; strings.Contains(src, "at least") {
+		t.Errorf("a whole chain with a merged entry is exact, not a floor: %q", src)
+	}
+	c.EventCount++
+	cut := scoreOf(t, configuredImpact(), c, nil)
+	want := fmt.Sprintf("at least: the chain keeps %d of the incident's %d events", c.EventCount-1, c.EventCount)
+	if src := cut.Impact.FailedRequests.Source; !strings.Contains(src, want) {
+		t.Errorf("source %q, want it to say %q", src, want)
+	}
+	for i, e := range inc.Chain {
+		if i != refused && e.Count != 0 {
+			t.Errorf("chain entry %d (%s) has count %d; only the merged one has one", i, e.EventName, e.Count)
+		}
 	}
 }

@@ -64,7 +64,10 @@ type ChainEntry struct {
 	UserID         string    `json:"user_id,omitempty"`
 	SessionID      string    `json:"session_id,omitempty"`
 	Peer           string    `json:"peer,omitempty"`
-	Link           Link      `json:"link"`
+	// Count is how many events the entry stands for when more than one: repeats of one event
+	// merged into one record (log_count). Absent: one.
+	Count int64 `json:"count,omitempty"`
+	Link  Link  `json:"link"`
 }
 
 // Link says why an event joined the chain.

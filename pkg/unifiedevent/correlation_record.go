@@ -87,7 +87,10 @@ type ChainEntry struct {
 	UserID         string
 	SessionID      string
 	// Peer is the host:port a client failure was about.
-	Peer   string
+	Peer string
+	// Count is how many events the entry stands for when more than one: the log_count of a
+	// record that merged repeats of one event. Written only when above 1; read as 1 when absent.
+	Count  int64
 	Link   ChainLink
 	Metric MetricBreach
 }
@@ -183,7 +186,7 @@ func WriteCorrelationRecord(rec plog.LogRecord, r *CorrelationRecord) {
 }
 
 // chainEntryAttributes is how many keys a chain entry carries at most, short of a threshold breach.
-const chainEntryAttributes = 16
+const chainEntryAttributes = 17
 
 func writeChainEntry(m pcommon.Map, e *ChainEntry) {
 	m.EnsureCapacity(chainEntryAttributes)
@@ -212,6 +215,9 @@ func writeChainEntry(m pcommon.Map, e *ChainEntry) {
 	putStrIfSet(m, KeyUserID, e.UserID)
 	putStrIfSet(m, KeySessionID, e.SessionID)
 	putStrIfSet(m, ChainKeyPeer, e.Peer)
+	if e.Count > 1 {
+		m.PutInt(KeyLogCount, e.Count)
+	}
 	if e.Metric.Rule != "" {
 		m.PutStr(ChainKeyMetricRule, e.Metric.Rule)
 		m.PutStr(ChainKeyMetricName, e.Metric.Metric)
@@ -456,6 +462,9 @@ func readChainEntry(m recordMap, e *ChainEntry) error {
 		return err
 	}
 	e.Time = t
+	if n := RepeatCount(m.m); n > 1 {
+		e.Count = n
+	}
 	e.Link.Confidence, e.Link.HasConfidence = m.float(ChainKeyLinkConfidence)
 	if v, ok := m.m.Get(KeyHTTPResponseStatusCode); ok && v.Type() == pcommon.ValueTypeInt {
 		e.HTTPStatusCode = v.Int()

@@ -42,7 +42,7 @@ func fullRecord() ue.CorrelationRecord {
 			{
 				Time: t0.Add(500 * time.Millisecond), Layer: "network", EventName: string(ue.ConnectionRefused),
 				EntityID: "pod-payment-1", Narrative: "payment could not connect to 10.0.0.7:5432",
-				EventID: "000000000000000000000000000a0002", Service: "payment", Peer: "10.0.0.7:5432",
+				EventID: "000000000000000000000000000a0002", Service: "payment", Peer: "10.0.0.7:5432", Count: 452,
 				Link: ue.ChainLink{Reason: "peer", Confidence: 0.8, HasConfidence: true, Detail: "10.0.0.7:5432 is served by pod-ledger-db-0",
 					CauseEventID: "000000000000000000000000000a0001"},
 			},

@@ -184,7 +184,7 @@ var baseKeySpecs = []KeySpec{
 }
 
 // keySpecs is every documented key; each component's keys live in a file of their own.
-var keySpecs = concatKeySpecs(baseKeySpecs, conventionKeySpecs, workloadKeySpecs, kernelKeySpecs, kernelReceiverKeySpecs, storageKeySpecs, correlationKeySpecs)
+var keySpecs = concatKeySpecs(baseKeySpecs, conventionKeySpecs, workloadKeySpecs, kernelKeySpecs, kernelReceiverKeySpecs, repeatKeySpecs, storageKeySpecs, correlationKeySpecs)
 
 func concatKeySpecs(groups ...[]KeySpec) []KeySpec {
 	var all []KeySpec

@@ -46,12 +46,17 @@ func sampleRecord(kind kernel.Kind, pid uint32) []byte {
 }
 
 // BenchmarkDecodeAndBatch decodes recorded-shape samples and writes them into plog.Logs as the
-// reading loop does, in batches of 512; one op is one event. Two shapes:
+// reading loop does, in batches of 512 records or 512 events, whichever comes first; one op is
+// one event. Batches of 512 events understate repeat merging (merge_repeats): at a storm's rate a
+// real batch holds batch.timeout's worth of events (200 ms: 200,000 at 1M/s), merged into as few
+// records as one of 512. Shapes:
 //   - storm: what a high event rate is made of — refused connects (and a quarter resets) from 4
 //     processes, each in a container of its own. Rates beyond a few thousand events per second come from few
 //     processes: a process is created at most a few thousand times per second.
 //   - another-process-each: 4 kinds (refused connects, exits, OOM kills) where every event is
-//     another process, of 64 containers: the worst case for grouping by process.
+//     another process, of 64 containers: the worst case for grouping by process, and nothing
+//     merges (each refused connect is another process's).
+//   - storm-merge-off: the storm with merge_repeats off, a record per event.
 func BenchmarkDecodeAndBatch(b *testing.B) {
 	storm := make([][]byte, 1024)
 	for i := range storm {
@@ -69,11 +74,12 @@ func BenchmarkDecodeAndBatch(b *testing.B) {
 	for i := range mixed {
 		mixed[i] = sampleRecord(kinds[i%len(kinds)], uint32(1000+i))
 	}
-	b.Run("storm", func(b *testing.B) { benchmarkDecodeAndBatch(b, storm) })
-	b.Run("another-process-each", func(b *testing.B) { benchmarkDecodeAndBatch(b, mixed) })
+	b.Run("storm", func(b *testing.B) { benchmarkDecodeAndBatch(b, storm, true) })
+	b.Run("another-process-each", func(b *testing.B) { benchmarkDecodeAndBatch(b, mixed, true) })
+	b.Run("storm-merge-off", func(b *testing.B) { benchmarkDecodeAndBatch(b, storm, false) })
 }
 
-func benchmarkDecodeAndBatch(b *testing.B, samples [][]byte) {
+func benchmarkDecodeAndBatch(b *testing.B, samples [][]byte, mergeRepeats bool) {
 	const container = "cri-containerd-3f1c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456.scope"
 	var path kernel.CgroupPath
 	copy(path[0][:], container)
@@ -84,10 +90,12 @@ func benchmarkDecodeAndBatch(b *testing.B, samples [][]byte) {
 	}
 	cgroups := newCgroupCache(func(uint64) (kernel.CgroupPath, bool) { return path, true }, workloads, "node-a")
 	builder := newLogBuilder("node-a", "bench", cgroups)
+	builder.mergeRepeats = mergeRepeats
 	var event kernel.Event
 	var clock wallClock
 	clock.sync()
 	const batch = 512
+	records, events := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -95,11 +103,15 @@ func benchmarkDecodeAndBatch(b *testing.B, samples [][]byte) {
 			b.Fatal(err)
 		}
 		builder.add(&event, clock.wall(event.KTimeNs))
-		if builder.count >= batch {
+		if events++; builder.count >= batch || events >= batch {
+			records += builder.count
 			_ = builder.take()
+			events = 0
 		}
 	}
+	records += builder.count
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(records)/float64(b.N), "records/event")
 }
 
 // BenchmarkPdataRecordFloor writes bare log records with the attributes a refused connect carries

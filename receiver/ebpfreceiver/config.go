@@ -39,6 +39,10 @@ type Config struct {
 	MetricsInterval time.Duration `mapstructure:"metrics_interval"`
 	// IOLatency turns completed block requests slower than threshold into io_latency events.
 	IOLatency IOLatencyConfig `mapstructure:"io_latency"`
+	// MergeRepeats turns repeats of one connection failure within a batch — same process,
+	// thread, kind, remote endpoint and errno (for resets, direction and side) — into one record
+	// that carries how many events it stands for (log_count) and the first and last one's times.
+	MergeRepeats bool `mapstructure:"merge_repeats"`
 	// MaxMetricEntities caps the containers tracked by the counters; the oldest are evicted and counted.
 	MaxMetricEntities int `mapstructure:"max_metric_entities"`
 

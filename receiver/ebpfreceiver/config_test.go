@@ -45,7 +45,7 @@ func TestLoadConfig(t *testing.T) {
 			t.Errorf("default of probe %s: %v (named %v), want %v", p.Name, on, named, p.Default)
 		}
 	}
-	if !def.ProcessExit.AbnormalOnly || def.ProcessExit.SignalWindow != time.Minute || def.RingBufferBytes != 4<<20 {
+	if !def.ProcessExit.AbnormalOnly || def.ProcessExit.SignalWindow != time.Minute || def.RingBufferBytes != 4<<20 || !def.MergeRepeats {
 		t.Errorf("defaults: %+v", def)
 	}
 	all, err := load("all")
@@ -54,7 +54,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	if len(all.Probes.Enabled()) != len(kernel.SwitchableProbes()) || all.ProcessExit.AbnormalOnly || all.ProcessExit.SignalWindow != 10*time.Second ||
 		len(all.Workload.CgroupPatterns) != 1 || all.Batch.MaxSize != 1024 || all.Batch.Timeout != time.Second ||
-		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 || all.IOLatency.Threshold != 250*time.Millisecond {
+		all.RingBufferBytes != 8<<20 || all.RetransmitInterval != 2*time.Second || all.RateLimits["tapio.kernel.process_exec"] != 200 || all.IOLatency.Threshold != 250*time.Millisecond || all.MergeRepeats {
 		t.Errorf("custom config: %+v", all)
 	}
 	some, err := load("some")
@@ -64,6 +64,14 @@ func TestLoadConfig(t *testing.T) {
 	if got := some.Probes.Enabled(); !slices.Equal(got, []kernel.Probe{kernel.ProbeProcessExec, kernel.ProbeProcessExit, kernel.ProbeOOMKill,
 		kernel.ProbeFatalSignal, kernel.ProbeConnectionReset, kernel.ProbeTCPRetransmit, kernel.ProbeBlockIO}) {
 		t.Errorf("probes named in the config change only themselves; the others keep their default: %v", got)
+	}
+	// merge_repeats is a bool: anything else is refused when the configuration is read.
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "bad_merge").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Unmarshal(NewFactory().CreateDefaultConfig()); err == nil || !strings.Contains(err.Error(), "merge_repeats") {
+		t.Errorf("merge_repeats: sometimes read as %v, want an error naming merge_repeats", err)
 	}
 	for name, want := range map[string]string{
 		"nothing":                  "every probe is off",

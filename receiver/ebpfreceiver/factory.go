@@ -31,6 +31,7 @@ func createDefaultConfig() component.Config {
 		RetransmitInterval: 5 * time.Second,
 		MetricsInterval:    10 * time.Second,
 		MaxMetricEntities:  10000,
+		MergeRepeats:       true,
 	}
 }
 

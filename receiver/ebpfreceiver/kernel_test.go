@@ -127,24 +127,31 @@ func (rr *runningReceiver) waitFor(t *testing.T, name unifiedevent.Name, timeout
 	}
 }
 
-// count returns how many events named name matched so far.
+// count returns how many events named name matched so far: a record that merged repeats
+// (log_count) counts as the events it stands for.
 func (rr *runningReceiver) count(name unifiedevent.Name, match func(kernelEvent) bool) int {
-	n := 0
+	events, _ := rr.tally(name, match)
+	return int(events)
+}
+
+// tally returns how many events named name matched so far, and in how many records.
+func (rr *runningReceiver) tally(name unifiedevent.Name, match func(kernelEvent) bool) (events int64, records int) {
 	for _, ld := range rr.sink.AllLogs() {
 		for i := 0; i < ld.ResourceLogs().Len(); i++ {
 			rl := ld.ResourceLogs().At(i)
 			for j := 0; j < rl.ScopeLogs().Len(); j++ {
-				records := rl.ScopeLogs().At(j).LogRecords()
-				for k := 0; k < records.Len(); k++ {
-					e := kernelEvent{resource: rl.Resource().Attributes(), record: records.At(k)}
+				recs := rl.ScopeLogs().At(j).LogRecords()
+				for k := 0; k < recs.Len(); k++ {
+					e := kernelEvent{resource: rl.Resource().Attributes(), record: recs.At(k)}
 					if unifiedevent.Of(e.record.Attributes()).Name() == string(name) && match(e) {
-						n++
+						events += unifiedevent.RepeatCount(e.record.Attributes())
+						records++
 					}
 				}
 			}
 		}
 	}
-	return n
+	return events, records
 }
 
 // assertUnifiedEvent checks what every kernel event carries.

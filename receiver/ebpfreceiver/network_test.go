@@ -197,3 +197,97 @@ func TestRetransmitsAndConnectTimeout(t *testing.T) {
 		t.Errorf("the abandoned connect is attributed to pid %d", e.int("process.pid"))
 	}
 }
+
+// A refused-connect storm of one process — one peer, one errno, a fresh ephemeral port each
+// time — is merged: the records for that peer stand for exactly as many connects as the process
+// made (log_count), in far fewer records, and the merged counter counts the difference.
+func TestRefusedConnectStormIsMerged(t *testing.T) {
+	rr := startReceiver(t, nil)
+	port := closedLoopbackPort(t)
+	const connects = 2000
+	cmd := kerneltest.ConnectLoopCommand(port, connects)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect workload: %v", err)
+	}
+	pid := int64(cmd.Process.Pid)
+	ours := func(e kernelEvent) bool {
+		return e.int(unifiedevent.KeyDestinationPort) == int64(port) && e.int(unifiedevent.KeyProcessPID) == pid
+	}
+	const refused = string(unifiedevent.ConnectionRefused)
+	deadline := time.Now().Add(10 * time.Second)
+	var events int64
+	var records int
+	for {
+		events, records = rr.tally(unifiedevent.ConnectionRefused, ours)
+		if events >= connects || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if events != connects {
+		t.Fatalf("the records of pid %d's refused connects stand for %d events in %d records, want %d (ring-buffer drops counted: %d)",
+			pid, events, records, connects, counterValue(t, rr.tel, "otelcol_receiver_ebpf_ringbuf_dropped", refused))
+	}
+	t.Logf("%d refused connects of pid %d: %d records", connects, pid, records)
+	if records > connects/10 {
+		t.Errorf("%d refused connects of one process to one peer took %d records: not merged", connects, records)
+	}
+	// Each merged record keeps the first connect's facts and says when the first and last were.
+	rr.waitFor(t, unifiedevent.ConnectionRefused, time.Second, func(e kernelEvent) bool {
+		if !ours(e) || unifiedevent.RepeatCount(e.record.Attributes()) < 2 {
+			return false
+		}
+		assertUnifiedEvent(t, e)
+		first, err1 := time.Parse(time.RFC3339, e.str(unifiedevent.KeyFirstObservedTimestamp))
+		last, err2 := time.Parse(time.RFC3339, e.str(unifiedevent.KeyLastObservedTimestamp))
+		if err1 != nil || err2 != nil || !first.Equal(e.record.Timestamp().AsTime()) || last.Before(first) {
+			t.Errorf("merged record: Timestamp %s, first %q, last %q", e.record.Timestamp().AsTime(), e.str(unifiedevent.KeyFirstObservedTimestamp), e.str(unifiedevent.KeyLastObservedTimestamp))
+		}
+		if e.str(unifiedevent.KeySourceAddress) != "127.0.0.1" || e.str(unifiedevent.KeyErrorType) != "ECONNREFUSED" {
+			t.Errorf("merged record: %v", e.attributes())
+		}
+		return true
+	})
+	// Every connect was received; all but one per record were merged (other processes of this
+	// host may add refused connects of their own to both counters).
+	for time.Now().Before(deadline.Add(5 * time.Second)) {
+		merged := counterValue(t, rr.tel, "otelcol_receiver_ebpf_events_merged", refused)
+		received := counterValue(t, rr.tel, "otelcol_receiver_ebpf_events_received", refused)
+		if merged >= int64(connects-records) && received >= connects {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("events_merged = %d, events_received = %d; want ≥ %d merged and ≥ %d received",
+		counterValue(t, rr.tel, "otelcol_receiver_ebpf_events_merged", refused),
+		counterValue(t, rr.tel, "otelcol_receiver_ebpf_events_received", refused), connects-records, connects)
+}
+
+// With merge_repeats off, each refused connect is a record of its own.
+func TestRefusedConnectsUnmergedWhenOff(t *testing.T) {
+	rr := startReceiver(t, func(c *Config) { c.MergeRepeats = false })
+	port := closedLoopbackPort(t)
+	const connects = 200
+	cmd := kerneltest.ConnectLoopCommand(port, connects)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect workload: %v", err)
+	}
+	pid := int64(cmd.Process.Pid)
+	ours := func(e kernelEvent) bool {
+		return e.int(unifiedevent.KeyDestinationPort) == int64(port) && e.int(unifiedevent.KeyProcessPID) == pid
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		events, records := rr.tally(unifiedevent.ConnectionRefused, ours)
+		if events == connects && records == connects {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refused connects with merge_repeats off: %d events in %d records", connects, events, records)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if merged := counterValue(t, rr.tel, "otelcol_receiver_ebpf_events_merged", string(unifiedevent.ConnectionRefused)); merged != 0 {
+		t.Errorf("events_merged = %d with merge_repeats off", merged)
+	}
+}

@@ -174,6 +174,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 	builder := newLogBuilder(r.host, r.set.BuildInfo.Version, r.cgroups)
 	builder.ioThreshold = r.cfg.IOLatency.Threshold
 	builder.ownNetns = ownNetns()
+	builder.mergeRepeats = r.cfg.MergeRepeats
 	var (
 		rec            ringbuf.Record
 		event          kernel.Event
@@ -247,7 +248,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			// Shutdown: what was read still goes downstream, under a context that is not canceled.
 			ctx = context.WithoutCancel(ctx)
 			flush()
-			r.pollCounters(ctx)
+			r.pollCounters(ctx, builder)
 			return
 		default:
 			r.sampled.Error("reading the kernel ring buffer", zap.Error(err))
@@ -259,7 +260,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			flush()
 		}
 		if !now.Before(nextPoll) {
-			r.pollCounters(ctx)
+			r.pollCounters(ctx, builder)
 			r.clock.sync()
 			nextPoll = now.Add(counterPollInterval)
 		}
@@ -308,10 +309,12 @@ func (r *ebpfReceiver) deliverLogs(ctx context.Context, ld plog.Logs) {
 }
 
 // pollCounters moves the per-batch tallies and the kernel's per-CPU counters into self-telemetry.
-func (r *ebpfReceiver) pollCounters(ctx context.Context) {
+func (r *ebpfReceiver) pollCounters(ctx context.Context, builder *logBuilder) {
 	tb := r.telemetry
 	r.kindAttrs.AddEach(ctx, tb.ReceiverEbpfEventsReceived, r.received[:])
 	r.kindAttrs.AddEach(ctx, tb.ReceiverEbpfRateLimited, r.rateLimited[:])
+	merged := builder.takeMerged()
+	r.kindAttrs.AddEach(ctx, tb.ReceiverEbpfEventsMerged, merged[:])
 	clear(r.received[:])
 	clear(r.rateLimited[:])
 	if r.decodeErrors > 0 {

@@ -43,6 +43,18 @@ type logBuilder struct {
 	ownNetns uint32
 	// ioThreshold is reported on io_latency events.
 	ioThreshold time.Duration
+
+	// mergeRepeats turns repeats of a connection failure within the batch into one record
+	// (merge_repeats); repeats and byRepeat hold the batch's mergeable records, lastRepeat the
+	// previous one: a storm repeats one.
+	mergeRepeats  bool
+	repeats       []repeat
+	byRepeat      map[repeatKey]int
+	lastRepeat    int
+	lastRepeatKey repeatKey
+	// merged counts, by kind, the events merged into an earlier record instead of a record of
+	// their own, until the receiver takes them into self-telemetry (takeMerged).
+	merged [kernel.KindCount]int64
 }
 
 // internLimit bounds the caches; when one is full it starts over.
@@ -83,11 +95,13 @@ type connectionNarrativeKey struct {
 
 func newLogBuilder(host, version string, cgroups *cgroupCache) *logBuilder {
 	return &logBuilder{host: host, version: version, logs: plog.NewLogs(), byKey: map[groupKey]int{}, last: -1,
-		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}, entities: map[uint32]string{}}
+		cgroups: cgroups, comms: map[[16]byte]string{}, addresses: map[addressKey]string{}, entities: map[uint32]string{},
+		mergeRepeats: true, byRepeat: map[repeatKey]int{}, lastRepeat: -1}
 }
 
 // take hands over the accumulated logs and starts a new batch.
 func (b *logBuilder) take() plog.Logs {
+	b.closeRepeats()
 	out := b.logs
 	b.logs = plog.NewLogs()
 	clear(b.groups) // nothing of this batch's pdata stays reachable from the builder
@@ -285,12 +299,26 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 	name := def.Name
 	extra := extraAttributes[e.Kind]
 	var s kernel.Socket
+	var key repeatKey
+	if mergeable(e.Kind) { // the connection failures
+		s = e.Socket()
+	}
+	merging := b.mergeRepeats && mergeable(e.Kind)
+	if merging {
+		b.group(&e.Subject)
+		key = repeatKeyOf(b.last, e, s)
+		if b.repeatAgain(key, when) {
+			return name
+		}
+	}
 	if e.Kind == kernel.KindConnectionRefused || e.Kind == kernel.KindConnectionTimeout {
 		// The hot kinds' maps are sized exactly: a storm's bytes are mostly these maps.
-		s = e.Socket()
 		extra = b.connectionAttributes(s.Connection) + 1
 	}
 	rec, g := b.newRecord(def, &e.Subject, when, extra)
+	if merging {
+		b.openRepeat(key, rec, when)
+	}
 	attrs := rec.Attributes()
 	subject := &e.Subject
 	switch e.Kind {
@@ -334,7 +362,6 @@ func (b *logBuilder) add(e *kernel.Event, when time.Time) unifiedevent.Name {
 		}
 		rec.Body().SetStr(g.narrative)
 	case kernel.KindConnectionReset:
-		s := e.Socket()
 		b.putConnection(attrs, s.Connection)
 		direction, what := "received", "reset received from the peer"
 		if s.Direction == kernel.ResetSent {

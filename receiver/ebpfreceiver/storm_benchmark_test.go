@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/yairfalse/tapio/internal/kerneltest"
+	"github.com/yairfalse/tapio/pkg/unifiedevent"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/kernel"
 	"github.com/yairfalse/tapio/receiver/ebpfreceiver/internal/metadata"
 )
@@ -113,14 +114,24 @@ func BenchmarkRefusedConnectStorm(b *testing.B) {
 // On a two-core machine the workload and the reader share the CPUs; the ratio includes that.
 const overheadRounds = 9
 
-// countingLogs is a logs consumer that only counts records: what the benchmarks measure is the
-// receiver's work, not a pipeline's.
+// countingLogs is a logs consumer that only counts events — a record that merged repeats counts
+// as its log_count — : what the benchmarks measure is the receiver's work, not a pipeline's.
 type countingLogs struct{ records atomic.Int64 }
 
 func (c *countingLogs) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
 
 func (c *countingLogs) ConsumeLogs(_ context.Context, ld plog.Logs) error {
-	c.records.Add(int64(ld.LogRecordCount()))
+	var events int64
+	for i := 0; i < ld.ResourceLogs().Len(); i++ {
+		sls := ld.ResourceLogs().At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				events += unifiedevent.RepeatCount(recs.At(k).Attributes())
+			}
+		}
+	}
+	c.records.Add(events)
 	return nil
 }
 

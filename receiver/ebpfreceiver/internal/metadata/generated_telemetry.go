@@ -24,6 +24,7 @@ type TelemetryBuilder struct {
 	ReceiverEbpfDecodeErrors          metric.Int64Counter
 	ReceiverEbpfMetricEntitiesEvicted metric.Int64Counter
 	ReceiverEbpfSocketOwnersEvicted   metric.Int64Counter
+	ReceiverEbpfEventsMerged          metric.Int64Counter
 }
 
 // Shutdown releases the builder; no asynchronous instruments are registered.
@@ -46,5 +47,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.ReceiverEbpfDecodeErrors = counter("otelcol_receiver_ebpf_decode_errors", "Ring-buffer records that could not be decoded. [Alpha]")
 	b.ReceiverEbpfMetricEntitiesEvicted = counter("otelcol_receiver_ebpf_metric_entities_evicted", "Per-container counter series evicted at the max_metric_entities cap. [Alpha]")
 	b.ReceiverEbpfSocketOwnersEvicted = counter("otelcol_receiver_ebpf_socket_owners_evicted", "Connecting sockets whose owner the kernel's socket-owner table could not keep (their set of slots was full); their later events name the listener, the current task or no process. [Alpha]")
+	b.ReceiverEbpfEventsMerged = counter("otelcol_receiver_ebpf_events_merged", "Kernel events merged into an earlier record of the same batch (merge_repeats) instead of a record of their own, by event; the record's log_count counts them. [Alpha]")
 	return &b, errs
 }

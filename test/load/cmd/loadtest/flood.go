@@ -105,8 +105,7 @@ func (h *harness) flood(ctx context.Context) int {
 		fatal(err)
 	}
 	defer c.proc.Stop(20 * time.Second)
-	family, recv := itemsAccepted(storm)
-	accepted := func(s metrics.Snapshot) float64 { return s.Sum(family, recv) }
+	accepted := itemsAccepted(storm)
 
 	// Capacity: the most the pipeline accepted from the closed-loop generator, as the load test's
 	// unlimited runs measure it.

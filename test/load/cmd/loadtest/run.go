@@ -269,10 +269,10 @@ func (h *harness) run(ctx context.Context, l load, pipeline, mode string, profil
 	if err != nil {
 		return res, err
 	}
-	family, recv := itemsAccepted(l)
+	accepted := itemsAccepted(l)
 	wall := s1.at.Sub(s0.at).Seconds()
 	res.WindowS = wall
-	res.Items = s1.snap.Sum(family, recv) - s0.snap.Sum(family, recv)
+	res.Items = accepted(s1.snap) - accepted(s0.snap)
 	res.Accepted = res.Items / wall
 	res.CPUSeconds = s1.cpu - s0.cpu
 	if res.Items > 0 {
