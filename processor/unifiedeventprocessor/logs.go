@@ -159,11 +159,23 @@ func (n *normalizer) normalizeApplicationLog(at *recordPlace, rec plog.LogRecord
 	}
 	def, _ := unifiedevent.Lookup(string(name))
 	entity := at.entity.of(m, recordNamesEntity(m))
-	// Room for all written below (the original name, the stamp, the entity id) at once.
-	m.EnsureCapacity(m.Len() + unifiedevent.StampedKeys + 2)
+	// Room for exactly what is written below (the original name, the stamp, the entity id), at
+	// once: a decoded record's attributes were appended one by one, so there is often room.
+	ownName, hasOwn := "", false
 	if own, ok := m.Get(unifiedevent.KeyEventName); ok {
+		ownName, hasOwn = own.AsString(), true
+	}
+	written := unifiedevent.StampedKeys
+	if hasOwn {
+		written++ // an upper bound: the stamp then overwrites event.name rather than adding it
+	}
+	if entity != "" {
+		written++
+	}
+	m.EnsureCapacity(m.Len() + written)
+	if hasOwn {
 		// An application's own event name is kept beside ours rather than lost.
-		m.PutStr(unifiedevent.KeyOriginalEventName, own.AsString())
+		m.PutStr(unifiedevent.KeyOriginalEventName, ownName)
 	}
 	attrs.StampWithID(def, sourceOTLP, at.ids.Next())
 	attrs.SetEntityID(entity)

@@ -119,11 +119,21 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 		return false
 	}
 	def, _ := unifiedevent.Lookup(string(name))
-	// Room for all written below (the stamp, the entity id, a threshold) at once.
-	attrs.EnsureCapacity(attrs.Len() + unifiedevent.StampedKeys + 2)
+	entity := res.entity.of(attrs, facts.namesEntity)
+	// Room for exactly what is written below (the stamp, the entity id, a threshold), at once.
+	// A decoded span's attributes were appended one by one, so there is often room already:
+	// asking for more than is written would copy them all for nothing.
+	written := unifiedevent.StampedKeys
+	if entity != "" {
+		written++
+	}
+	if threshold > 0 {
+		written++
+	}
+	attrs.EnsureCapacity(attrs.Len() + written)
 	ue := unifiedevent.Of(attrs)
 	ue.StampWithID(def, sourceOTLP, res.ids.Next())
-	ue.SetEntityID(res.entity.of(attrs, facts.namesEntity))
+	ue.SetEntityID(entity)
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}
