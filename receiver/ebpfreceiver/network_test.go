@@ -198,21 +198,28 @@ func TestRetransmitsAndConnectTimeout(t *testing.T) {
 	}
 }
 
+// refuseConnects runs a process that makes n connects to a closed loopback port, and returns its
+// pid and a filter for the events about them.
+func refuseConnects(t *testing.T, n int) (pid int64, ours func(kernelEvent) bool) {
+	t.Helper()
+	port := closedLoopbackPort(t)
+	cmd := kerneltest.ConnectLoopCommand(port, n)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("connect workload: %v", err)
+	}
+	pid = int64(cmd.Process.Pid)
+	return pid, func(e kernelEvent) bool {
+		return e.int(unifiedevent.KeyDestinationPort) == int64(port) && e.int(unifiedevent.KeyProcessPID) == pid
+	}
+}
+
 // A refused-connect storm of one process — one peer, one errno, a fresh ephemeral port each
 // time — is merged: the records for that peer stand for exactly as many connects as the process
 // made (log_count), in far fewer records, and the merged counter counts the difference.
 func TestRefusedConnectStormIsMerged(t *testing.T) {
 	rr := startReceiver(t, nil)
-	port := closedLoopbackPort(t)
 	const connects = 2000
-	cmd := kerneltest.ConnectLoopCommand(port, connects)
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("connect workload: %v", err)
-	}
-	pid := int64(cmd.Process.Pid)
-	ours := func(e kernelEvent) bool {
-		return e.int(unifiedevent.KeyDestinationPort) == int64(port) && e.int(unifiedevent.KeyProcessPID) == pid
-	}
+	pid, ours := refuseConnects(t, connects)
 	const refused = string(unifiedevent.ConnectionRefused)
 	deadline := time.Now().Add(10 * time.Second)
 	var events int64
@@ -266,16 +273,8 @@ func TestRefusedConnectStormIsMerged(t *testing.T) {
 // With merge_repeats off, each refused connect is a record of its own.
 func TestRefusedConnectsUnmergedWhenOff(t *testing.T) {
 	rr := startReceiver(t, func(c *Config) { c.MergeRepeats = false })
-	port := closedLoopbackPort(t)
 	const connects = 200
-	cmd := kerneltest.ConnectLoopCommand(port, connects)
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("connect workload: %v", err)
-	}
-	pid := int64(cmd.Process.Pid)
-	ours := func(e kernelEvent) bool {
-		return e.int(unifiedevent.KeyDestinationPort) == int64(port) && e.int(unifiedevent.KeyProcessPID) == pid
-	}
+	_, ours := refuseConnects(t, connects)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		events, records := rr.tally(unifiedevent.ConnectionRefused, ours)
