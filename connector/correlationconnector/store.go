@@ -50,7 +50,7 @@ const (
 func (b *bucket) at(i int) *spanNode { return &b.chunks[i>>chunkBits][i&(chunkNodes-1)] }
 
 // spanStore is the trace structure of every recent span, sharded by trace id so that concurrent
-// Consume calls rarely meet on a lock. Each shard is a ring of time buckets plus a map from trace
+// Consume calls rarely meet on a lock. Each shard is a ring of time buckets plus an index from trace
 // id to the newest node of that trace; nodes of one trace are chained newest to oldest.
 type spanStore struct {
 	shards      []*shard
