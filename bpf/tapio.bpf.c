@@ -361,7 +361,9 @@ static __always_inline __u32 workload_of(struct proc_info *self, __u32 tgid)
 	return found;
 }
 
-static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+/* fill_identity_of fills an identity from a task; proc is the task's process-tree entry when the
+ * caller already looked it up (0: looked up here when needed). */
+static __always_inline void fill_identity_of(struct identity *id, struct task_struct *task, struct proc_info *proc)
 {
 	__u32 tgid = task->tgid;
 	id->pid = task->pid;
@@ -384,7 +386,7 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	if (c && c->task == (__u64)task && c->tgid == tgid && c->gen == gen && c->comm[0] == comm[0] && c->comm[1] == comm[1]) {
 		id->workload_tgid = c->workload_tgid;
 	} else {
-		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+		struct proc_info *p = proc ? proc : bpf_map_lookup_elem(&procs, &tgid);
 		if (!p)
 			p = track_process(task, tgid);
 		id->workload_tgid = p ? workload_of(p, tgid) : 0;
@@ -404,6 +406,11 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	}
 }
 
+static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+{
+	fill_identity_of(id, task, 0);
+}
+
 /* ---- The process tree ---- */
 
 SEC("tp_btf/sched_process_fork")
@@ -419,10 +426,14 @@ int BPF_PROG(tapio_process_fork, struct task_struct *parent, struct task_struct 
 	info.start_ns = child->start_time;
 	info.ppid = ptgid;
 	info.parent_start_ns = real_parent->group_leader->start_time;
-	/* A forked child serves where its parent serves, until it executes another program. */
+	/* A forked child serves where its parent serves, until it executes another program. The
+	 * parent's walk is brought up to date first (once per parent and listen generation), so that
+	 * the child's first event — often its exit — need not walk through the parent again. */
 	struct proc_info *p = bpf_map_lookup_elem(&procs, &ptgid);
-	if (p) {
-		info.workload_tgid = p->workload_tgid;
+	/* (An entry of an earlier process with the parent's pid is not the parent's: the walk
+	 * stops at it too.) */
+	if (p && (!p->start_ns || p->start_ns == info.parent_start_ns)) {
+		info.workload_tgid = workload_of(p, ptgid);
 		info.workload_gen = p->workload_gen;
 	}
 	bpf_map_update_elem(&procs, &tgid, &info, BPF_ANY);
@@ -484,7 +495,8 @@ int BPF_PROG(tapio_process_exit, struct task_struct *task)
 	} else {
 		struct event *e = reserve(EVENT_PROCESS_EXIT);
 		if (e) {
-			fill_identity(&e->subject, task);
+			/* Its exit is its own last event: the process-tree entry looked up above is its. */
+			fill_identity_of(&e->subject, task, p);
 			e->exit.exit_code = code;
 			e->exit.flags = listens ? EXIT_LISTENER : 0;
 			if (sig) {
