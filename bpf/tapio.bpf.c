@@ -54,8 +54,10 @@ volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
 /* A connect closed in SYN_SENT with no socket error after at least this long (half a second: an application's own connect timeout, not the
  * quarter second after which happy eyeballs drops its losing attempt) — the application
  * gave up waiting for an answer — is reported as connection_timeout (error 0). A connect given up
- * sooner (happy eyeballs, a cancelled request) is not a timeout. */
-volatile const __u32 connect_abandon_ms = 500;
+ * sooner (happy eyeballs, a cancelled request) is not a timeout. In jiffies, set by user space
+ * from the kernel's tick length: a connect's start is read from jiffies, a plain load, where a
+ * clock read costs tens of nanoseconds per connect on a virtual machine. */
+volatile const __u32 connect_abandon_jiffies = 500;
 /* Records wake the reader each time this much more is pending (see submit). */
 volatile const __u64 wakeup_bytes = 1 << 18;
 /* Completed block requests slower than this become io_latency events; 0 turns them off. */
@@ -699,7 +701,7 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 	struct owner_set *set = owner_set_of(sock);
 	if (!sock || !set)
 		return;
-	__u32 now_ms = (__u32)(bpf_ktime_get_ns() / 1000000);
+	__u32 now = (__u32)bpf_jiffies64();
 	/* This socket's own slot (a second connect after a failed one), else a free one, else the
 	 * oldest connect's. */
 	int pick = -1, oldest = 0;
@@ -713,7 +715,7 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 		}
 		if (held == 0 && pick < 0)
 			pick = i;
-		__u32 age = now_ms - set->way[i].owner.connect_ms;
+		__u32 age = now - set->way[i].owner.connect_jiffies;
 		if (held != 0 && age >= oldest_age) {
 			oldest_age = age;
 			oldest = i;
@@ -734,14 +736,14 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 		count_owner_evicted();
 	s->sock = sock;
 	s->owner.role = ROLE_CLIENT;
-	s->owner.connect_ms = now_ms;
+	s->owner.connect_jiffies = now;
 	fill_identity(&s->owner.owner, task);
 	/* Released with a full barrier (a compare-and-swap always is), after the writes above. */
 	__sync_val_compare_and_swap(&s->seq, seq + 1, seq + 2);
 }
 
 /* read_owner copies a socket's owner out of the table; false when it has none. */
-static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32 *role, __u32 *connect_ms)
+static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32 *role, __u32 *connect_jiffies)
 {
 	struct owner_set *set = owner_set_of(sock);
 	if (!sock || !set)
@@ -756,7 +758,7 @@ static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32
 			return false;
 		__builtin_memcpy(owner, &s->owner.owner, sizeof(*owner));
 		*role = s->owner.role;
-		*connect_ms = s->owner.connect_ms;
+		*connect_jiffies = s->owner.connect_jiffies;
 		return s->sock == sock && slot_seq(s) == seq;
 	}
 	return false;
@@ -797,9 +799,9 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 s
 	struct event *e = reserve(kind);
 	if (!e)
 		return;
-	__u32 role = ROLE_UNKNOWN, connect_ms;
+	__u32 role = ROLE_UNKNOWN, connect_jiffies;
 	struct listener *l = 0;
-	if (read_owner(sock, &e->subject, &role, &connect_ms)) {
+	if (read_owner(sock, &e->subject, &role, &connect_jiffies)) {
 	} else if ((l = listener_of(sk))) {
 		__builtin_memcpy(&e->subject, &l->owner, sizeof(e->subject));
 		role = ROLE_SERVER;
@@ -863,9 +865,9 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, err, 0, false);
 		else if (err == 0) {
 			struct identity owner;
-			__u32 role, connect_ms;
-			if (read_owner(sock, &owner, &role, &connect_ms) &&
-			    (__u32)(bpf_ktime_get_ns() / 1000000) - connect_ms >= connect_abandon_ms)
+			__u32 role, connect_jiffies;
+			if (read_owner(sock, &owner, &role, &connect_jiffies) &&
+			    (__u32)bpf_jiffies64() - connect_jiffies >= connect_abandon_jiffies)
 				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, 0, 0, false);
 		}
 	}
@@ -915,9 +917,9 @@ int BPF_PROG(tapio_tcp_retransmit, struct sock *sk)
 		return 0;
 	}
 	struct retransmit_value fresh = {.count = 1, .first_ns = now, .last_ns = now};
-	__u32 connect_ms;
+	__u32 connect_jiffies;
 	struct listener *l = 0;
-	if (read_owner(sock_id(sk), &fresh.owner, &fresh.role, &connect_ms)) {
+	if (read_owner(sock_id(sk), &fresh.owner, &fresh.role, &connect_jiffies)) {
 	} else if ((l = listener_of(sk))) {
 		__builtin_memcpy(&fresh.owner, &l->owner, sizeof(fresh.owner));
 		fresh.role = ROLE_SERVER;

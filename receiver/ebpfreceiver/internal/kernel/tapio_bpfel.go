@@ -69,10 +69,10 @@ type tapioOwnerSet struct {
 		Sock  uint64
 		Seq   uint64
 		Owner struct {
-			_         structs.HostLayout
-			Owner     tapioIdentity
-			Role      uint32
-			ConnectMs uint32
+			_              structs.HostLayout
+			Owner          tapioIdentity
+			Role           uint32
+			ConnectJiffies uint32
 		}
 	}
 }
@@ -149,7 +149,7 @@ const (
 	tapioProgTapioTcpReceiveReset = "tapio_tcp_receive_reset"
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
-	tapioVarConnectAbandonMs      = "connect_abandon_ms"
+	tapioVarConnectAbandonJiffies = "connect_abandon_jiffies"
 	tapioVarEmitConnections       = "emit_connections"
 	tapioVarEmitFatalSignal       = "emit_fatal_signal"
 	tapioVarEmitProcessExec       = "emit_process_exec"
@@ -242,17 +242,17 @@ type tapioMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
-	ConnectAbandonMs     *ebpf.VariableSpec `ebpf:"connect_abandon_ms"`
-	EmitConnections      *ebpf.VariableSpec `ebpf:"emit_connections"`
-	EmitFatalSignal      *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
-	EmitProcessExec      *ebpf.VariableSpec `ebpf:"emit_process_exec"`
-	ExitAbnormalOnly     *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
-	IoLatencyThresholdNs *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
-	ListenGeneration     *ebpf.VariableSpec `ebpf:"listen_generation"`
-	SignalWindowNs       *ebpf.VariableSpec `ebpf:"signal_window_ns"`
-	TrackExitSignals     *ebpf.VariableSpec `ebpf:"track_exit_signals"`
-	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ConnectAbandonJiffies *ebpf.VariableSpec `ebpf:"connect_abandon_jiffies"`
+	EmitConnections       *ebpf.VariableSpec `ebpf:"emit_connections"`
+	EmitFatalSignal       *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
+	EmitProcessExec       *ebpf.VariableSpec `ebpf:"emit_process_exec"`
+	ExitAbnormalOnly      *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs  *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration      *ebpf.VariableSpec `ebpf:"listen_generation"`
+	SignalWindowNs        *ebpf.VariableSpec `ebpf:"signal_window_ns"`
+	TrackExitSignals      *ebpf.VariableSpec `ebpf:"track_exit_signals"`
+	UnusedEvent           *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // tapioObjects contains all objects after they have been loaded into the kernel.
@@ -316,17 +316,17 @@ func (m *tapioMaps) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
-	ConnectAbandonMs     *ebpf.Variable `ebpf:"connect_abandon_ms"`
-	EmitConnections      *ebpf.Variable `ebpf:"emit_connections"`
-	EmitFatalSignal      *ebpf.Variable `ebpf:"emit_fatal_signal"`
-	EmitProcessExec      *ebpf.Variable `ebpf:"emit_process_exec"`
-	ExitAbnormalOnly     *ebpf.Variable `ebpf:"exit_abnormal_only"`
-	IoLatencyThresholdNs *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
-	ListenGeneration     *ebpf.Variable `ebpf:"listen_generation"`
-	SignalWindowNs       *ebpf.Variable `ebpf:"signal_window_ns"`
-	TrackExitSignals     *ebpf.Variable `ebpf:"track_exit_signals"`
-	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ConnectAbandonJiffies *ebpf.Variable `ebpf:"connect_abandon_jiffies"`
+	EmitConnections       *ebpf.Variable `ebpf:"emit_connections"`
+	EmitFatalSignal       *ebpf.Variable `ebpf:"emit_fatal_signal"`
+	EmitProcessExec       *ebpf.Variable `ebpf:"emit_process_exec"`
+	ExitAbnormalOnly      *ebpf.Variable `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs  *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration      *ebpf.Variable `ebpf:"listen_generation"`
+	SignalWindowNs        *ebpf.Variable `ebpf:"signal_window_ns"`
+	TrackExitSignals      *ebpf.Variable `ebpf:"track_exit_signals"`
+	UnusedEvent           *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tapioPrograms contains all programs after they have been loaded into the kernel.
