@@ -22,6 +22,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define ECONNREFUSED 111
+#define ECONNRESET 104
+#define EPIPE 32
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
 #define ENETUNREACH 101
@@ -48,6 +50,7 @@ volatile const bool exit_abnormal_only = true;
 volatile const bool emit_process_exec = false;
 volatile const bool emit_fatal_signal = true;
 volatile const bool emit_connections = true;
+volatile const bool emit_received_resets = true;
 volatile const bool track_exit_signals = true;
 /* An ending signal names the cause of an exit only when the exit follows it within this time. */
 volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
@@ -646,16 +649,31 @@ static __always_inline void listener_key_of(const struct sock *sk, struct listen
 	key->netns = sock_netns(sk);
 }
 
-/* The listener serving a socket's local address: the exact address, else the wildcard. */
-static __always_inline struct listener *listener_of(const struct sock *sk)
+/* The source port of a socket whose move to CLOSE released its bound port (skc_num is 0 by the
+ * time the state changes): the connection's own port, which it kept. */
+static __always_inline __u16 closed_sport(const struct sock *sk)
+{
+	return __builtin_bswap16(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
+/* The listener serving a socket's local address: the exact address, else the wildcard. sport,
+ * when not 0, is the socket's local port (see closed_sport). */
+static __always_inline struct listener *listener_of_port(const struct sock *sk, __u16 sport)
 {
 	struct listener_key key;
 	listener_key_of(sk, &key);
+	if (sport)
+		key.port = sport;
 	struct listener *l = bpf_map_lookup_elem(&listeners, &key);
 	if (l)
 		return l;
 	__builtin_memset(key.addr, 0, sizeof(key.addr));
 	return bpf_map_lookup_elem(&listeners, &key);
+}
+
+static __always_inline struct listener *listener_of(const struct sock *sk)
+{
+	return listener_of_port(sk, 0);
 }
 
 /* A socket's address as a number, to hash: the verifier refuses arithmetic on a socket pointer,
@@ -791,10 +809,11 @@ static __always_inline void fill_sock(struct event *e, const struct sock *sk, in
 	e->sock._pad2 = 0;
 }
 
-/* emit_sock reports a socket event about the socket's owner: who connected or listens, else —
- * for an accepted connection — who listens on its local address; else, when the event runs in
- * process context, the current task. */
-static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
+/* emit_sock_port reports a socket event about the socket's owner: who connected or listens, else
+ * — for an accepted connection — who listens on its local address; else, when the event runs in
+ * process context, the current task. sport, when not 0, is the socket's local port (a closed
+ * socket's, see closed_sport). */
+static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner, __u16 sport)
 {
 	struct event *e = reserve(kind);
 	if (!e)
@@ -802,7 +821,7 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 s
 	__u32 role = ROLE_UNKNOWN, connect_jiffies;
 	struct listener *l = 0;
 	if (read_owner(sock, &e->subject, &role, &connect_jiffies)) {
-	} else if ((l = listener_of(sk))) {
+	} else if ((l = listener_of_port(sk, sport))) {
 		__builtin_memcpy(&e->subject, &l->owner, sizeof(e->subject));
 		role = ROLE_SERVER;
 	} else if (current_is_owner) {
@@ -811,7 +830,15 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 s
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
 	}
 	fill_sock(e, sk, err, direction, role);
+	if (sport)
+		e->sock.sport = sport;
 	submit(e);
+}
+
+/* emit_sock reports a socket event (see emit_sock_port) about a socket that has its local port. */
+static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
+{
+	emit_sock_port(kind, sk, sock, err, direction, current_is_owner, 0);
 }
 
 /* mark_listener records that the current process listens: its workload is now itself, and
@@ -871,6 +898,16 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, 0, 0, false);
 		}
 	}
+	/* A reset received by a connection (tcp_reset) sets its error and closes it: ECONNRESET, or
+	 * EPIPE in CLOSE_WAIT (in SYN_SENT it is the refusal above). Seen here rather than on the
+	 * tcp_receive_reset tracepoint, whose every hit — a refused connect's reset too — costs a
+	 * program run. No other path into CLOSE has set these errors by then (tcp_disconnect sets
+	 * ECONNRESET after its state change). */
+	if (emit_received_resets && oldstate != TCP_SYN_SENT && oldstate != TCP_CLOSE) {
+		int err = sk->sk_err;
+		if (err == ECONNRESET || err == EPIPE)
+			emit_sock_port(EVENT_CONNECTION_RESET, sk, sock, 0, 1, false, closed_sport(sk));
+	}
 	if (oldstate == TCP_LISTEN) {
 		struct listener_key lkey;
 		listener_key_of(sk, &lkey);
@@ -879,16 +916,6 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 			bpf_map_delete_elem(&listeners, &lkey);
 	}
 	forget_owner(sock);
-	return 0;
-}
-
-SEC("tp_btf/tcp_receive_reset")
-int BPF_PROG(tapio_tcp_receive_reset, struct sock *sk)
-{
-	/* In SYN_SENT a reset is a refusal, reported as connection_refused on the state change. */
-	if (sk->__sk_common.skc_state == TCP_SYN_SENT)
-		return 0;
-	emit_sock(EVENT_CONNECTION_RESET, sk, sock_id(sk), 0, 1, false);
 	return 0;
 }
 

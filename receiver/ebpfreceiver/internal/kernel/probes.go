@@ -65,7 +65,7 @@ var ProbeTable = []ProbeSpec{
 		Reports: "`tapio.kernel.fatal_signal` for SIGKILL, SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE, SIGQUIT, SIGTRAP, SIGSYS, with the sender and its workload"},
 	{Name: ProbeConnections, Switchable: true, Default: true, Programs: []string{"tapio_sock_state"}, Gate: "emit_connections",
 		Reports: "`tapio.network.connection_refused` / `connection_timeout` (a connect that dies in SYN_SENT, told apart by the socket error), `tapio.network.listen`"},
-	{Name: ProbeConnectionReset, Switchable: true, Default: true, Programs: []string{"tapio_tcp_receive_reset", "tapio_tcp_send_reset", "tapio_sock_state"},
+	{Name: ProbeConnectionReset, Switchable: true, Default: true, Programs: []string{"tapio_tcp_send_reset", "tapio_sock_state"}, Gate: "emit_received_resets",
 		Reports: "`tapio.network.connection_reset` with `tapio.network.reset.direction`, attributed to the socket's owner (learnt on its state changes)"},
 	{Name: ProbeTCPRetransmit, Switchable: true, Default: true, Programs: []string{"tapio_tcp_retransmit", "tapio_sock_state"},
 		Reports: "`tapio.network.tcp_retransmit`: summed per connection in the kernel, one event per connection per `retransmit_interval` with the count"},

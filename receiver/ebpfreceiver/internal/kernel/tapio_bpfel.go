@@ -146,13 +146,13 @@ const (
 	tapioProgTapioProcessFork     = "tapio_process_fork"
 	tapioProgTapioSignalGenerate  = "tapio_signal_generate"
 	tapioProgTapioSockState       = "tapio_sock_state"
-	tapioProgTapioTcpReceiveReset = "tapio_tcp_receive_reset"
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
 	tapioVarConnectAbandonJiffies = "connect_abandon_jiffies"
 	tapioVarEmitConnections       = "emit_connections"
 	tapioVarEmitFatalSignal       = "emit_fatal_signal"
 	tapioVarEmitProcessExec       = "emit_process_exec"
+	tapioVarEmitReceivedResets    = "emit_received_resets"
 	tapioVarExitAbnormalOnly      = "exit_abnormal_only"
 	tapioVarIoLatencyThresholdNs  = "io_latency_threshold_ns"
 	tapioVarListenGeneration      = "listen_generation"
@@ -204,17 +204,16 @@ type tapioSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioProgramSpecs struct {
-	TapioBlockComplete   *ebpf.ProgramSpec `ebpf:"tapio_block_complete"`
-	TapioBlockIssue      *ebpf.ProgramSpec `ebpf:"tapio_block_issue"`
-	TapioOomVictim       *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
-	TapioProcessExec     *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
-	TapioProcessExit     *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
-	TapioProcessFork     *ebpf.ProgramSpec `ebpf:"tapio_process_fork"`
-	TapioSignalGenerate  *ebpf.ProgramSpec `ebpf:"tapio_signal_generate"`
-	TapioSockState       *ebpf.ProgramSpec `ebpf:"tapio_sock_state"`
-	TapioTcpReceiveReset *ebpf.ProgramSpec `ebpf:"tapio_tcp_receive_reset"`
-	TapioTcpRetransmit   *ebpf.ProgramSpec `ebpf:"tapio_tcp_retransmit"`
-	TapioTcpSendReset    *ebpf.ProgramSpec `ebpf:"tapio_tcp_send_reset"`
+	TapioBlockComplete  *ebpf.ProgramSpec `ebpf:"tapio_block_complete"`
+	TapioBlockIssue     *ebpf.ProgramSpec `ebpf:"tapio_block_issue"`
+	TapioOomVictim      *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
+	TapioProcessExec    *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
+	TapioProcessExit    *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
+	TapioProcessFork    *ebpf.ProgramSpec `ebpf:"tapio_process_fork"`
+	TapioSignalGenerate *ebpf.ProgramSpec `ebpf:"tapio_signal_generate"`
+	TapioSockState      *ebpf.ProgramSpec `ebpf:"tapio_sock_state"`
+	TapioTcpRetransmit  *ebpf.ProgramSpec `ebpf:"tapio_tcp_retransmit"`
+	TapioTcpSendReset   *ebpf.ProgramSpec `ebpf:"tapio_tcp_send_reset"`
 }
 
 // tapioMapSpecs contains maps before they are loaded into the kernel.
@@ -246,6 +245,7 @@ type tapioVariableSpecs struct {
 	EmitConnections       *ebpf.VariableSpec `ebpf:"emit_connections"`
 	EmitFatalSignal       *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
 	EmitProcessExec       *ebpf.VariableSpec `ebpf:"emit_process_exec"`
+	EmitReceivedResets    *ebpf.VariableSpec `ebpf:"emit_received_resets"`
 	ExitAbnormalOnly      *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
 	IoLatencyThresholdNs  *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
 	ListenGeneration      *ebpf.VariableSpec `ebpf:"listen_generation"`
@@ -320,6 +320,7 @@ type tapioVariables struct {
 	EmitConnections       *ebpf.Variable `ebpf:"emit_connections"`
 	EmitFatalSignal       *ebpf.Variable `ebpf:"emit_fatal_signal"`
 	EmitProcessExec       *ebpf.Variable `ebpf:"emit_process_exec"`
+	EmitReceivedResets    *ebpf.Variable `ebpf:"emit_received_resets"`
 	ExitAbnormalOnly      *ebpf.Variable `ebpf:"exit_abnormal_only"`
 	IoLatencyThresholdNs  *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
 	ListenGeneration      *ebpf.Variable `ebpf:"listen_generation"`
@@ -333,17 +334,16 @@ type tapioVariables struct {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioPrograms struct {
-	TapioBlockComplete   *ebpf.Program `ebpf:"tapio_block_complete"`
-	TapioBlockIssue      *ebpf.Program `ebpf:"tapio_block_issue"`
-	TapioOomVictim       *ebpf.Program `ebpf:"tapio_oom_victim"`
-	TapioProcessExec     *ebpf.Program `ebpf:"tapio_process_exec"`
-	TapioProcessExit     *ebpf.Program `ebpf:"tapio_process_exit"`
-	TapioProcessFork     *ebpf.Program `ebpf:"tapio_process_fork"`
-	TapioSignalGenerate  *ebpf.Program `ebpf:"tapio_signal_generate"`
-	TapioSockState       *ebpf.Program `ebpf:"tapio_sock_state"`
-	TapioTcpReceiveReset *ebpf.Program `ebpf:"tapio_tcp_receive_reset"`
-	TapioTcpRetransmit   *ebpf.Program `ebpf:"tapio_tcp_retransmit"`
-	TapioTcpSendReset    *ebpf.Program `ebpf:"tapio_tcp_send_reset"`
+	TapioBlockComplete  *ebpf.Program `ebpf:"tapio_block_complete"`
+	TapioBlockIssue     *ebpf.Program `ebpf:"tapio_block_issue"`
+	TapioOomVictim      *ebpf.Program `ebpf:"tapio_oom_victim"`
+	TapioProcessExec    *ebpf.Program `ebpf:"tapio_process_exec"`
+	TapioProcessExit    *ebpf.Program `ebpf:"tapio_process_exit"`
+	TapioProcessFork    *ebpf.Program `ebpf:"tapio_process_fork"`
+	TapioSignalGenerate *ebpf.Program `ebpf:"tapio_signal_generate"`
+	TapioSockState      *ebpf.Program `ebpf:"tapio_sock_state"`
+	TapioTcpRetransmit  *ebpf.Program `ebpf:"tapio_tcp_retransmit"`
+	TapioTcpSendReset   *ebpf.Program `ebpf:"tapio_tcp_send_reset"`
 }
 
 func (p *tapioPrograms) Close() error {
@@ -356,7 +356,6 @@ func (p *tapioPrograms) Close() error {
 		p.TapioProcessFork,
 		p.TapioSignalGenerate,
 		p.TapioSockState,
-		p.TapioTcpReceiveReset,
 		p.TapioTcpRetransmit,
 		p.TapioTcpSendReset,
 	)
