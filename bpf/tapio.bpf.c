@@ -22,6 +22,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define ECONNREFUSED 111
+#define ECONNRESET 104
+#define EPIPE 32
 #define ETIMEDOUT 110
 #define EHOSTUNREACH 113
 #define ENETUNREACH 101
@@ -48,14 +50,17 @@ volatile const bool exit_abnormal_only = true;
 volatile const bool emit_process_exec = false;
 volatile const bool emit_fatal_signal = true;
 volatile const bool emit_connections = true;
+volatile const bool emit_received_resets = true;
 volatile const bool track_exit_signals = true;
 /* An ending signal names the cause of an exit only when the exit follows it within this time. */
 volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
 /* A connect closed in SYN_SENT with no socket error after at least this long (half a second: an application's own connect timeout, not the
  * quarter second after which happy eyeballs drops its losing attempt) — the application
  * gave up waiting for an answer — is reported as connection_timeout (error 0). A connect given up
- * sooner (happy eyeballs, a cancelled request) is not a timeout. */
-volatile const __u32 connect_abandon_ms = 500;
+ * sooner (happy eyeballs, a cancelled request) is not a timeout. In jiffies, set by user space
+ * from the kernel's tick length: a connect's start is read from jiffies, a plain load, where a
+ * clock read costs tens of nanoseconds per connect on a virtual machine. */
+volatile const __u32 connect_abandon_jiffies = 500;
 /* Records wake the reader each time this much more is pending (see submit). */
 volatile const __u64 wakeup_bytes = 1 << 18;
 /* Completed block requests slower than this become io_latency events; 0 turns them off. */
@@ -361,7 +366,9 @@ static __always_inline __u32 workload_of(struct proc_info *self, __u32 tgid)
 	return found;
 }
 
-static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+/* fill_identity_of fills an identity from a task; proc is the task's process-tree entry when the
+ * caller already looked it up (0: looked up here when needed). */
+static __always_inline void fill_identity_of(struct identity *id, struct task_struct *task, struct proc_info *proc)
 {
 	__u32 tgid = task->tgid;
 	id->pid = task->pid;
@@ -384,7 +391,7 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	if (c && c->task == (__u64)task && c->tgid == tgid && c->gen == gen && c->comm[0] == comm[0] && c->comm[1] == comm[1]) {
 		id->workload_tgid = c->workload_tgid;
 	} else {
-		struct proc_info *p = bpf_map_lookup_elem(&procs, &tgid);
+		struct proc_info *p = proc ? proc : bpf_map_lookup_elem(&procs, &tgid);
 		if (!p)
 			p = track_process(task, tgid);
 		id->workload_tgid = p ? workload_of(p, tgid) : 0;
@@ -404,6 +411,11 @@ static __always_inline void fill_identity(struct identity *id, struct task_struc
 	}
 }
 
+static __always_inline void fill_identity(struct identity *id, struct task_struct *task)
+{
+	fill_identity_of(id, task, 0);
+}
+
 /* ---- The process tree ---- */
 
 SEC("tp_btf/sched_process_fork")
@@ -419,10 +431,14 @@ int BPF_PROG(tapio_process_fork, struct task_struct *parent, struct task_struct 
 	info.start_ns = child->start_time;
 	info.ppid = ptgid;
 	info.parent_start_ns = real_parent->group_leader->start_time;
-	/* A forked child serves where its parent serves, until it executes another program. */
+	/* A forked child serves where its parent serves, until it executes another program. The
+	 * parent's walk is brought up to date first (once per parent and listen generation), so that
+	 * the child's first event — often its exit — need not walk through the parent again. */
 	struct proc_info *p = bpf_map_lookup_elem(&procs, &ptgid);
-	if (p) {
-		info.workload_tgid = p->workload_tgid;
+	/* (An entry of an earlier process with the parent's pid is not the parent's: the walk
+	 * stops at it too.) */
+	if (p && (!p->start_ns || p->start_ns == info.parent_start_ns)) {
+		info.workload_tgid = workload_of(p, ptgid);
 		info.workload_gen = p->workload_gen;
 	}
 	bpf_map_update_elem(&procs, &tgid, &info, BPF_ANY);
@@ -484,7 +500,8 @@ int BPF_PROG(tapio_process_exit, struct task_struct *task)
 	} else {
 		struct event *e = reserve(EVENT_PROCESS_EXIT);
 		if (e) {
-			fill_identity(&e->subject, task);
+			/* Its exit is its own last event: the process-tree entry looked up above is its. */
+			fill_identity_of(&e->subject, task, p);
 			e->exit.exit_code = code;
 			e->exit.flags = listens ? EXIT_LISTENER : 0;
 			if (sig) {
@@ -632,16 +649,31 @@ static __always_inline void listener_key_of(const struct sock *sk, struct listen
 	key->netns = sock_netns(sk);
 }
 
-/* The listener serving a socket's local address: the exact address, else the wildcard. */
-static __always_inline struct listener *listener_of(const struct sock *sk)
+/* The source port of a socket whose move to CLOSE released its bound port (skc_num is 0 by the
+ * time the state changes): the connection's own port, which it kept. */
+static __always_inline __u16 closed_sport(const struct sock *sk)
+{
+	return __builtin_bswap16(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+}
+
+/* The listener serving a socket's local address: the exact address, else the wildcard. sport,
+ * when not 0, is the socket's local port (see closed_sport). */
+static __always_inline struct listener *listener_of_port(const struct sock *sk, __u16 sport)
 {
 	struct listener_key key;
 	listener_key_of(sk, &key);
+	if (sport)
+		key.port = sport;
 	struct listener *l = bpf_map_lookup_elem(&listeners, &key);
 	if (l)
 		return l;
 	__builtin_memset(key.addr, 0, sizeof(key.addr));
 	return bpf_map_lookup_elem(&listeners, &key);
+}
+
+static __always_inline struct listener *listener_of(const struct sock *sk)
+{
+	return listener_of_port(sk, 0);
 }
 
 /* A socket's address as a number, to hash: the verifier refuses arithmetic on a socket pointer,
@@ -687,7 +719,7 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 	struct owner_set *set = owner_set_of(sock);
 	if (!sock || !set)
 		return;
-	__u32 now_ms = (__u32)(bpf_ktime_get_ns() / 1000000);
+	__u32 now = (__u32)bpf_jiffies64();
 	/* This socket's own slot (a second connect after a failed one), else a free one, else the
 	 * oldest connect's. */
 	int pick = -1, oldest = 0;
@@ -701,7 +733,7 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 		}
 		if (held == 0 && pick < 0)
 			pick = i;
-		__u32 age = now_ms - set->way[i].owner.connect_ms;
+		__u32 age = now - set->way[i].owner.connect_jiffies;
 		if (held != 0 && age >= oldest_age) {
 			oldest_age = age;
 			oldest = i;
@@ -722,14 +754,14 @@ static __always_inline void remember_owner(__u64 sock, struct task_struct *task)
 		count_owner_evicted();
 	s->sock = sock;
 	s->owner.role = ROLE_CLIENT;
-	s->owner.connect_ms = now_ms;
+	s->owner.connect_jiffies = now;
 	fill_identity(&s->owner.owner, task);
 	/* Released with a full barrier (a compare-and-swap always is), after the writes above. */
 	__sync_val_compare_and_swap(&s->seq, seq + 1, seq + 2);
 }
 
 /* read_owner copies a socket's owner out of the table; false when it has none. */
-static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32 *role, __u32 *connect_ms)
+static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32 *role, __u32 *connect_jiffies)
 {
 	struct owner_set *set = owner_set_of(sock);
 	if (!sock || !set)
@@ -744,7 +776,7 @@ static __always_inline bool read_owner(__u64 sock, struct identity *owner, __u32
 			return false;
 		__builtin_memcpy(owner, &s->owner.owner, sizeof(*owner));
 		*role = s->owner.role;
-		*connect_ms = s->owner.connect_ms;
+		*connect_jiffies = s->owner.connect_jiffies;
 		return s->sock == sock && slot_seq(s) == seq;
 	}
 	return false;
@@ -777,18 +809,19 @@ static __always_inline void fill_sock(struct event *e, const struct sock *sk, in
 	e->sock._pad2 = 0;
 }
 
-/* emit_sock reports a socket event about the socket's owner: who connected or listens, else —
- * for an accepted connection — who listens on its local address; else, when the event runs in
- * process context, the current task. */
-static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
+/* emit_sock_port reports a socket event about the socket's owner: who connected or listens, else
+ * — for an accepted connection — who listens on its local address; else, when the event runs in
+ * process context, the current task. sport, when not 0, is the socket's local port (a closed
+ * socket's, see closed_sport). */
+static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner, __u16 sport)
 {
 	struct event *e = reserve(kind);
 	if (!e)
 		return;
-	__u32 role = ROLE_UNKNOWN, connect_ms;
+	__u32 role = ROLE_UNKNOWN, connect_jiffies;
 	struct listener *l = 0;
-	if (read_owner(sock, &e->subject, &role, &connect_ms)) {
-	} else if ((l = listener_of(sk))) {
+	if (read_owner(sock, &e->subject, &role, &connect_jiffies)) {
+	} else if ((l = listener_of_port(sk, sport))) {
 		__builtin_memcpy(&e->subject, &l->owner, sizeof(e->subject));
 		role = ROLE_SERVER;
 	} else if (current_is_owner) {
@@ -797,7 +830,15 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 s
 		__builtin_memset(&e->subject, 0, sizeof(e->subject));
 	}
 	fill_sock(e, sk, err, direction, role);
+	if (sport)
+		e->sock.sport = sport;
 	submit(e);
+}
+
+/* emit_sock reports a socket event (see emit_sock_port) about a socket that has its local port. */
+static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
+{
+	emit_sock_port(kind, sk, sock, err, direction, current_is_owner, 0);
 }
 
 /* mark_listener records that the current process listens: its workload is now itself, and
@@ -851,11 +892,21 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, err, 0, false);
 		else if (err == 0) {
 			struct identity owner;
-			__u32 role, connect_ms;
-			if (read_owner(sock, &owner, &role, &connect_ms) &&
-			    (__u32)(bpf_ktime_get_ns() / 1000000) - connect_ms >= connect_abandon_ms)
+			__u32 role, connect_jiffies;
+			if (read_owner(sock, &owner, &role, &connect_jiffies) &&
+			    (__u32)bpf_jiffies64() - connect_jiffies >= connect_abandon_jiffies)
 				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, 0, 0, false);
 		}
+	}
+	/* A reset received by a connection (tcp_reset) sets its error and closes it: ECONNRESET, or
+	 * EPIPE in CLOSE_WAIT (in SYN_SENT it is the refusal above). Seen here rather than on the
+	 * tcp_receive_reset tracepoint, whose every hit — a refused connect's reset too — costs a
+	 * program run. No other path into CLOSE has set these errors by then (tcp_disconnect sets
+	 * ECONNRESET after its state change). */
+	if (emit_received_resets && oldstate != TCP_SYN_SENT && oldstate != TCP_CLOSE) {
+		int err = sk->sk_err;
+		if (err == ECONNRESET || err == EPIPE)
+			emit_sock_port(EVENT_CONNECTION_RESET, sk, sock, 0, 1, false, closed_sport(sk));
 	}
 	if (oldstate == TCP_LISTEN) {
 		struct listener_key lkey;
@@ -865,16 +916,6 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 			bpf_map_delete_elem(&listeners, &lkey);
 	}
 	forget_owner(sock);
-	return 0;
-}
-
-SEC("tp_btf/tcp_receive_reset")
-int BPF_PROG(tapio_tcp_receive_reset, struct sock *sk)
-{
-	/* In SYN_SENT a reset is a refusal, reported as connection_refused on the state change. */
-	if (sk->__sk_common.skc_state == TCP_SYN_SENT)
-		return 0;
-	emit_sock(EVENT_CONNECTION_RESET, sk, sock_id(sk), 0, 1, false);
 	return 0;
 }
 
@@ -903,9 +944,9 @@ int BPF_PROG(tapio_tcp_retransmit, struct sock *sk)
 		return 0;
 	}
 	struct retransmit_value fresh = {.count = 1, .first_ns = now, .last_ns = now};
-	__u32 connect_ms;
+	__u32 connect_jiffies;
 	struct listener *l = 0;
-	if (read_owner(sock_id(sk), &fresh.owner, &fresh.role, &connect_ms)) {
+	if (read_owner(sock_id(sk), &fresh.owner, &fresh.role, &connect_jiffies)) {
 	} else if ((l = listener_of(sk))) {
 		__builtin_memcpy(&fresh.owner, &l->owner, sizeof(fresh.owner));
 		fresh.role = ROLE_SERVER;

@@ -191,9 +191,9 @@ struct listener {
 struct sock_owner {
 	struct identity owner;
 	__u32 role;
-	/* When connect() began, CLOCK_MONOTONIC milliseconds (wrapping): a connect the application
-	 * abandons in SYN_SENT after a while is a timeout the kernel never reported. */
-	__u32 connect_ms;
+	/* When connect() began, in jiffies (wrapping): a connect the application abandons in
+	 * SYN_SENT after a while is a timeout the kernel never reported. */
+	__u32 connect_jiffies;
 };
 
 /* One slot of the socket-owner table: the socket's cookie (0: free), a sequence count (odd while

@@ -224,4 +224,10 @@ struct sock {
 	u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+/* An INET socket's source port, in network order: kept when its move to CLOSE released the
+ * bound port (skc_num). */
+struct inet_sock {
+	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
 #endif /* __TAPIO_VMLINUX_H__ */

@@ -95,6 +95,51 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 	}
 }
 
+// A reset that finds the connection half-closed by the peer (CLOSE_WAIT: the peer's FIN was read)
+// closes it with EPIPE rather than ECONNRESET: it is a received reset all the same.
+func TestResetReceivedInCloseWait(t *testing.T) {
+	rr := startReceiver(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	if err := server.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(client); err != nil {
+		t.Fatalf("client read up to the peer's FIN: %v", err)
+	}
+	if err := server.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	clientPort := int64(client.LocalAddr().(*net.TCPAddr).Port)
+	e := rr.waitFor(t, unifiedevent.ConnectionReset, 5*time.Second, func(e kernelEvent) bool {
+		return e.str("tapio.network.reset.direction") == "received" && e.int("source.port") == clientPort
+	})
+	if e.int("process.pid") != int64(os.Getpid()) {
+		t.Errorf("received reset in CLOSE_WAIT: %v", e.attributes())
+	}
+}
+
 // dropOnPort installs an nftables rule that drops loopback packets to port on input, the way a
 // dead network path would. (Dropping on output makes the sender's transmit fail locally, which
 // the kernel counts as a failed retransmit, not a retransmit.) It is removed when the test ends.

@@ -363,3 +363,44 @@ func TestListenersGracefulExitCarriesTheSignalAndItsSender(t *testing.T) {
 		}
 	}
 }
+
+// perlForkAfterTheServerListens: a server forks a worker, which forks a child (walking up the
+// tree then finds no listener, and the worker's entry caches that); the server then listens, and
+// the worker forks another child, which exits with code 4. That child serves the server: the
+// worker's walk, cached before the listen, must not be handed down to it.
+const perlForkAfterTheServerListens = `
+use strict; use warnings; use IO::Socket::INET;
+pipe(my $go_r, my $go_w) or die "pipe: $!"; pipe(my $pid_r, my $pid_w) or die "pipe: $!";
+my $worker = fork() // die "fork: $!";
+if ($worker == 0) {
+	close $go_w; close $pid_r;
+	my $early = fork() // die "fork: $!"; if ($early == 0) { exit 0 } waitpid($early, 0);
+	my $line = <$go_r>;
+	my $late = fork() // die "fork: $!"; if ($late == 0) { exit 4 } waitpid($late, 0);
+	syswrite $pid_w, "$late\n"; exit 0;
+}
+close $go_r; close $pid_w;
+my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0', Proto => 'tcp') or die "listen: $!";
+syswrite $go_w, "go\n";
+my $late = <$pid_r>; chomp $late; waitpid($worker, 0);
+$| = 1; print "worker $worker late $late\n";
+<STDIN>;
+`
+
+func TestForkAfterTheServerListensServesTheServer(t *testing.T) {
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		kerneltest.SkipOrFail(t, "perl (Debian's perl-base) plays the server: %v", err)
+	}
+	rr := startReceiver(t, nil)
+	server := startHelper(t, exec.Command(perl, "-e", perlForkAfterTheServerListens))
+	serverPID := int64(server.cmd.Process.Pid)
+	late := int64(server.number(t, 3))
+	e := rr.waitFor(t, unifiedevent.ProcessExit, 5*time.Second, func(e kernelEvent) bool { return e.int("process.pid") == late })
+	if code := e.int("process.exit.code"); code != 4 {
+		t.Errorf("process.exit.code = %d, want 4", code)
+	}
+	if got := e.int("tapio.workload.pid"); got != serverPID {
+		t.Errorf("the worker's child forked after the listen: workload pid %d, want the server's %d (%v)", got, serverPID, e.attributes())
+	}
+}

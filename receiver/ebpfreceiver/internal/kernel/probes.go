@@ -65,7 +65,7 @@ var ProbeTable = []ProbeSpec{
 		Reports: "`tapio.kernel.fatal_signal` for SIGKILL, SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGFPE, SIGQUIT, SIGTRAP, SIGSYS, with the sender and its workload"},
 	{Name: ProbeConnections, Switchable: true, Default: true, Programs: []string{"tapio_sock_state"}, Gate: "emit_connections",
 		Reports: "`tapio.network.connection_refused` / `connection_timeout` (a connect that dies in SYN_SENT, told apart by the socket error), `tapio.network.listen`"},
-	{Name: ProbeConnectionReset, Switchable: true, Default: true, Programs: []string{"tapio_tcp_receive_reset", "tapio_tcp_send_reset", "tapio_sock_state"},
+	{Name: ProbeConnectionReset, Switchable: true, Default: true, Programs: []string{"tapio_tcp_send_reset", "tapio_sock_state"}, Gate: "emit_received_resets",
 		Reports: "`tapio.network.connection_reset` with `tapio.network.reset.direction`, attributed to the socket's owner (learnt on its state changes)"},
 	{Name: ProbeTCPRetransmit, Switchable: true, Default: true, Programs: []string{"tapio_tcp_retransmit", "tapio_sock_state"},
 		Reports: "`tapio.network.tcp_retransmit`: summed per connection in the kernel, one event per connection per `retransmit_interval` with the count"},
@@ -132,6 +132,25 @@ const btfPath = "/sys/kernel/btf/vmlinux"
 // DefaultSignalWindow is how long after an ending signal an exit is its consequence by default.
 const DefaultSignalWindow = 60 * time.Second
 
+// ConnectAbandonAfter is how long a connect must have waited in SYN_SENT for its close without
+// an answer to be reported as a timeout (connect_abandoned): an application's own connect
+// timeout, not the quarter second after which happy eyeballs drops its losing attempt.
+const ConnectAbandonAfter = 500 * time.Millisecond
+
+// jiffiesAtLeast converts d to kernel ticks (jiffies), rounded up. The tick's length is the
+// resolution of the coarse clocks, which tick with jiffies.
+func jiffiesAtLeast(d time.Duration) (uint32, error) {
+	var res unix.Timespec
+	if err := unix.ClockGetres(unix.CLOCK_MONOTONIC_COARSE, &res); err != nil {
+		return 0, fmt.Errorf("reading the kernel's tick length (clock_getres CLOCK_MONOTONIC_COARSE): %w", err)
+	}
+	tick := time.Duration(res.Nano())
+	if tick <= 0 || tick > time.Second {
+		return 0, fmt.Errorf("the kernel's tick length (CLOCK_MONOTONIC_COARSE resolution) is %v, not a jiffy", tick)
+	}
+	return uint32((d + tick - 1) / tick), nil
+}
+
 // Load loads every program (so that a verifier problem shows at start-up, whatever is enabled),
 // attaches the enabled probes and opens the ring buffer. Its errors say what to do.
 func Load(opts Options) (*Programs, error) {
@@ -152,7 +171,12 @@ func Load(opts Options) (*Programs, error) {
 	if opts.RingBufferBytes != 0 {
 		spec.Maps["events"].MaxEntries = opts.RingBufferBytes
 	}
+	abandonJiffies, err := jiffiesAtLeast(ConnectAbandonAfter)
+	if err != nil {
+		return nil, err
+	}
 	constants := map[string]any{
+		"connect_abandon_jiffies": abandonJiffies,
 		"exit_abnormal_only":      opts.ExitAbnormalOnly,
 		"signal_window_ns":        uint64(window.Nanoseconds()),
 		"io_latency_threshold_ns": uint64(opts.IOLatencyThreshold.Nanoseconds()),

@@ -69,10 +69,10 @@ type tapioOwnerSet struct {
 		Sock  uint64
 		Seq   uint64
 		Owner struct {
-			_         structs.HostLayout
-			Owner     tapioIdentity
-			Role      uint32
-			ConnectMs uint32
+			_              structs.HostLayout
+			Owner          tapioIdentity
+			Role           uint32
+			ConnectJiffies uint32
 		}
 	}
 }
@@ -146,13 +146,13 @@ const (
 	tapioProgTapioProcessFork     = "tapio_process_fork"
 	tapioProgTapioSignalGenerate  = "tapio_signal_generate"
 	tapioProgTapioSockState       = "tapio_sock_state"
-	tapioProgTapioTcpReceiveReset = "tapio_tcp_receive_reset"
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
-	tapioVarConnectAbandonMs      = "connect_abandon_ms"
+	tapioVarConnectAbandonJiffies = "connect_abandon_jiffies"
 	tapioVarEmitConnections       = "emit_connections"
 	tapioVarEmitFatalSignal       = "emit_fatal_signal"
 	tapioVarEmitProcessExec       = "emit_process_exec"
+	tapioVarEmitReceivedResets    = "emit_received_resets"
 	tapioVarExitAbnormalOnly      = "exit_abnormal_only"
 	tapioVarIoLatencyThresholdNs  = "io_latency_threshold_ns"
 	tapioVarListenGeneration      = "listen_generation"
@@ -204,17 +204,16 @@ type tapioSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioProgramSpecs struct {
-	TapioBlockComplete   *ebpf.ProgramSpec `ebpf:"tapio_block_complete"`
-	TapioBlockIssue      *ebpf.ProgramSpec `ebpf:"tapio_block_issue"`
-	TapioOomVictim       *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
-	TapioProcessExec     *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
-	TapioProcessExit     *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
-	TapioProcessFork     *ebpf.ProgramSpec `ebpf:"tapio_process_fork"`
-	TapioSignalGenerate  *ebpf.ProgramSpec `ebpf:"tapio_signal_generate"`
-	TapioSockState       *ebpf.ProgramSpec `ebpf:"tapio_sock_state"`
-	TapioTcpReceiveReset *ebpf.ProgramSpec `ebpf:"tapio_tcp_receive_reset"`
-	TapioTcpRetransmit   *ebpf.ProgramSpec `ebpf:"tapio_tcp_retransmit"`
-	TapioTcpSendReset    *ebpf.ProgramSpec `ebpf:"tapio_tcp_send_reset"`
+	TapioBlockComplete  *ebpf.ProgramSpec `ebpf:"tapio_block_complete"`
+	TapioBlockIssue     *ebpf.ProgramSpec `ebpf:"tapio_block_issue"`
+	TapioOomVictim      *ebpf.ProgramSpec `ebpf:"tapio_oom_victim"`
+	TapioProcessExec    *ebpf.ProgramSpec `ebpf:"tapio_process_exec"`
+	TapioProcessExit    *ebpf.ProgramSpec `ebpf:"tapio_process_exit"`
+	TapioProcessFork    *ebpf.ProgramSpec `ebpf:"tapio_process_fork"`
+	TapioSignalGenerate *ebpf.ProgramSpec `ebpf:"tapio_signal_generate"`
+	TapioSockState      *ebpf.ProgramSpec `ebpf:"tapio_sock_state"`
+	TapioTcpRetransmit  *ebpf.ProgramSpec `ebpf:"tapio_tcp_retransmit"`
+	TapioTcpSendReset   *ebpf.ProgramSpec `ebpf:"tapio_tcp_send_reset"`
 }
 
 // tapioMapSpecs contains maps before they are loaded into the kernel.
@@ -242,17 +241,18 @@ type tapioMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
-	ConnectAbandonMs     *ebpf.VariableSpec `ebpf:"connect_abandon_ms"`
-	EmitConnections      *ebpf.VariableSpec `ebpf:"emit_connections"`
-	EmitFatalSignal      *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
-	EmitProcessExec      *ebpf.VariableSpec `ebpf:"emit_process_exec"`
-	ExitAbnormalOnly     *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
-	IoLatencyThresholdNs *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
-	ListenGeneration     *ebpf.VariableSpec `ebpf:"listen_generation"`
-	SignalWindowNs       *ebpf.VariableSpec `ebpf:"signal_window_ns"`
-	TrackExitSignals     *ebpf.VariableSpec `ebpf:"track_exit_signals"`
-	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes          *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ConnectAbandonJiffies *ebpf.VariableSpec `ebpf:"connect_abandon_jiffies"`
+	EmitConnections       *ebpf.VariableSpec `ebpf:"emit_connections"`
+	EmitFatalSignal       *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
+	EmitProcessExec       *ebpf.VariableSpec `ebpf:"emit_process_exec"`
+	EmitReceivedResets    *ebpf.VariableSpec `ebpf:"emit_received_resets"`
+	ExitAbnormalOnly      *ebpf.VariableSpec `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs  *ebpf.VariableSpec `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration      *ebpf.VariableSpec `ebpf:"listen_generation"`
+	SignalWindowNs        *ebpf.VariableSpec `ebpf:"signal_window_ns"`
+	TrackExitSignals      *ebpf.VariableSpec `ebpf:"track_exit_signals"`
+	UnusedEvent           *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // tapioObjects contains all objects after they have been loaded into the kernel.
@@ -316,34 +316,34 @@ func (m *tapioMaps) Close() error {
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
-	ConnectAbandonMs     *ebpf.Variable `ebpf:"connect_abandon_ms"`
-	EmitConnections      *ebpf.Variable `ebpf:"emit_connections"`
-	EmitFatalSignal      *ebpf.Variable `ebpf:"emit_fatal_signal"`
-	EmitProcessExec      *ebpf.Variable `ebpf:"emit_process_exec"`
-	ExitAbnormalOnly     *ebpf.Variable `ebpf:"exit_abnormal_only"`
-	IoLatencyThresholdNs *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
-	ListenGeneration     *ebpf.Variable `ebpf:"listen_generation"`
-	SignalWindowNs       *ebpf.Variable `ebpf:"signal_window_ns"`
-	TrackExitSignals     *ebpf.Variable `ebpf:"track_exit_signals"`
-	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes          *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ConnectAbandonJiffies *ebpf.Variable `ebpf:"connect_abandon_jiffies"`
+	EmitConnections       *ebpf.Variable `ebpf:"emit_connections"`
+	EmitFatalSignal       *ebpf.Variable `ebpf:"emit_fatal_signal"`
+	EmitProcessExec       *ebpf.Variable `ebpf:"emit_process_exec"`
+	EmitReceivedResets    *ebpf.Variable `ebpf:"emit_received_resets"`
+	ExitAbnormalOnly      *ebpf.Variable `ebpf:"exit_abnormal_only"`
+	IoLatencyThresholdNs  *ebpf.Variable `ebpf:"io_latency_threshold_ns"`
+	ListenGeneration      *ebpf.Variable `ebpf:"listen_generation"`
+	SignalWindowNs        *ebpf.Variable `ebpf:"signal_window_ns"`
+	TrackExitSignals      *ebpf.Variable `ebpf:"track_exit_signals"`
+	UnusedEvent           *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tapioPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioPrograms struct {
-	TapioBlockComplete   *ebpf.Program `ebpf:"tapio_block_complete"`
-	TapioBlockIssue      *ebpf.Program `ebpf:"tapio_block_issue"`
-	TapioOomVictim       *ebpf.Program `ebpf:"tapio_oom_victim"`
-	TapioProcessExec     *ebpf.Program `ebpf:"tapio_process_exec"`
-	TapioProcessExit     *ebpf.Program `ebpf:"tapio_process_exit"`
-	TapioProcessFork     *ebpf.Program `ebpf:"tapio_process_fork"`
-	TapioSignalGenerate  *ebpf.Program `ebpf:"tapio_signal_generate"`
-	TapioSockState       *ebpf.Program `ebpf:"tapio_sock_state"`
-	TapioTcpReceiveReset *ebpf.Program `ebpf:"tapio_tcp_receive_reset"`
-	TapioTcpRetransmit   *ebpf.Program `ebpf:"tapio_tcp_retransmit"`
-	TapioTcpSendReset    *ebpf.Program `ebpf:"tapio_tcp_send_reset"`
+	TapioBlockComplete  *ebpf.Program `ebpf:"tapio_block_complete"`
+	TapioBlockIssue     *ebpf.Program `ebpf:"tapio_block_issue"`
+	TapioOomVictim      *ebpf.Program `ebpf:"tapio_oom_victim"`
+	TapioProcessExec    *ebpf.Program `ebpf:"tapio_process_exec"`
+	TapioProcessExit    *ebpf.Program `ebpf:"tapio_process_exit"`
+	TapioProcessFork    *ebpf.Program `ebpf:"tapio_process_fork"`
+	TapioSignalGenerate *ebpf.Program `ebpf:"tapio_signal_generate"`
+	TapioSockState      *ebpf.Program `ebpf:"tapio_sock_state"`
+	TapioTcpRetransmit  *ebpf.Program `ebpf:"tapio_tcp_retransmit"`
+	TapioTcpSendReset   *ebpf.Program `ebpf:"tapio_tcp_send_reset"`
 }
 
 func (p *tapioPrograms) Close() error {
@@ -356,7 +356,6 @@ func (p *tapioPrograms) Close() error {
 		p.TapioProcessFork,
 		p.TapioSignalGenerate,
 		p.TapioSockState,
-		p.TapioTcpReceiveReset,
 		p.TapioTcpRetransmit,
 		p.TapioTcpSendReset,
 	)
