@@ -24,6 +24,13 @@ type Config struct {
 	// an incident is served while the outage goes on. 0 (the default) means DecisionWait, so the
 	// first version leaves at most DecisionWait after the first consequence.
 	MaxDecisionDelay time.Duration `mapstructure:"max_decision_delay"`
+	// MaxUpdateInterval bounds how far apart the versions of an incident that keeps receiving
+	// evidence are: each version after the first waits twice as long as the one before, from
+	// max_decision_delay up to this. A version carries the whole chain, and its scoring and
+	// storing cost grows with it; an outage of an hour need not be rebuilt every few seconds.
+	// Once the evidence stops, the last version still leaves after decision_wait. 0 keeps every
+	// version at max_decision_delay.
+	MaxUpdateInterval time.Duration `mapstructure:"max_update_interval"`
 	// IncidentTimeout closes an incident that has had no new evidence for this long.
 	IncidentTimeout time.Duration `mapstructure:"incident_timeout"`
 	// ClockSkew is how far apart two events may be and still count as simultaneous, in which case
@@ -159,6 +166,9 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxDecisionDelay != 0 && cfg.MaxDecisionDelay < cfg.DecisionWait {
 		errs = append(errs, fmt.Errorf("max_decision_delay (%s) must be 0 (decision_wait) or at least decision_wait (%s)", cfg.MaxDecisionDelay, cfg.DecisionWait))
 	}
+	if cfg.MaxUpdateInterval < 0 {
+		errs = append(errs, fmt.Errorf("max_update_interval must not be negative, got %s", cfg.MaxUpdateInterval))
+	}
 	errs = append(errs, cfg.Incidents.validate()...)
 	positive("flush_interval", cfg.FlushInterval)
 	positive("peer_ttl", cfg.PeerTTL)
@@ -285,4 +295,18 @@ func (cfg *Config) decisionDelay() time.Duration {
 		return cfg.DecisionWait
 	}
 	return cfg.MaxDecisionDelay
+}
+
+// updateDelay is how long an incident that keeps receiving evidence, emitted versions times so
+// far, waits before its next version: the decision delay for the first, doubling with each
+// version after it, up to max_update_interval (never below the decision delay itself).
+func (cfg *Config) updateDelay(versions int64) time.Duration {
+	d := cfg.decisionDelay()
+	if cfg.MaxUpdateInterval <= d {
+		return d
+	}
+	for i := int64(0); i < versions && d < cfg.MaxUpdateInterval; i++ {
+		d *= 2
+	}
+	return min(d, cfg.MaxUpdateInterval)
 }

@@ -30,6 +30,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.Window = 5 * time.Minute
 	custom.DecisionWait = 10 * time.Second
 	custom.MaxDecisionDelay = time.Minute
+	custom.MaxUpdateInterval = 5 * time.Minute
 	custom.IncidentTimeout = 15 * time.Minute
 	custom.ClockSkew = time.Second
 	custom.FlushInterval = 500 * time.Millisecond
@@ -103,6 +104,7 @@ func TestValidateRejects(t *testing.T) {
 		{"zero window", func(c *Config) { c.Window = 0 }, "window must be positive"},
 		{"timeout not after wait", func(c *Config) { c.IncidentTimeout = c.DecisionWait }, "must be longer than decision_wait"},
 		{"delay shorter than wait", func(c *Config) { c.MaxDecisionDelay = c.DecisionWait - 1 }, "max_decision_delay"},
+		{"negative update interval", func(c *Config) { c.MaxUpdateInterval = -time.Second }, "max_update_interval"},
 		{"negative skew", func(c *Config) { c.ClockSkew = -1 }, "clock_skew must not be negative"},
 		{"zero flush interval", func(c *Config) { c.FlushInterval = 0 }, "flush_interval must be positive"},
 		{"zero peer ttl", func(c *Config) { c.PeerTTL = 0 }, "peer_ttl must be positive"},

@@ -29,6 +29,7 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Window:               2 * time.Minute,
 		DecisionWait:         5 * time.Second,
+		MaxUpdateInterval:    30 * time.Second,
 		IncidentTimeout:      5 * time.Minute,
 		ClockSkew:            2 * time.Second,
 		FlushInterval:        time.Second,

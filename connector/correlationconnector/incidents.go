@@ -212,7 +212,7 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 // the book is unlocked. ops, when not nil, records the emissions and closes for the write-ahead
 // log.
 func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker, ops *walOps) []snapshot {
-	wait, timeout, maxDelay := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout), int64(b.cfg.decisionDelay())
+	wait, timeout := int64(b.cfg.DecisionWait), int64(b.cfg.IncidentTimeout)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rec = ops
@@ -236,7 +236,7 @@ func (b *incidentBook) due(now int64, final bool, t *tally, handoff sync.Locker,
 			if inc.dirty && inc.eligible {
 				snaps = append(snaps, b.takeSnapshot(inc, emitShutdown))
 			}
-		case inc.dirty && inc.eligible && (quiet >= wait || now-inc.dirtySince >= maxDelay):
+		case inc.dirty && inc.eligible && (quiet >= wait || now-inc.dirtySince >= int64(b.cfg.updateDelay(inc.version))):
 			snaps = append(snaps, b.takeSnapshot(inc, emitDecision))
 		}
 		inc = next

@@ -1,6 +1,7 @@
 package correlationconnector
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -120,25 +121,50 @@ func TestRecoveryBreaksCausality(t *testing.T) {
 }
 
 // An outage that goes on is served while it goes on: the first version at most decision_wait after
-// the first consequence, then new versions as evidence grows — not only once it has been quiet.
+// the first consequence, then new versions as evidence grows — not only once it has been quiet —
+// each twice as long after the one before, up to max_update_interval; with it 0, one about every
+// decision_wait. When the evidence stops, the last version leaves after decision_wait.
 func TestIncidentIsServedWhileTheOutageGoesOn(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.DecisionWait = 2 * time.Second
-	h := newHarness(t, cfg)
-	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, entity: "vm/5"})))
-	var firstAt time.Duration
-	for at := 100 * time.Millisecond; at <= 10*time.Second; at += 250 * time.Millisecond {
-		h.clock.Set(scenarioStart.Add(at))
-		must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, entity: "vm/5", at: at})))
-		h.flush()
-		if firstAt == 0 && len(h.records()) > 0 {
-			firstAt = at
-		}
-	}
-	if firstAt == 0 || firstAt > 100*time.Millisecond+cfg.DecisionWait {
-		t.Fatalf("first version at %s, want within decision_wait (%s) of the first consequence at 100ms", firstAt, cfg.DecisionWait)
-	}
-	if n := len(h.records()); n < 4 {
-		t.Errorf("%d versions during a 10 s outage, want one about every decision_wait", n)
+	for _, tc := range []struct {
+		maxUpdate time.Duration
+		wantGaps  []time.Duration // between versions while the outage goes on
+	}{
+		{maxUpdate: 8 * time.Second, wantGaps: []time.Duration{4 * time.Second, 8 * time.Second, 8 * time.Second}},
+		{maxUpdate: 0, wantGaps: []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}},
+	} {
+		t.Run(fmt.Sprintf("max_update_interval=%s", tc.maxUpdate), func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.DecisionWait = 2 * time.Second
+			cfg.MaxUpdateInterval = tc.maxUpdate
+			h := newHarness(t, cfg)
+			must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, entity: "vm/5"})))
+			const step, outage = 250 * time.Millisecond, 30 * time.Second
+			var versionsAt []time.Duration
+			for at := 100 * time.Millisecond; at <= outage+3*time.Second; at += step {
+				h.clock.Set(scenarioStart.Add(at))
+				if at <= outage {
+					must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, entity: "vm/5", at: at})))
+				}
+				h.flush()
+				for len(versionsAt) < len(h.records()) {
+					versionsAt = append(versionsAt, at)
+				}
+			}
+			if len(versionsAt) == 0 || versionsAt[0] > 100*time.Millisecond+cfg.DecisionWait {
+				t.Fatalf("versions at %v: want the first within decision_wait (%s) of the first consequence at 100ms", versionsAt, cfg.DecisionWait)
+			}
+			last := versionsAt[len(versionsAt)-1]
+			if last <= outage || last > outage+cfg.DecisionWait+step {
+				t.Errorf("versions at %v: want the last within decision_wait after the evidence stopped at %s", versionsAt, outage)
+			}
+			for i, want := range tc.wantGaps {
+				if i+1 >= len(versionsAt) {
+					t.Fatalf("versions at %v: want gaps %v while the outage goes on", versionsAt, tc.wantGaps)
+				}
+				if got := versionsAt[i+1] - versionsAt[i]; got < want || got > want+step {
+					t.Errorf("versions at %v: gap %d is %s, want %s", versionsAt, i+1, got, want)
+				}
+			}
+		})
 	}
 }
