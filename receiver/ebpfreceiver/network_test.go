@@ -35,24 +35,8 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 
 	// connection_reset: the server closes an accepted connection with SO_LINGER 0, which sends
 	// a reset instead of a FIN.
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server := <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
-	if err := server.(*net.TCPConn).SetLinger(0); err != nil {
+	client, server := connectedPair(t, ln)
+	if err := server.SetLinger(0); err != nil {
 		t.Fatal(err)
 	}
 	server.Close()
@@ -95,15 +79,10 @@ func TestConnectionRefusedListenAndReset(t *testing.T) {
 	}
 }
 
-// A reset that finds the connection half-closed by the peer (CLOSE_WAIT: the peer's FIN was read)
-// closes it with EPIPE rather than ECONNRESET: it is a received reset all the same.
-func TestResetReceivedInCloseWait(t *testing.T) {
-	rr := startReceiver(t, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+// connectedPair dials ln and returns both ends of the connection; the client end is closed when
+// the test ends.
+func connectedPair(t *testing.T, ln net.Listener) (client net.Conn, server *net.TCPConn) {
+	t.Helper()
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -116,18 +95,31 @@ func TestResetReceivedInCloseWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	server := <-accepted
-	if server == nil {
+	t.Cleanup(func() { client.Close() })
+	c := <-accepted
+	if c == nil {
 		t.Fatal("accept failed")
 	}
-	if err := server.(*net.TCPConn).CloseWrite(); err != nil {
+	return client, c.(*net.TCPConn)
+}
+
+// A reset that finds the connection half-closed by the peer (CLOSE_WAIT: the peer's FIN was read)
+// closes it with EPIPE rather than ECONNRESET: it is a received reset all the same.
+func TestResetReceivedInCloseWait(t *testing.T) {
+	rr := startReceiver(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, server := connectedPair(t, ln)
+	if err := server.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.ReadAll(client); err != nil {
 		t.Fatalf("client read up to the peer's FIN: %v", err)
 	}
-	if err := server.(*net.TCPConn).SetLinger(0); err != nil {
+	if err := server.SetLinger(0); err != nil {
 		t.Fatal(err)
 	}
 	server.Close()
