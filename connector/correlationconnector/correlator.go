@@ -164,14 +164,13 @@ func (c *correlator) loop(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// Shutdown stops the flush loop and emits every incident with evidence not yet emitted. Without
-// storage it closes them; with storage they stay open in the write-ahead log, and a restart goes
-// on with them. It is safe without Start and safe twice.
-func (c *correlator) Shutdown(ctx context.Context) error {
+// stopLoop marks the correlator stopped and waits for its flush loop to end. It reports false
+// when it was stopped already.
+func (c *correlator) stopLoop() bool {
 	c.lifeMu.Lock()
 	if c.stopped {
 		c.lifeMu.Unlock()
-		return nil
+		return false
 	}
 	c.stopped = true
 	stop, done := c.stop, c.done
@@ -179,6 +178,16 @@ func (c *correlator) Shutdown(ctx context.Context) error {
 	if stop != nil {
 		close(stop)
 		<-done
+	}
+	return true
+}
+
+// Shutdown stops the flush loop and emits every incident with evidence not yet emitted. Without
+// storage it closes them; with storage they stay open in the write-ahead log, and a restart goes
+// on with them. It is safe without Start and safe twice.
+func (c *correlator) Shutdown(ctx context.Context) error {
+	if !c.stopLoop() {
+		return nil
 	}
 	c.flush(ctx, c.clock.Now(), true)
 	c.telemetry.shutdown()

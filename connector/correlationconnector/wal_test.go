@@ -79,14 +79,7 @@ func startPersistent(t testing.TB, cfg *Config, ext component.Component, at time
 func (h *harness) crash(t testing.TB) {
 	t.Helper()
 	c := h.c
-	c.lifeMu.Lock()
-	c.stopped = true
-	stop, done := c.stop, c.done
-	c.lifeMu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
-	}
+	c.stopLoop()
 	if c.wal != nil {
 		if err := c.wal.close(context.Background()); err != nil {
 			t.Fatal(err)
@@ -200,8 +193,7 @@ func TestWALRestoresAMergeAndItsMergedIDs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
 	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
-	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, at: time.Second, entity: "a", service: "sa"})))
-	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 2, at: time.Second, entity: "b", service: "sb"})))
+	consumeTwoIncidents(t, a)
 	a.clock.Advance(5 * time.Second)
 	a.flush()
 	if n := len(a.records()); n != 2 {
@@ -355,8 +347,7 @@ func TestWALSkipsAnEntryThatDoesNotDecode(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
 	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
-	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, at: time.Second, entity: "a", service: "sa"})))
-	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 2, at: time.Second, entity: "b", service: "sb"})))
+	consumeTwoIncidents(t, a)
 	must(t, a.c.wal.client.Set(ctx, a.c.wal.keyOf(0), []byte{walLayout, 0x02, 0x01, 0x01, 0xff}))
 	crashedAt := a.clock.Now()
 	a.crash(t)
@@ -749,4 +740,12 @@ func TestWALLogsAStormPastTheIncidentCapAsCountedRuns(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("%d records after the restart, want the one incident's", len(got))
 	}
+}
+
+// consumeTwoIncidents gives h two incidents, one OOM kill each, of entities a and b and services
+// sa and sb, in two Consume calls.
+func consumeTwoIncidents(t *testing.T, h *harness) {
+	t.Helper()
+	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, at: time.Second, entity: "a", service: "sa"})))
+	must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 2, at: time.Second, entity: "b", service: "sb"})))
 }

@@ -284,14 +284,7 @@ func TestEvictedIncidentUpdatedAgainIsCreatedAnew(t *testing.T) {
 }
 
 func TestRetentionCountsWithReason(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	defer func() { _ = tel.Shutdown(t.Context()) }()
-	cfg := testConfig(t)
-	cfg.Storage.Retention = time.Hour
-	cfg.Storage.RetentionInterval = time.Hour // the test drives expiry itself
-	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	clock := &testClock{now: base}
-	e := startExporter(t, cfg, nil, tel, withClock(clock))
+	e, tel, clock, base := startRetentionExporter(t)
 	consume(t, e, ownIncident(0), ownIncident(1))
 	clock.Set(base.Add(30 * time.Minute))
 	consume(t, e, ownIncident(2))
@@ -417,16 +410,7 @@ func TestOpenCountsMissingOrStaleTotals(t *testing.T) {
 // Caps lowered across a restart leave a backlog: evict deletes it in transactions of batch.
 func TestEvictWorksOffALoweredCapInBatches(t *testing.T) {
 	cfg := testConfig(t)
-	e := startExporter(t, cfg, nil, nil)
-	var rs []ue.CorrelationRecord
-	for i := range 50 {
-		rs = append(rs, ownIncident(i))
-	}
-	consume(t, e, rs...)
-	if err := e.shutdown(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-
+	storeAndStop(t, cfg, 50)
 	cfg.Storage.MaxIncidents = 10
 	s, err := openStore(cfg.Storage)
 	if err != nil {
@@ -467,15 +451,7 @@ func TestEvictWorksOffALoweredCapInBatches(t *testing.T) {
 // counts what it evicts.
 func TestLoweredCapIsEnforcedAfterStart(t *testing.T) {
 	cfg := testConfig(t)
-	first := startExporter(t, cfg, nil, nil)
-	var rs []ue.CorrelationRecord
-	for i := range 30 {
-		rs = append(rs, ownIncident(i))
-	}
-	consume(t, first, rs...)
-	if err := first.shutdown(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	storeAndStop(t, cfg, 30)
 
 	tel := componenttest.NewTelemetry()
 	defer func() { _ = tel.Shutdown(t.Context()) }()
@@ -492,4 +468,18 @@ func TestLoweredCapIsEnforcedAfterStart(t *testing.T) {
 		t.Fatalf("%d incidents stored, want 5", e.store.Len())
 	}
 	checkStoreConsistent(t, e.store)
+}
+
+// storeAndStop runs an exporter with cfg until it has stored n incidents of its own, and stops it.
+func storeAndStop(t *testing.T, cfg *Config, n int) {
+	t.Helper()
+	e := startExporter(t, cfg, nil, nil)
+	var rs []ue.CorrelationRecord
+	for i := range n {
+		rs = append(rs, ownIncident(i))
+	}
+	consume(t, e, rs...)
+	if err := e.shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,6 +1,7 @@
 package impactexporter
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -110,14 +111,7 @@ func TestMergeRemovesAbsorbedIncidents(t *testing.T) {
 }
 
 func TestRetention(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	defer func() { _ = tel.Shutdown(t.Context()) }()
-	cfg := testConfig(t)
-	cfg.Storage.Retention = time.Hour
-	cfg.Storage.RetentionInterval = time.Hour // the test drives expiry itself
-	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	clock := &testClock{now: base}
-	e := startExporter(t, cfg, nil, tel, withClock(clock))
+	e, tel, clock, base := startRetentionExporter(t)
 
 	for i := range 3 {
 		c := oomChain()
@@ -255,4 +249,18 @@ func TestParallelBatchesStoreEveryIncidentIntact(t *testing.T) {
 			t.Fatalf("%s holds incident %s with %d chain entries", id, inc.ID, len(inc.Chain))
 		}
 	}
+}
+
+// startRetentionExporter starts an exporter that keeps incidents for an hour, on a test clock at
+// base, whose expiry the test drives itself (expireOnce).
+func startRetentionExporter(t *testing.T) (e *impactExporter, tel *componenttest.Telemetry, clock *testClock, base time.Time) {
+	t.Helper()
+	tel = componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	cfg := testConfig(t)
+	cfg.Storage.Retention = time.Hour
+	cfg.Storage.RetentionInterval = time.Hour
+	base = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	clock = &testClock{now: base}
+	return startExporter(t, cfg, nil, tel, withClock(clock)), tel, clock, base
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -93,16 +92,8 @@ func failedCheckout(ctx context.Context, t *testing.T, endpoint string) (traceID
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter),
 		sdktrace.WithResource(sdkresource.NewSchemaless(attribute.String("service.name", "checkout"))))
 	tracer := provider.Tracer("checkout")
-	reqCtx, srv := tracer.Start(ctx, "POST /api/checkout", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", "POST"), attribute.String("http.route", "/api/checkout")))
-	_, cli := tracer.Start(reqCtx, "POST", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("server.address", "payment"), attribute.Int("server.port", 8080)))
-	cli.SetAttributes(attribute.Int("http.response.status_code", 503))
-	cli.SetStatus(codes.Error, "payment unavailable")
-	cli.End()
-	srv.SetAttributes(attribute.Int("http.response.status_code", 500))
-	srv.SetStatus(codes.Error, "")
-	srv.End()
+	_, srv, cli := startFailedCheckout(ctx, tracer)
+	endFailedCheckout(srv)
 	// A syncer exports each span as it ends; Shutdown reports the first export error, so nil
 	// means the collector acknowledged both.
 	if err := provider.Shutdown(ctx); err != nil {

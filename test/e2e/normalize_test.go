@@ -190,21 +190,13 @@ func runCheckoutApplication(ctx context.Context, t *testing.T, endpoint string) 
 	logger := loggerProvider.Logger("checkout")
 
 	var work checkoutWorkload
-	reqCtx, server := tracer.Start(ctx, "POST /api/checkout", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", "POST"), attribute.String("http.route", "/api/checkout")))
-	_, client := tracer.Start(reqCtx, "POST", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("server.address", "payment"), attribute.Int("server.port", 8080)))
-	client.SetAttributes(attribute.Int("http.response.status_code", 503))
-	client.SetStatus(codes.Error, "payment unavailable")
-	client.End()
+	reqCtx, server, client := startFailedCheckout(ctx, tracer)
 	var failure otellog.Record
 	failure.SetSeverity(otellog.SeverityError)
 	failure.SetSeverityText("ERROR")
 	failure.SetBody(otellog.StringValue("checkout failed: payment answered 503"))
 	logger.Emit(reqCtx, failure)
-	server.SetAttributes(attribute.Int("http.response.status_code", 500))
-	server.SetStatus(codes.Error, "")
-	server.End()
+	endFailedCheckout(server)
 	work.failedTraceID = server.SpanContext().TraceID()
 	work.failedServerSpan = server.SpanContext().SpanID()
 	work.failedClientSpan = client.SpanContext().SpanID()
@@ -355,4 +347,24 @@ func assertLogEvent(t *testing.T, r logRecord, entity string, layer unifiedevent
 	if attrs.EntityID() != entity {
 		t.Errorf("%s: entity %q, want %q", attrs.Name(), attrs.EntityID(), entity)
 	}
+}
+
+// startFailedCheckout starts a checkout request (a SERVER span) whose call to payment (a CLIENT
+// child) fails with 503 and has ended; the caller ends the request with endFailedCheckout.
+func startFailedCheckout(ctx context.Context, tracer trace.Tracer) (reqCtx context.Context, server, client trace.Span) {
+	reqCtx, server = tracer.Start(ctx, "POST /api/checkout", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", "POST"), attribute.String("http.route", "/api/checkout")))
+	_, client = tracer.Start(reqCtx, "POST", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("server.address", "payment"), attribute.Int("server.port", 8080)))
+	client.SetAttributes(attribute.Int("http.response.status_code", 503))
+	client.SetStatus(codes.Error, "payment unavailable")
+	client.End()
+	return reqCtx, server, client
+}
+
+// endFailedCheckout ends a checkout request that failed with 500.
+func endFailedCheckout(server trace.Span) {
+	server.SetAttributes(attribute.Int("http.response.status_code", 500))
+	server.SetStatus(codes.Error, "")
+	server.End()
 }
