@@ -207,12 +207,9 @@ func (w *walLog) keyOf(seq uint64) string {
 // sends them again.
 func (w *walLog) writeLocked(ctx context.Context, now int64, ops *walOps, problems []pendingEvent) error {
 	defer w.mu.Unlock()
-	w.buf = appendWALEntry(w.buf[:0], now, ops.ops, problems, w.rules)
-	if err := w.client.Set(ctx, w.keyOf(w.next), w.buf); err != nil {
-		w.telemetry.persistenceFailed(ctx, persistWrite, err)
+	if err := w.put(ctx, now, ops.ops, problems); err != nil {
 		return fmt.Errorf("correlation state not persisted: %w", err)
 	}
-	w.appended(len(w.buf))
 	return nil
 }
 
@@ -221,13 +218,19 @@ func (w *walLog) writeLocked(ctx context.Context, now int64, ops *walOps, proble
 // firstSeq.
 func (w *walLog) writeImagesLocked(ctx context.Context, now int64) bool {
 	defer w.mu.Unlock()
-	w.buf = appendWALEntry(w.buf[:0], now, w.compactOps.ops, nil, w.rules)
+	return w.put(ctx, now, w.compactOps.ops, nil) == nil
+}
+
+// put appends one entry of ops and problems at the next sequence number, holding w.mu. A failed
+// write is counted.
+func (w *walLog) put(ctx context.Context, now int64, ops []walOp, problems []pendingEvent) error {
+	w.buf = appendWALEntry(w.buf[:0], now, ops, problems, w.rules)
 	if err := w.client.Set(ctx, w.keyOf(w.next), w.buf); err != nil {
 		w.telemetry.persistenceFailed(ctx, persistWrite, err)
-		return false
+		return err
 	}
 	w.appended(len(w.buf))
-	return true
+	return nil
 }
 
 // writeFlush writes the changes of flushes (emissions, closes) pending in w.flushOps, after their
@@ -238,12 +241,9 @@ func (w *walLog) writeFlush(ctx context.Context, now int64) bool {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = appendWALEntry(w.buf[:0], now, w.flushOps.ops, nil, w.rules)
-	if err := w.client.Set(ctx, w.keyOf(w.next), w.buf); err != nil {
-		w.telemetry.persistenceFailed(ctx, persistWrite, err)
+	if w.put(ctx, now, w.flushOps.ops, nil) != nil {
 		return false
 	}
-	w.appended(len(w.buf))
 	w.flushOps.reset()
 	return true
 }
