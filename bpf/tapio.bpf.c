@@ -582,8 +582,10 @@ int BPF_PROG(tapio_signal_generate, int sig, struct kernel_siginfo *info, struct
 		count_filtered(EVENT_FATAL_SIGNAL);
 		return 0;
 	}
-	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) stand for kill(2) and the kernel. */
-	__s32 code = (unsigned long)info > 1 ? info->si_code : ((unsigned long)info == 1 ? 0x80 : 0);
+	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) stand for kill(2) and the kernel. Because of them
+	 * the verifier of newer kernels (6.18 builds seen here) types the argument as a scalar that
+	 * may encode an error, not a pointer: it is read with a probe read, never dereferenced. */
+	__s32 code = (unsigned long)info > 1 ? BPF_CORE_READ(info, si_code) : ((unsigned long)info == 1 ? 0x80 : 0);
 	struct task_struct *sender = bpf_get_current_task_btf();
 	if (track_exit_signals) {
 		__u32 tgid = target->tgid;
