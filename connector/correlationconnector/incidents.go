@@ -150,6 +150,11 @@ type incidentBook struct {
 
 	mu       sync.Mutex // guards everything below
 	bindings map[linkKey]binding
+	// memo spares a joinAll call repeated lookups of the keys its events share.
+	memo bindingMemo
+	// scratch is join's working space: an event's keys and what they found (2 KiB that a local
+	// array would zero for every event).
+	scratch joinScratch
 	oldest   *incident
 	newest   *incident
 	open     int
@@ -189,9 +194,11 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 	if w != nil {
 		b.rec = ops
 	}
+	b.memo.begin()
 	for i := range events {
 		b.join(&events[i].problemEvent, int32(i), now, t)
 	}
+	b.memo.end()
 	b.rec = nil
 	snaps := b.pending
 	b.pending = nil
@@ -332,23 +339,23 @@ func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot
 // join takes a prepared problem event (the idx-th of its call) into the incident its keys lead
 // to, opening one or merging several as needed. It runs under b.mu.
 func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
-	var keys [maxKeys]keyWithReason
-	n := keysOf(e, &keys)
+	keys, seen, found := &b.scratch.keys, &b.scratch.seen, &b.scratch.found
+	n := keysOf(e, keys)
 
 	// Find the incidents these keys lead to.
-	var found [maxKeys]*incident
-	var seen [maxKeys]binding
 	nFound := 0
 	best := linkNone
 	// A client failure's earlier evidence, by any key but the trace, has recovered when the
 	// address it failed to reach has since served healthy traffic: the client's own earlier
 	// failures there (a refused start-up probe, say) no longer explain this one.
 	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}
-	for i, k := range keys[:n] {
+	for i := range keys[:n] {
+		k := &keys[i]
+		seen[i] = binding{}
 		if k.use == useBindOnly {
 			continue
 		}
-		bd, ok := b.bindings[k.key]
+		bd, ok := b.lookup(&k.key)
 		seen[i] = bd
 		if !ok || bd.incident.closed {
 			continue
@@ -359,7 +366,7 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
 		if k.key.kind == keyHostDisk && (e.time < bd.last || e.time-bd.last > b.skew) {
 			continue // a crash is explained by an I/O error just before it, not after
 		}
-		if k.key.kind != keyTrace && (b.recovered(k.key, bd.last) || (e.peerAddr != "" && b.recovered(dest, bd.last))) {
+		if k.key.kind != keyTrace && (b.recovered(&k.key, bd.last) || (e.peerAddr != "" && b.recovered(&dest, bd.last))) {
 			e.class |= classAfterRecovery
 			continue
 		}
@@ -426,14 +433,22 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
 		}
 		b.rec.add(op)
 	}
-	b.settle(inc, e, &keys, n, &seen, kept, now)
+	b.settle(inc, e, keys, n, seen, kept, now)
+}
+
+// joinScratch is the working space of one join.
+type joinScratch struct {
+	keys  [maxKeys]keyWithReason
+	seen  [maxKeys]binding
+	found [maxKeys]*incident
 }
 
 // settle binds an event's keys to the incident it joined and updates the incident's clocks:
 // what join does once the incident is chosen, and what a replay of the write-ahead log does with
 // the incident it recorded. seen holds the bindings the keys had before the event.
 func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]keyWithReason, n int, seen *[maxKeys]binding, kept bool, now int64) {
-	for i, k := range keys[:n] {
+	for i := range keys[:n] {
+		k := &keys[i]
 		if k.use == useLookupOnly {
 			continue
 		}
@@ -444,13 +459,13 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 			// An event not kept binds no new trace: trace ids are the one unbounded key.
 			continue
 		}
-		bd, ok := b.bindings[k.key]
+		bd, ok := b.lookup(&k.key)
 		if !ok || bd.incident != inc {
 			inc.keys = append(inc.keys, k.key)
 			bd = binding{incident: inc}
 		}
 		bd.last = max(bd.last, e.time)
-		b.bindings[k.key] = bd
+		b.bind(&k.key, bd)
 	}
 	inc.lastEvidence = now
 	if !inc.dirty {
@@ -466,11 +481,11 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 
 // recovered reports whether healthy traffic reached k at least recovery_delay after the last
 // evidence bound through it: that evidence no longer explains failures there.
-func (b *incidentBook) recovered(k linkKey, lastEvidence int64) bool {
+func (b *incidentBook) recovered(k *linkKey, lastEvidence int64) bool {
 	if b.recoveryDelay <= 0 || k.kind == keyPod {
 		return false
 	}
-	return b.health.lastHealthy(k)-lastEvidence >= b.recoveryDelay
+	return b.lastHealthy(k)-lastEvidence >= b.recoveryDelay
 }
 
 // maxKeys bounds the keys of one event: trace, exemplar traces, entity, pod, service, peer.
@@ -606,6 +621,7 @@ func (b *incidentBook) mergeInto(keep, gone *incident, listed bool, t *tally) {
 		}
 	}
 	keep.eventCount += gone.eventCount
+	b.memo.forget()
 	for _, k := range gone.keys {
 		if bd, ok := b.bindings[k]; ok && bd.incident == gone {
 			bd.incident = keep
@@ -668,6 +684,7 @@ func (b *incidentBook) close(inc *incident, t *tally) {
 			t.withoutConsequence[inc.events[i].name] += int64(inc.events[i].events())
 		}
 	}
+	b.memo.forget()
 	for _, k := range inc.keys {
 		if bd, ok := b.bindings[k]; ok && bd.incident == inc {
 			delete(b.bindings, k)

@@ -15,10 +15,13 @@ import (
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 
 	"github.com/yairfalse/tapio/connector/correlationconnector"
 	"github.com/yairfalse/tapio/exporter/impactexporter"
@@ -122,9 +125,40 @@ type pipeline struct {
 	stop   func()
 }
 
-func newPipeline(b *testing.B) pipeline {
+// extensionHost hands the pipeline's components their extensions, as the collector's host does.
+type extensionHost map[component.ID]component.Component
+
+func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h }
+
+// withStorage starts the contrib file_storage extension, as the shipped configs do, for the
+// connector's write-ahead log.
+func withStorage(b *testing.B) (extensionHost, component.ID) {
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = b.TempDir()
+	cfg.Compaction.Directory = cfg.Directory
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := ext.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+	id := component.NewID(f.Type())
+	return extensionHost{id: ext}, id
+}
+
+// newPipeline starts the shipped path; persisted gives the connector its write-ahead log on
+// file_storage, as distributions/standalone does.
+func newPipeline(b *testing.B, persisted bool) pipeline {
 	ctx := context.Background()
-	host := componenttest.NewNopHost()
+	host := extensionHost{}
+	var storageID *component.ID
+	if persisted {
+		h, id := withStorage(b)
+		host, storageID = h, &id
+	}
 
 	ef := impactexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*impactexporter.Config)
@@ -137,6 +171,7 @@ func newPipeline(b *testing.B) pipeline {
 	cf := correlationconnector.NewFactory()
 	ccfg := cf.CreateDefaultConfig().(*correlationconnector.Config)
 	ccfg.DecisionWait = 2 * time.Second // as distributions/standalone
+	ccfg.Storage = storageID
 	connSet := connectortest.NewNopSettings(cf.Type())
 	tracesConn, err := cf.CreateTracesToLogs(ctx, connSet, ccfg, exp)
 	if err != nil {
@@ -212,16 +247,16 @@ func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], consume
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
-func runTraces(b *testing.B, failed func(trace int) bool) {
-	p := newPipeline(b)
+func runTraces(b *testing.B, persisted bool, failed func(trace int) bool) {
+	p := newPipeline(b, persisted)
 	defer p.stop()
 	now := time.Now()
 	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, failed) },
 		tracesCodec, p.traces.ConsumeTraces, "spans/s")
 }
 
-func runLogs(b *testing.B, isError func(i int) bool) {
-	p := newPipeline(b)
+func runLogs(b *testing.B, persisted bool, isError func(i int) bool) {
+	p := newPipeline(b, persisted)
 	defer p.stop()
 	now := time.Now()
 	runBatches(b, func(seed int) plog.Logs { return paymentLogs(seed, batchSpans, now, isError) },
@@ -229,17 +264,31 @@ func runLogs(b *testing.B, isError func(i int) bool) {
 }
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
-// (every trace fails) through processor → connector → exporter. Run with -cpu 1: the
+// (every trace fails) through processor → connector → exporter, in memory and with the
+// connector's write-ahead log on file_storage (persisted, as shipped). Run with -cpu 1: the
 // connector's flush and the exporter's store work on their own goroutines, and on one core their
 // time lands in ns/op too.
 func BenchmarkTracePipeline(b *testing.B) {
-	b.Run("healthy", func(b *testing.B) { runTraces(b, func(t int) bool { return t%100 == 0 }) })
-	b.Run("error_storm", func(b *testing.B) { runTraces(b, func(int) bool { return true }) })
+	for _, persisted := range []bool{false, true} {
+		suffix := ""
+		if persisted {
+			suffix = "_persisted"
+		}
+		b.Run("healthy"+suffix, func(b *testing.B) { runTraces(b, persisted, func(t int) bool { return t%100 == 0 }) })
+		b.Run("error_storm"+suffix, func(b *testing.B) { runTraces(b, persisted, func(int) bool { return true }) })
+	}
 }
 
 // BenchmarkLogPipeline: info logs, and application error logs (every record an error) through
-// processor → connector → exporter. Run with -cpu 1, as BenchmarkTracePipeline.
+// processor → connector → exporter, in memory and persisted. Run with -cpu 1, as
+// BenchmarkTracePipeline.
 func BenchmarkLogPipeline(b *testing.B) {
-	b.Run("info", func(b *testing.B) { runLogs(b, func(int) bool { return false }) })
-	b.Run("error_logs", func(b *testing.B) { runLogs(b, func(int) bool { return true }) })
+	for _, persisted := range []bool{false, true} {
+		suffix := ""
+		if persisted {
+			suffix = "_persisted"
+		}
+		b.Run("info"+suffix, func(b *testing.B) { runLogs(b, persisted, func(int) bool { return false }) })
+		b.Run("error_logs"+suffix, func(b *testing.B) { runLogs(b, persisted, func(int) bool { return true }) })
+	}
 }
