@@ -155,11 +155,11 @@ type incidentBook struct {
 	// scratch is join's working space: an event's keys and what they found (2 KiB that a local
 	// array would zero for every event).
 	scratch joinScratch
-	oldest   *incident
-	newest   *incident
-	open     int
-	held     int        // problem events held by open incidents
-	pending  []snapshot // of incidents evicted while joining, handed out after the join
+	oldest  *incident
+	newest  *incident
+	open    int
+	held    int        // problem events held by open incidents
+	pending []snapshot // of incidents evicted while joining, handed out after the join
 	// rec collects what the call in progress changed, for the write-ahead log; nil when the
 	// connector does not persist its state.
 	rec *walOps
