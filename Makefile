@@ -121,6 +121,8 @@ LOAD_DURATION ?= 15s
 LOAD_WARMUP   ?= 3s
 LOAD_RATE     ?= 30000
 LOAD_MODES    ?= fixed,senders,unlimited
+# Rounds of each load's runs, interleaved; the report takes the median run of each.
+LOAD_REPEAT   ?= 1
 LOAD          ?= healthy,storm,errorlogs,kernel,tg-healthy,tg-storm
 FLOOD_DURATION ?= 60s
 # e.g. GOMEMLIMIT=800MiB: extra environment of every collector the load test starts.
@@ -137,7 +139,7 @@ loadtest: $(OTELCOL) $(TELEMETRYGEN) $(LOAD_DIR)/loadtest
 	$(LOAD_DIR)/loadtest -collector $(OTELCOL) -telemetrygen $(TELEMETRYGEN) -loadgen $(LOAD_DIR)/loadgen \
 	  -shipped distributions/standalone/config.yaml -load-dir test/load -out $(LOAD_DIR) \
 	  -commit "$$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- . 2>/dev/null || echo -dirty)" \
-	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -modes '$(LOAD_MODES)' -flood-duration $(FLOOD_DURATION) \
+	  -loads '$(LOAD)' -duration $(LOAD_DURATION) -warmup $(LOAD_WARMUP) -rate $(LOAD_RATE) -modes '$(LOAD_MODES)' -repeat $(LOAD_REPEAT) -flood-duration $(FLOOD_DURATION) \
 	  -collector-env '$(LOAD_COLLECTOR_ENV)'
 
 flood:

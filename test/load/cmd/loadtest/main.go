@@ -36,6 +36,8 @@ type options struct {
 	portBase                         int
 	profile                          bool
 	profileMode                      string
+	profilePassThrough               bool
+	repeat                           int
 	strict                           bool
 	collectorEnv                     string
 	tapioOverlay                     string
@@ -75,6 +77,8 @@ func main() {
 	flag.IntVar(&o.portBase, "port-base", 28100, "ports used: base+1 … base+6 for the collector, base+99 stays closed")
 	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the error storm (pprof)")
 	flag.StringVar(&o.profileMode, "profile-mode", unlimited, "the error-storm run profiled: unlimited or fixed (at -rate)")
+	flag.IntVar(&o.repeat, "repeat", 1, "rounds of each load's runs, interleaved; the tables show the median run of each pipeline and mode (a shared machine's drift and noise weigh less)")
+	flag.BoolVar(&o.profilePassThrough, "profile-pass-through", false, "profile the pass-through pipeline's error-storm run too (passthrough-storm.cpu.pprof), to compare with go tool pprof -diff_base")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
 	flag.StringVar(&o.modes, "modes", "fixed,senders,unlimited", "the runs of each load: fixed, senders, unlimited (capacity); ratios need the fixed runs")
 	flag.StringVar(&o.tapioOverlay, "tapio-overlay", "", "one more --config file merged over the Tapio pipeline's, last (an experiment; the report names it)")
@@ -165,18 +169,21 @@ func (h *harness) loadtest(ctx context.Context) int {
 			lr.NoCapacity = l.noCapacity
 		}
 		steps = slices.DeleteFunc(steps, func(s [2]string) bool { return !slices.Contains(strings.Split(o.modes, ","), s[1]) })
-		for _, step := range steps {
-			fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s …", time.Now().Format("15:04:05"), l.name, step[0], step[1])
-			r, err := h.run(ctx, l, step[0], step[1], "")
-			if err != nil {
-				if ctx.Err() != nil {
-					fmt.Fprintln(os.Stderr, " interrupted")
-					return 130
+		for round := 1; round <= max(o.repeat, 1); round++ {
+			for _, step := range steps {
+				fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …", time.Now().Format("15:04:05"), l.name, step[0], step[1], round)
+				r, err := h.run(ctx, l, step[0], step[1], "")
+				if err != nil {
+					if ctx.Err() != nil {
+						fmt.Fprintln(os.Stderr, " interrupted")
+						return 130
+					}
+					fatal(fmt.Errorf("%s %s %s: %w", l.name, step[0], step[1], err))
 				}
-				fatal(fmt.Errorf("%s %s %s: %w", l.name, step[0], step[1], err))
+				fmt.Fprintf(os.Stderr, " %8.0f items/s, %6.2f CPU-s/1M, %.2f cores, machine idle %2.0f %%\n", r.Accepted, r.CPUPerMillion, r.Cores, 100*r.MachineIdle)
+				r.Round = round
+				lr.Runs = append(lr.Runs, r)
 			}
-			fmt.Fprintf(os.Stderr, " %8.0f items/s, %6.2f CPU-s/1M, %.2f cores, machine idle %2.0f %%\n", r.Accepted, r.CPUPerMillion, r.Cores, 100*r.MachineIdle)
-			lr.Runs = append(lr.Runs, r)
 		}
 		rep.Loads = append(rep.Loads, lr)
 	}
@@ -198,6 +205,13 @@ func (h *harness) loadtest(ctx context.Context) int {
 				rep.ProfilePath = path
 				rep.ProfileMode = o.profileMode
 				rep.ProfileShares = profileShares(path, o.collector)
+			}
+			if o.profilePassThrough {
+				base := filepath.Join(o.out, "passthrough-storm.cpu.pprof")
+				fmt.Fprintf(os.Stderr, "%s  profiling pass-through under the %s error storm …\n", time.Now().Format("15:04:05"), o.profileMode)
+				if _, err := h.run(ctx, l, passThrough, o.profileMode, base); err != nil {
+					fatal(fmt.Errorf("pass-through profile run: %w", err))
+				}
 			}
 		}
 	}

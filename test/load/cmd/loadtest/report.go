@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,8 @@ type ratio struct {
 	Bound  string  `json:"bound,omitempty"` // "≤ 1.1", "≥ 0.95"
 	Passed *bool   `json:"passed,omitempty"`
 	Note   string  `json:"note,omitempty"`
+	// Rounds are the round-by-round ratios, when the runs were repeated.
+	Rounds []float64 `json:"rounds,omitempty"`
 }
 
 type meta struct {
@@ -50,6 +54,7 @@ type meta struct {
 	WarmupS     float64 `json:"warmup_s"`
 	WindowS     float64 `json:"window_s"`
 	DurationS   float64 `json:"duration_s"`
+	Repeat      int     `json:"repeat"`
 	// TapioOverlay is an experiment's config merged over the shipped one; empty: what ships.
 	TapioOverlay string `json:"tapio_overlay,omitempty"`
 }
@@ -80,7 +85,7 @@ const collectorBound = 0.85
 
 func machineMeta(o options) meta {
 	m := meta{Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Commit: o.commit, TapioOverlay: o.tapioOverlay, CPUs: runtime.NumCPU(), Go: runtime.Version(),
-		LoadAvgAtGo: loadAvg1(), Rate: o.rate, KernelRate: o.kernelRate, WarmupS: o.warmup.Seconds(), WindowS: o.window.Seconds()}
+		LoadAvgAtGo: loadAvg1(), Rate: o.rate, KernelRate: o.kernelRate, WarmupS: o.warmup.Seconds(), WindowS: o.window.Seconds(), Repeat: max(o.repeat, 1)}
 	if raw, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(raw))
 	}
@@ -97,13 +102,72 @@ func machineMeta(o options) meta {
 	return m
 }
 
+// run is the median run of a pipeline in a mode over the rounds: by CPU per item at the fixed
+// rate, by accepted items/s otherwise. With an even number of rounds it is the lower middle one.
 func (lr *loadResult) run(pipeline, mode string) *runResult {
+	var runs []*runResult
 	for i := range lr.Runs {
 		if lr.Runs[i].Pipeline == pipeline && lr.Runs[i].Mode == mode {
-			return &lr.Runs[i]
+			runs = append(runs, &lr.Runs[i])
 		}
 	}
-	return nil
+	if len(runs) == 0 {
+		return nil
+	}
+	key := func(r *runResult) float64 {
+		if mode == fixed {
+			return r.CPUPerMillion
+		}
+		return r.Accepted
+	}
+	slices.SortStableFunc(runs, func(a, b *runResult) int { return cmp.Compare(key(a), key(b)) })
+	return runs[(len(runs)-1)/2]
+}
+
+// modeLabel is the run's mode, with its round when there were several.
+func (r *runResult) modeLabel(rounds int) string {
+	if rounds > 1 {
+		return fmt.Sprintf("%s (round %d)", r.Mode, r.Round)
+	}
+	return r.Mode
+}
+
+// rounds is how many rounds the runs of the load came in.
+func (lr *loadResult) rounds() int {
+	n := 0
+	for _, r := range lr.Runs {
+		n = max(n, r.Round)
+	}
+	return n
+}
+
+// roundRatios lists, round by round, Tapio's value over pass-through's in a mode (CPU per item at
+// the fixed rate, accepted items/s otherwise): the spread the median hides.
+func (lr *loadResult) roundRatios(mode string) []float64 {
+	var out []float64
+	for round := 1; round <= lr.rounds(); round++ {
+		var p, t *runResult
+		for i := range lr.Runs {
+			r := &lr.Runs[i]
+			if r.Round != round || r.Mode != mode {
+				continue
+			}
+			if r.Pipeline == passThrough {
+				p = r
+			} else {
+				t = r
+			}
+		}
+		if p == nil || t == nil {
+			continue
+		}
+		if mode == fixed {
+			out = append(out, div(t.CPUPerMillion, p.CPUPerMillion))
+		} else {
+			out = append(out, div(t.Accepted, p.Accepted))
+		}
+	}
+	return out
 }
 
 func check(v float64, le bool, bound float64) *bool {
@@ -130,7 +194,7 @@ func (r *report) evaluate() {
 		if pf == nil || tf == nil {
 			continue
 		}
-		cpu := ratio{What: "CPU per item (fixed rate)", Value: div(tf.CPUPerMillion, pf.CPUPerMillion)}
+		cpu := ratio{What: "CPU per item (fixed rate)", Value: div(tf.CPUPerMillion, pf.CPUPerMillion), Rounds: lr.roundRatios(fixed)}
 		switch lr.Target {
 		case "healthy":
 			cpu.Bound, cpu.Passed = "≤ 1.1", check(cpu.Value, true, 1.1)
@@ -147,7 +211,7 @@ func (r *report) evaluate() {
 			lr.Ratios = append(lr.Ratios, p99)
 		}
 		if ps != nil && ts != nil {
-			maxRate := ratio{What: "highest sustained rate (senders)", Value: div(ts.Accepted, ps.Accepted)}
+			maxRate := ratio{What: "highest sustained rate (senders)", Value: div(ts.Accepted, ps.Accepted), Rounds: lr.roundRatios(senders)}
 			if lr.Target == "storm" {
 				maxRate.Bound, maxRate.Passed = "≥ 0.95", check(maxRate.Value, false, 0.95)
 			}
@@ -233,6 +297,9 @@ func (r *report) markdown() string {
 	if m.TapioOverlay != "" {
 		fmt.Fprintf(&b, "**Not the shipped pipeline**: %s merged over it.\n", m.TapioOverlay)
 	}
+	if m.Repeat > 1 {
+		fmt.Fprintf(&b, "Every run was repeated %d times, the rounds interleaved; the tables show the median run of each pipeline and mode (the senders table lists them all).\n", m.Repeat)
+	}
 	fmt.Fprintf(&b, "Fixed-rate and capacity runs: collector pinned to CPU %s, load generator to CPU %s. Senders runs: %d SDK workers flat out, nothing pinned. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
 		collectorCPU, clientCPU, sendersWorkers, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
 	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | senders: accepted/s (collector cores) | capacity on one core: accepted/s (cores) | peak RSS MiB (fixed / senders / capacity) | refused, dropped, evicted, failed | machine idle (fixed / senders / capacity) |\n")
@@ -305,6 +372,14 @@ func (r *report) markdown() string {
 				fmt.Fprintf(&b, "- %s, %s: %s\n", lr.Load, x.What, x.Note)
 				any = true
 			}
+			if len(x.Rounds) > 1 {
+				each := make([]string, len(x.Rounds))
+				for i, v := range x.Rounds {
+					each[i] = fmt.Sprintf("%.2f×", v)
+				}
+				fmt.Fprintf(&b, "- %s, %s: round by round %s; the table's ratio is of the median runs\n", lr.Load, x.What, strings.Join(each, ", "))
+				any = true
+			}
 		}
 		for _, run := range lr.Runs {
 			for _, n := range run.Notes {
@@ -321,15 +396,15 @@ func (r *report) markdown() string {
 		for _, run := range lr.Runs {
 			s := run.Sender
 			if s == nil {
-				fmt.Fprintf(&b, "| %s | %s | %s | telemetrygen reports neither latency nor its SDK's drops | | | | | %.1f |\n", lr.Load, run.Pipeline, run.Mode, run.ClientCPU)
+				fmt.Fprintf(&b, "| %s | %s | %s | telemetrygen reports neither latency nor its SDK's drops | | | | | %.1f |\n", lr.Load, run.Pipeline, run.modeLabel(lr.rounds()), run.ClientCPU)
 				continue
 			}
 			if s.Connects != nil {
-				fmt.Fprintf(&b, "| %s | %s | %s | %s connects | %d refused | %d other errors | | | %.1f |\n", lr.Load, run.Pipeline, run.Mode,
+				fmt.Fprintf(&b, "| %s | %s | %s | %s connects | %d refused | %d other errors | | | %.1f |\n", lr.Load, run.Pipeline, run.modeLabel(lr.rounds()),
 					thousands(run.ClientMade), s.Connects.Refused, s.Connects.Other, run.ClientCPU)
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s%s | %s | %s | %s | %d | %.1f / %.1f / %.1f | %.1f |\n", lr.Load, run.Pipeline, run.Mode, rawMark(s),
+			fmt.Fprintf(&b, "| %s | %s | %s%s | %s | %s | %s | %d | %.1f / %.1f / %.1f | %.1f |\n", lr.Load, run.Pipeline, run.modeLabel(lr.rounds()), rawMark(s),
 				thousands(run.ClientMade), thousands(float64(s.Sent)), failures(s.Failed, s.Failures), s.Exports, s.LatencyMs.P50, s.LatencyMs.P99, s.LatencyMs.Max, run.ClientCPU)
 		}
 	}

@@ -45,6 +45,8 @@ type runResult struct {
 	Load     string `json:"load"`
 	Pipeline string `json:"pipeline"`
 	Mode     string `json:"mode"`
+	// Round is which of the -repeat rounds the run was (from 1).
+	Round int `json:"round"`
 	// OfferedTarget is the rate asked of the generator (0 = unlimited).
 	OfferedTarget float64 `json:"offered_target_per_s"`
 	// ClientMade is the items/s the generator made in the window (loadgen only).
