@@ -499,54 +499,61 @@ type keyWithReason struct {
 
 // keysOf lists the evidence an event offers, with the link each key stands for.
 func keysOf(e *problemEvent, keys *[maxKeys]keyWithReason) int {
-	n := 0
-	addAs := func(k linkKey, r linkReason, use keyUse) {
-		if n < len(keys) {
-			keys[n] = keyWithReason{k, r, use}
-			n++
-		}
-	}
-	add := func(k linkKey, r linkReason) { addAs(k, r, useBoth) }
+	l := keyList{keys: keys}
 	if !e.trace.IsEmpty() {
-		add(linkKey{kind: keyTrace, trace: e.trace}, linkTrace)
+		l.add(linkKey{kind: keyTrace, trace: e.trace}, linkTrace, useBoth)
 	}
 	if e.breach != nil {
 		for _, t := range e.breach.exemplars {
-			add(linkKey{kind: keyTrace, trace: t}, linkExemplar)
+			l.add(linkKey{kind: keyTrace, trace: t}, linkExemplar, useBoth)
 		}
 	}
 	if e.entity != "" {
-		add(linkKey{kind: keyEntity, name: e.entity}, linkEntity)
+		l.add(linkKey{kind: keyEntity, name: e.entity}, linkEntity, useBoth)
 	}
-	if host := e.facts().host; host != "" {
+	d := e.facts()
+	if d.host != "" {
 		use := useLookupOnly
 		if e.name == unifiedevent.IOError {
 			use = useBindOnly
 		}
-		addAs(linkKey{kind: keyHostDisk, name: host}, linkHost, use)
+		l.add(linkKey{kind: keyHostDisk, name: d.host}, linkHost, use)
 	}
-	if s := e.facts().sender; s != "" && s != e.entity {
+	if d.sender != "" && d.sender != e.entity {
 		// A signal joins the events of the workload that sent it.
-		add(linkKey{kind: keyEntity, name: s}, linkEntity)
+		l.add(linkKey{kind: keyEntity, name: d.sender}, linkEntity, useBoth)
 	}
 	if e.pod != "" {
-		add(linkKey{kind: keyPod, name: e.pod}, linkKubernetes)
+		l.add(linkKey{kind: keyPod, name: e.pod}, linkKubernetes, useBoth)
 	}
 	if e.service != "" {
-		add(linkKey{kind: keyService, name: e.service}, linkService)
+		l.add(linkKey{kind: keyService, name: e.service}, linkService, useBoth)
 	}
 	if e.peerAddr != "" {
-		add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}, linkPeer)
+		l.add(linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: d.peerScope}, linkPeer, useBoth)
 		if host, use := onHost(e); use != useBoth {
-			addAs(linkKey{kind: keyDestinationOnHost, name: e.peerAddr, port: int64(e.peerPort), scope: host}, linkPeer, use)
+			l.add(linkKey{kind: keyDestinationOnHost, name: e.peerAddr, port: int64(e.peerPort), scope: host}, linkPeer, use)
 		}
 		if e.peerTarget != "" {
-			add(linkKey{kind: keyEntity, name: e.peerTarget}, linkPeer)
+			l.add(linkKey{kind: keyEntity, name: e.peerTarget}, linkPeer, useBoth)
 		} else if !looksLikeIP(e.peerAddr) {
-			add(linkKey{kind: keyService, name: firstLabel(e.peerAddr)}, linkPeer)
+			l.add(linkKey{kind: keyService, name: firstLabel(e.peerAddr)}, linkPeer, useBoth)
 		}
 	}
-	return n
+	return l.n
+}
+
+// keyList fills an event's key array; keys past its length are dropped.
+type keyList struct {
+	keys *[maxKeys]keyWithReason
+	n    int
+}
+
+func (l *keyList) add(k linkKey, r linkReason, use keyUse) {
+	if l.n < len(l.keys) {
+		l.keys[l.n] = keyWithReason{k, r, use}
+		l.n++
+	}
 }
 
 // onHost says how a loopback client failure uses its host-wide destination key: a kernel event

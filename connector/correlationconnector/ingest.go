@@ -61,6 +61,24 @@ type batch struct {
 	healthy           []healthObservation
 	lastHealthyServer *resourceFacts
 	lastHealthyClient peerKey
+	// names remembers the catalogue entry of the last event name read: a batch's events carry a
+	// few names, most often the very string the processor wrote on each of them.
+	names nameCache
+}
+
+// nameCache is a one-entry memo of unifiedevent.Lookup.
+type nameCache struct {
+	name  string
+	def   unifiedevent.Definition
+	known bool
+}
+
+func (n *nameCache) lookup(name string) (unifiedevent.Definition, bool) {
+	if name != n.name || name == "" {
+		n.def, n.known = unifiedevent.Lookup(name)
+		n.name = name
+	}
+	return n.def, n.known
 }
 
 // tally counts one Consume call so that instruments are updated once per batch.
@@ -102,6 +120,7 @@ func (c *correlator) putBatch(b *batch) {
 	clear(b.healthy)
 	b.healthy = b.healthy[:0]
 	b.lastHealthyServer, b.lastHealthyClient = nil, peerKey{}
+	b.names = nameCache{}
 	c.batches.Put(b)
 }
 
@@ -200,7 +219,7 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 	problem := false
 	var def unifiedevent.Definition
 	if v, ok := attrs.Get(unifiedevent.KeyEventName); ok && v.Type() == pcommon.ValueTypeStr {
-		if d, known := unifiedevent.Lookup(v.Str()); known && d.Problem {
+		if d, known := b.names.lookup(v.Str()); known && d.Problem {
 			def, problem = d, true
 		}
 	}
@@ -413,7 +432,7 @@ func (c *correlator) readLogRecord(b *batch, res *resourceFacts, rec plog.LogRec
 		b.tally.ignored[ignoreNotUnifiedEvent]++
 		return
 	}
-	def, known := unifiedevent.Lookup(v.Str())
+	def, known := b.names.lookup(v.Str())
 	if !known {
 		b.tally.ignored[ignoreUnknownName]++
 		return

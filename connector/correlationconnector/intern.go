@@ -19,7 +19,14 @@ type interner struct {
 	strs  map[string]string
 	pods  map[podRef]string
 	peers *peerDirectory
+	// recent remembers the last few strings interned: the events of a batch repeat their
+	// entity, service and peer, and a comparison (a pointer check when the strings are the same
+	// pdata value) costs less than hashing into strs.
+	recent     [4]internedString
+	recentNext int
 }
+
+type internedString struct{ from, to string }
 
 func newInterner(peers *peerDirectory) *interner {
 	return &interner{strs: map[string]string{}, pods: map[podRef]string{}, peers: peers}
@@ -103,14 +110,22 @@ func (in *interner) str(s string) string {
 	if s == "" {
 		return ""
 	}
-	if v, ok := in.strs[s]; ok {
-		return v
+	for i := range in.recent {
+		if in.recent[i].from == s {
+			return in.recent[i].to
+		}
 	}
-	if len(in.strs) >= internCap {
-		in.strs = make(map[string]string, internCap/4)
+	v, ok := in.strs[s]
+	if !ok {
+		if len(in.strs) >= internCap {
+			in.strs = make(map[string]string, internCap/4)
+		}
+		v = strings.Clone(s)
+		in.strs[v] = v
 	}
-	v := strings.Clone(s)
-	in.strs[v] = v
+	// Remembered as interned (v), not as read: s may point into a pdata batch.
+	in.recent[in.recentNext] = internedString{from: v, to: v}
+	in.recentNext = (in.recentNext + 1) % len(in.recent)
 	return v
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -40,19 +41,14 @@ const (
 )
 
 // appendWALEntry encodes the ops of one call or flush; a join op's event is problems[op.event].
+// The ops are encoded first and their count put in front of them after, so that the counted
+// classes are sorted out once.
 func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent, rules []ThresholdRule) []byte {
 	buf = append(buf, walLayout)
 	buf = binary.AppendVarint(buf, now)
+	countAt := len(buf)
 	var classes countedClasses
 	encoded := 0
-	for i := 0; i < len(ops); {
-		if end, n := classes.segment(ops, problems, i); n > 0 {
-			encoded, i = encoded+n, end
-			continue
-		}
-		encoded, i = encoded+1, i+1
-	}
-	buf = binary.AppendUvarint(buf, uint64(encoded))
 	for i := 0; i < len(ops); {
 		op := &ops[i]
 		if end, n := classes.segment(ops, problems, i); n > 0 {
@@ -73,10 +69,10 @@ func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent,
 				buf = binary.AppendUvarint(buf, uint64(c.count))
 				buf = appendWALEvent(buf, &e, rules)
 			}
-			i = end
+			encoded, i = encoded+n, end
 			continue
 		}
-		i++
+		encoded, i = encoded+1, i+1
 		buf = append(buf, byte(op.kind))
 		switch op.kind {
 		case walOpJoin:
@@ -98,7 +94,8 @@ func appendWALEntry(buf []byte, now int64, ops []walOp, problems []pendingEvent,
 			buf = appendWALImage(buf, op.image, rules)
 		}
 	}
-	return buf
+	var count [binary.MaxVarintLen64]byte
+	return slices.Insert(buf, countAt, count[:binary.PutUvarint(count[:], uint64(encoded))]...)
 }
 
 // maxCountedClasses bounds the classes of one segment; a segment with more ends at the first
