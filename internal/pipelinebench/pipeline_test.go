@@ -149,13 +149,26 @@ func withStorage(b *testing.B) (extensionHost, component.ID) {
 	return extensionHost{id: ext}, id
 }
 
-// newPipeline starts the shipped path; persisted gives the connector its write-ahead log on
-// file_storage, as distributions/standalone does.
-func newPipeline(b *testing.B, persisted bool) pipeline {
+// setup is how a pipeline is configured: with the connector's write-ahead log on file_storage or
+// in memory, and with full or minimal span annotation. shipped is distributions/standalone's.
+type setup struct {
+	name       string
+	persisted  bool
+	annotation unifiedeventprocessor.SpanAnnotation
+}
+
+var setups = []setup{
+	{"", false, unifiedeventprocessor.AnnotateFull},
+	{"_persisted", true, unifiedeventprocessor.AnnotateFull},
+	{"_shipped", true, unifiedeventprocessor.AnnotateMinimal},
+}
+
+// newPipeline starts the shipped path as s configures it.
+func newPipeline(b *testing.B, s setup) pipeline {
 	ctx := context.Background()
 	host := extensionHost{}
 	var storageID *component.ID
-	if persisted {
+	if s.persisted {
 		h, id := withStorage(b)
 		host, storageID = h, &id
 	}
@@ -183,11 +196,13 @@ func newPipeline(b *testing.B, persisted bool) pipeline {
 	}
 	pf := unifiedeventprocessor.NewFactory()
 	procSet := processortest.NewNopSettings(pf.Type())
-	tracesProc, err := pf.CreateTraces(ctx, procSet, pf.CreateDefaultConfig(), tracesConn)
+	pcfg := pf.CreateDefaultConfig().(*unifiedeventprocessor.Config)
+	pcfg.Spans.Annotation = s.annotation
+	tracesProc, err := pf.CreateTraces(ctx, procSet, pcfg, tracesConn)
 	if err != nil {
 		b.Fatal(err)
 	}
-	logsProc, err := pf.CreateLogs(ctx, procSet, pf.CreateDefaultConfig(), logsConn)
+	logsProc, err := pf.CreateLogs(ctx, procSet, pcfg, logsConn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -247,16 +262,16 @@ func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], consume
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
-func runTraces(b *testing.B, persisted bool, failed func(trace int) bool) {
-	p := newPipeline(b, persisted)
+func runTraces(b *testing.B, s setup, failed func(trace int) bool) {
+	p := newPipeline(b, s)
 	defer p.stop()
 	now := time.Now()
 	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, failed) },
 		tracesCodec, p.traces.ConsumeTraces, "spans/s")
 }
 
-func runLogs(b *testing.B, persisted bool, isError func(i int) bool) {
-	p := newPipeline(b, persisted)
+func runLogs(b *testing.B, s setup, isError func(i int) bool) {
+	p := newPipeline(b, s)
 	defer p.stop()
 	now := time.Now()
 	runBatches(b, func(seed int) plog.Logs { return paymentLogs(seed, batchSpans, now, isError) },
@@ -264,31 +279,23 @@ func runLogs(b *testing.B, persisted bool, isError func(i int) bool) {
 }
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
-// (every trace fails) through processor → connector → exporter, in memory and with the
-// connector's write-ahead log on file_storage (persisted, as shipped). Run with -cpu 1: the
-// connector's flush and the exporter's store work on their own goroutines, and on one core their
-// time lands in ns/op too.
+// (every trace fails) through processor → connector → exporter: in memory with full span
+// annotation, with the connector's write-ahead log on file_storage (_persisted), and as
+// distributions/standalone ships it, persisted with minimal annotation (_shipped). Run with
+// -cpu 1: the connector's flush and the exporter's store work on their own goroutines, and on one
+// core their time lands in ns/op too.
 func BenchmarkTracePipeline(b *testing.B) {
-	for _, persisted := range []bool{false, true} {
-		suffix := ""
-		if persisted {
-			suffix = "_persisted"
-		}
-		b.Run("healthy"+suffix, func(b *testing.B) { runTraces(b, persisted, func(t int) bool { return t%100 == 0 }) })
-		b.Run("error_storm"+suffix, func(b *testing.B) { runTraces(b, persisted, func(int) bool { return true }) })
+	for _, s := range setups {
+		b.Run("healthy"+s.name, func(b *testing.B) { runTraces(b, s, func(t int) bool { return t%100 == 0 }) })
+		b.Run("error_storm"+s.name, func(b *testing.B) { runTraces(b, s, func(int) bool { return true }) })
 	}
 }
 
 // BenchmarkLogPipeline: info logs, and application error logs (every record an error) through
-// processor → connector → exporter, in memory and persisted. Run with -cpu 1, as
-// BenchmarkTracePipeline.
+// processor → connector → exporter, set up as BenchmarkTracePipeline. Run with -cpu 1.
 func BenchmarkLogPipeline(b *testing.B) {
-	for _, persisted := range []bool{false, true} {
-		suffix := ""
-		if persisted {
-			suffix = "_persisted"
-		}
-		b.Run("info"+suffix, func(b *testing.B) { runLogs(b, persisted, func(int) bool { return false }) })
-		b.Run("error_logs"+suffix, func(b *testing.B) { runLogs(b, persisted, func(int) bool { return true }) })
+	for _, s := range setups {
+		b.Run("info"+s.name, func(b *testing.B) { runLogs(b, s, func(int) bool { return false }) })
+		b.Run("error_logs"+s.name, func(b *testing.B) { runLogs(b, s, func(int) bool { return true }) })
 	}
 }

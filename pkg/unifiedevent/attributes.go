@@ -28,11 +28,27 @@ func (a Attributes) EntityID() string { return a.str(KeyEntityID) }
 // Source returns tapio.source, or "".
 func (a Attributes) Source() string { return a.str(KeySource) }
 
-// Category returns tapio.category, or "".
-func (a Attributes) Category() Category { return Category(a.str(KeyCategory)) }
+// Category returns tapio.category, or when it is absent the category of the event name's
+// catalogue entry, or "".
+func (a Attributes) Category() Category {
+	if v, ok := a.m.Get(KeyCategory); ok {
+		return Category(StringValue(v))
+	}
+	def, _ := a.Definition()
+	return def.Category
+}
 
-// Layer returns tapio.layer; false when it is absent or names no layer.
-func (a Attributes) Layer() (Layer, bool) { return ParseLayer(a.str(KeyLayer)) }
+// Layer returns tapio.layer, or when it is absent the layer of the event name's catalogue entry
+// (a span annotated with the identifying keys only, StampIdentity); false when neither names one.
+func (a Attributes) Layer() (Layer, bool) {
+	if v, ok := a.m.Get(KeyLayer); ok {
+		return ParseLayer(StringValue(v))
+	}
+	if def, ok := a.Definition(); ok {
+		return def.Layer, true
+	}
+	return 0, false
+}
 
 // Definition returns the catalogue entry named by event.name.
 func (a Attributes) Definition() (Definition, bool) { return Lookup(a.Name()) }
@@ -50,11 +66,21 @@ func (a Attributes) Stamp(def Definition, source string) {
 
 // StampWithID is Stamp with an event id the caller made (EventIDs, for a producer of many).
 func (a Attributes) StampWithID(def Definition, source, id string) {
-	a.m.PutStr(KeyEventName, string(def.Name))
-	a.m.PutStr(KeyEventID, id)
+	a.StampIdentity(def, id)
 	a.m.PutStr(KeyLayer, def.Layer.String())
 	a.m.PutStr(KeyCategory, string(def.Category))
 	a.m.PutStr(KeySource, source)
+}
+
+// IdentityKeys is how many keys StampIdentity writes.
+const IdentityKeys = 2
+
+// StampIdentity writes what identifies an event and nothing its name implies: event.name and
+// tapio.event.id. Layer and category are the catalogue entry's (Layer, Category read them from
+// there when absent). It is for spans annotated in place, whose producer chose the short form.
+func (a Attributes) StampIdentity(def Definition, id string) {
+	a.m.PutStr(KeyEventName, string(def.Name))
+	a.m.PutStr(KeyEventID, id)
 }
 
 // SetEntityID writes tapio.entity.id; an empty id is not written.

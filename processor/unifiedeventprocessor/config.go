@@ -19,6 +19,20 @@ const (
 	Keep Disposition = "keep"
 )
 
+// SpanAnnotation says which UnifiedEvent keys an annotated span gets.
+type SpanAnnotation string
+
+const (
+	// AnnotateFull writes every core key: event.name, tapio.event.id, tapio.layer,
+	// tapio.category, tapio.source and tapio.entity.id.
+	AnnotateFull SpanAnnotation = "full"
+	// AnnotateMinimal writes only the keys the event name does not imply: event.name,
+	// tapio.event.id and tapio.entity.id. A span's layer is always trace and its category follows
+	// from its name (pkg/unifiedevent reads them from the catalogue); its source is what received
+	// it. Half the writes, for pipelines whose spans go to the correlation connector only.
+	AnnotateMinimal SpanAnnotation = "minimal"
+)
+
 // Config configures the unifiedevent processor.
 type Config struct {
 	// Include keeps only these event names (full names, e.g. tapio.kernel.oom_kill); empty keeps all.
@@ -60,6 +74,9 @@ type SpansConfig struct {
 	// SlowThresholds are per service and route; the most specific matching rule wins
 	// (service and route, then route, then service).
 	SlowThresholds []SlowThreshold `mapstructure:"slow_thresholds"`
+	// Annotation is full (every core key, the default) or minimal (event.name, tapio.event.id and
+	// tapio.entity.id).
+	Annotation SpanAnnotation `mapstructure:"annotation"`
 }
 
 // SlowThreshold is a latency threshold for one service, one route (http.route), or both.
@@ -83,6 +100,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxNarrativeBytes < 16 {
 		errs = append(errs, fmt.Errorf("max_narrative_bytes must be at least 16, got %d", cfg.MaxNarrativeBytes))
+	}
+	if cfg.Spans.Annotation != AnnotateFull && cfg.Spans.Annotation != AnnotateMinimal {
+		errs = append(errs, fmt.Errorf("spans.annotation must be one of %s, %s, got %q", AnnotateFull, AnnotateMinimal, cfg.Spans.Annotation))
 	}
 	if cfg.Spans.SlowThreshold < 0 {
 		errs = append(errs, fmt.Errorf("spans.slow_threshold must not be negative, got %s", cfg.Spans.SlowThreshold))

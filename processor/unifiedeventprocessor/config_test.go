@@ -34,6 +34,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.Kubernetes.NormalEvents = Keep
 	custom.Logs.Unmatched = Drop
 	custom.Spans.SlowThreshold = time.Second
+	custom.Spans.Annotation = AnnotateMinimal
 	custom.Spans.SlowThresholds = []SlowThreshold{
 		{Service: "checkout", Route: "/api/checkout", Threshold: 300 * time.Millisecond},
 		{Service: "payment", Threshold: 500 * time.Millisecond},
@@ -48,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 		{component.NewIDWithName(metadata.Type, "bad_disposition"), nil, `on_invalid must be one of pass, drop, got "maybe"`},
 		{component.NewIDWithName(metadata.Type, "bad_name"), nil, `exclude: "oom_kill" is not an event name of the UnifiedEvent catalogue`},
 		{component.NewIDWithName(metadata.Type, "bad_rule"), nil, "spans.slow_thresholds[0]: set service, route or both"},
+		{component.NewIDWithName(metadata.Type, "bad_annotation"), nil, `spans.annotation must be one of full, minimal, got "short"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -32,7 +32,7 @@ func createDefaultConfig() component.Config {
 		MaxNarrativeBytes: unifiedevent.DefaultMaxNarrativeBytes,
 		Kubernetes:        KubernetesConfig{NormalEvents: Drop},
 		Logs:              LogsConfig{Unmatched: Pass},
-		Spans:             SpansConfig{SlowThreshold: 2 * time.Second},
+		Spans:             SpansConfig{SlowThreshold: 2 * time.Second, Annotation: AnnotateFull},
 	}
 }
 

@@ -118,12 +118,15 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	if name == "" || !n.names.allows(name) {
 		return false
 	}
-	def, _ := unifiedevent.Lookup(string(name))
+	def := spanDefinition(name)
 	entity := res.entity.of(attrs, facts.namesEntity)
 	// Room for exactly what is written below (the stamp, the entity id, a threshold), at once.
 	// A decoded span's attributes were appended one by one, so there is often room already:
 	// asking for more than is written would copy them all for nothing.
 	written := unifiedevent.StampedKeys
+	if n.cfg.Spans.Annotation == AnnotateMinimal {
+		written = unifiedevent.IdentityKeys
+	}
 	if entity != "" {
 		written++
 	}
@@ -132,12 +135,43 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	}
 	attrs.EnsureCapacity(attrs.Len() + written)
 	ue := unifiedevent.Of(attrs)
-	ue.StampWithID(def, sourceOTLP, res.ids.Next())
+	if n.cfg.Spans.Annotation == AnnotateMinimal {
+		ue.StampIdentity(def, res.ids.Next())
+	} else {
+		ue.StampWithID(def, sourceOTLP, res.ids.Next())
+	}
 	ue.SetEntityID(entity)
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}
 	return true
+}
+
+// The catalogue entries of the events a span can be, looked up once: annotateSpan runs for every
+// failed span of an error storm.
+var (
+	serverErrorDefinition     = mustDefinition(unifiedevent.ServerError)
+	dependencyErrorDefinition = mustDefinition(unifiedevent.DependencyError)
+	slowSpanDefinition        = mustDefinition(unifiedevent.SlowSpan)
+)
+
+func mustDefinition(name unifiedevent.Name) unifiedevent.Definition {
+	def, ok := unifiedevent.Lookup(string(name))
+	if !ok {
+		panic("unifiedevent catalogue has no " + string(name))
+	}
+	return def
+}
+
+// spanDefinition is the catalogue entry of a name classifySpan returned.
+func spanDefinition(name unifiedevent.Name) unifiedevent.Definition {
+	switch name {
+	case unifiedevent.ServerError:
+		return serverErrorDefinition
+	case unifiedevent.DependencyError:
+		return dependencyErrorDefinition
+	}
+	return slowSpanDefinition
 }
 
 // slowThresholds resolves the latency threshold for a span: service and route, then route, then

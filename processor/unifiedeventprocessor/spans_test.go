@@ -103,6 +103,46 @@ func TestSpanAnnotation(t *testing.T) {
 	}
 }
 
+// With spans.annotation minimal a failed span gets the keys its name does not imply, and nothing
+// else; the schema's readers still answer its layer and category, from the catalogue.
+func TestMinimalSpanAnnotation(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Spans.Annotation = AnnotateMinimal
+	h := newHarness(t, cfg)
+	spec := spanSpec{ptrace.SpanKindClient, ptrace.StatusCodeError, 3 * time.Second, map[string]any{"db.system.name": "postgresql"}}
+	out := h.consumeTraces(t, oneSpan("checkout", spec))
+	span := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	got := span.Attributes().AsRaw()
+	id, _ := got[unifiedevent.KeyEventID].(string)
+	if !unifiedevent.ValidEventID(id) {
+		t.Fatalf("event id %q", id)
+	}
+	want := map[string]any{
+		"db.system.name":          "postgresql",
+		unifiedevent.KeyEventName: string(unifiedevent.DependencyError),
+		unifiedevent.KeyEventID:   id,
+		unifiedevent.KeyEntityID:  "checkout",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("attributes = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	attrs := unifiedevent.Of(span.Attributes())
+	if l, ok := attrs.Layer(); !ok || l != unifiedevent.LayerTrace {
+		t.Errorf("layer = %v, %v; want trace from the catalogue", l, ok)
+	}
+	if c := attrs.Category(); c != unifiedevent.CategoryError {
+		t.Errorf("category = %q, want error from the catalogue", c)
+	}
+	if attrs.Source() != "" {
+		t.Errorf("source = %q: a minimal annotation names none", attrs.Source())
+	}
+}
+
 func TestSlowThresholdsBySpecificity(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Spans.SlowThreshold = 0 // no default: only rules apply
