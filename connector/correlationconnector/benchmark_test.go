@@ -450,27 +450,23 @@ func BenchmarkIngestLogs(b *testing.B) {
 }
 
 // BenchmarkIngestPersisted: problem log records in calls of batch records, held in memory only
-// and written ahead through the contrib file_storage extension's bbolt client (one entry per
-// call, fsync off as the extension's default: the entry survives a crash of the process, not of
-// the host). One op is one event.
+// and written ahead to the connector's log (one entry per call, fsync off as by default: the entry
+// survives a crash of the process, not of the host). One op is one event.
 func BenchmarkIngestPersisted(b *testing.B) {
 	for _, batch := range []int{100, benchBatch} {
 		for _, persisted := range []bool{false, true} {
 			name := fmt.Sprintf("batch=%d/memory", batch)
 			if persisted {
-				name = fmt.Sprintf("batch=%d/file_storage", batch)
+				name = fmt.Sprintf("batch=%d/write_ahead_log", batch)
 			}
 			b.Run(name, func(b *testing.B) {
 				cfg := benchConfig()
-				var host storageHost
 				if persisted {
-					id := walStorageID
-					cfg.Storage = &id
-					host = storageHost{walStorageID: fileStorage(b, b.TempDir())}
+					cfg.WriteAheadLog.Directory = b.TempDir()
 				}
 				c, clk := benchCorrelator(b, cfg)
 				c.id = component.MustNewID("correlation")
-				if err := c.Start(context.Background(), host); err != nil {
+				if err := c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 					b.Fatal(err)
 				}
 				logs := make([]plog.Logs, benchBatches)

@@ -58,11 +58,15 @@ type Config struct {
 	// Shards splits the span-structure store so that concurrent Consume calls rarely contend.
 	Shards int `mapstructure:"shards"`
 
-	// Storage names a storage extension (such as file_storage/correlation) that keeps the open
-	// correlation state — the problem events of incidents not yet closed — through a crash of the
-	// collector: each Consume call that takes problem events writes them before it returns, and
-	// they are restored at start. Unset, the state is held in memory only and a crash (SIGKILL,
-	// OOM kill) loses the evidence of every incident still open.
+	// WriteAheadLog keeps the open correlation state — the problem events of incidents not yet
+	// closed — through a crash of the collector: each Consume call that takes problem events
+	// writes them before it returns, and they are restored at start. Without a directory the
+	// state is held in memory only and a crash (SIGKILL, OOM kill) loses the evidence of every
+	// incident still open.
+	WriteAheadLog WriteAheadLogConfig `mapstructure:"write_ahead_log"`
+	// Storage is refused: the state was written through a storage extension before the connector
+	// kept a log of its own (a key-value transaction per Consume call cost more than the rest of
+	// the call on healthy traffic).
 	Storage *component.ID `mapstructure:"storage"`
 
 	// Incidents decides which groups of linked events are incidents, and when evidence stops
@@ -78,6 +82,17 @@ type Config struct {
 
 	// prevent unkeyed literal initialization
 	_ struct{}
+}
+
+// WriteAheadLogConfig configures the connector's write-ahead log.
+type WriteAheadLogConfig struct {
+	// Directory holds the log, in a subdirectory per connector (named by its component id):
+	// segment files of framed entries, HEAD (the oldest entry still needed) and LOCK. Empty keeps
+	// the state in memory only.
+	Directory string `mapstructure:"directory"`
+	// FSync flushes each entry to the disk before the Consume call returns, so that it survives a
+	// crash of the host, not only of the collector; it costs a disk flush per call.
+	FSync bool `mapstructure:"fsync"`
 }
 
 // IncidentPolicy decides which groups of linked events are emitted as incidents. A group becomes
@@ -159,6 +174,9 @@ func (cfg *Config) Validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", field, d))
 		}
+	}
+	if cfg.Storage != nil {
+		errs = append(errs, fmt.Errorf("storage (%s): the connector no longer writes its state through a storage extension; set write_ahead_log.directory instead (a directory of its own, e.g. beside file_storage's)", cfg.Storage))
 	}
 	positive("window", cfg.Window)
 	positive("decision_wait", cfg.DecisionWait)

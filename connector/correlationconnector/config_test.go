@@ -41,6 +41,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.PeerTTL = time.Hour
 	custom.MaxMetricSeries = 1000
 	custom.Shards = 4
+	custom.WriteAheadLog = WriteAheadLogConfig{Directory: "/var/lib/otelcol-tapio/state", FSync: true}
 	custom.Links = LinkConfidences{Trace: 1, Kubernetes: 0.9, Entity: 0.85, Peer: 0.7, Service: 0.5, Host: 0.5}
 	custom.Thresholds = []ThresholdRule{{
 		Name: "memory_high", Metric: "container.memory.utilization", Attributes: map[string]string{"state": "used"},
@@ -58,6 +59,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{component.NewID(metadata.Type), defaultConfig(), nil},
 		{component.NewIDWithName(metadata.Type, "custom"), custom, nil},
+		{component.NewIDWithName(metadata.Type, "old_storage"), nil, []string{"storage (file_storage): the connector no longer writes its state through a storage extension; set write_ahead_log.directory"}},
 		{component.NewIDWithName(metadata.Type, "bad_durations"), nil, []string{"decision_wait must be positive, got 0s", "incident_timeout must be positive, got -1s"}},
 		{component.NewIDWithName(metadata.Type, "bad_caps"), nil, []string{"max_events must be at least 1, got 0", "max_incidents must be at least 1, got -3"}},
 		{component.NewIDWithName(metadata.Type, "bad_rule"), nil, []string{"thresholds[0]: name is required", `comparison must be one of gt, gte, lt, lte, got "above"`, `layer must name a layer`}},

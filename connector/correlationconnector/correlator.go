@@ -34,7 +34,7 @@ func (systemClock) Now() time.Time { return time.Now() }
 // leave in the order their snapshots were taken and ingestion never waits for a build or for
 // downstream.
 type correlator struct {
-	id        component.ID // whose storage client the write-ahead log uses
+	id        component.ID // names the write-ahead log's directory
 	cfg       *Config
 	logger    *zap.Logger
 	telemetry *selfTelemetry
@@ -55,7 +55,8 @@ type correlator struct {
 	policy     incidentPolicy
 	outputs    *outputRouter
 	batches    sync.Pool
-	// wal persists the open incidents when Config.Storage is set; nil otherwise. Set at Start.
+	// wal persists the open incidents when Config.WriteAheadLog is set; nil otherwise. Set at
+	// Start.
 	wal *walLog
 
 	lifeMu  sync.Mutex // guards the flush loop's lifecycle
@@ -103,8 +104,8 @@ func (c *correlator) Start(ctx context.Context, host component.Host) error {
 	if c.stop != nil || c.stopped {
 		return nil
 	}
-	if c.cfg.Storage != nil {
-		w, err := openWAL(ctx, host, *c.cfg.Storage, c.id, c.telemetry, c.logger, c.cfg.Thresholds)
+	if c.cfg.WriteAheadLog.Directory != "" {
+		w, err := openWAL(c.cfg.WriteAheadLog, c.id, c.telemetry, c.logger, c.cfg.Thresholds)
 		if err != nil {
 			return err
 		}
@@ -142,7 +143,7 @@ func (c *correlator) restore(ctx context.Context, w *walLog) error {
 	c.telemetry.restored(ctx, restored)
 	c.logger.Info("correlation state restored from storage",
 		zap.Int64("open_incidents", t.openDelta), zap.Int64("problem_events", restored),
-		zap.Uint64("first_entry", w.head), zap.Uint64("next_entry", w.next), zap.Int("ops_of_closed_incidents", unknown))
+		zap.Uint64("first_entry", w.head), zap.Uint64("next_entry", w.nextSeq()), zap.Int("ops_of_closed_incidents", unknown))
 	return nil
 }
 

@@ -204,7 +204,7 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 	b.pending = nil
 	if w != nil {
 		w.mu.Lock()
-		ops.assignFirstSeq(w.next)
+		ops.assignFirstSeq(w.nextLocked())
 	}
 	if len(snaps) > 0 {
 		handoff.Lock()
@@ -285,7 +285,7 @@ func (b *incidentBook) imagesOfOldest(keepFrom uint64, limit int, ops *walOps, w
 	}
 	w.mu.Lock()
 	for i := range ops.ops {
-		ops.ops[i].opened.firstSeq = w.next
+		ops.ops[i].opened.firstSeq = w.nextLocked()
 	}
 	return true
 }

@@ -88,16 +88,16 @@ func TestWALKeepsWhatMergedRecordsCount(t *testing.T) {
 	cfg.MaxEventsPerIncident = 5
 
 	dir := t.TempDir()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	story(a)
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.Storage = nil; return c }())
+	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.WriteAheadLog.Directory = ""; return c }())
 	ref.clock.Set(scenarioStart.Add(time.Second))
 	story(ref)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	for _, h := range []*harness{b, ref} {
 		h.clock.Advance(time.Second)
 		must(t, h.c.consumeLogs(ctx, logsOf(refusedStorm(500, 7, 4*time.Second))))

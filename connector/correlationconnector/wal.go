@@ -2,14 +2,14 @@ package correlationconnector
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 )
 
@@ -19,22 +19,16 @@ import (
 // flush that emitted or closed incidents writes one entry after the records went downstream. At
 // start the entries are replayed in order (replay.go) and the incidents come back with their ids,
 // versions and evidence; the first flush then emits what is due. Entries below the oldest one an
-// open incident still needs are deleted at each flush.
-//
-// Keys: walHeadKey holds the lowest live sequence number; entries are walKeyPrefix followed by
-// their sequence number in 16 hex digits. Sequence numbers are contiguous from the head: a write
+// open incident still needs are dropped at each flush. The entries live in segment files of the
+// connector's own directory (walfile.go). Sequence numbers are contiguous from the head: a write
 // that fails does not use up its number.
 
 const (
-	walHeadKey   = "wal/head"
-	walKeyPrefix = "wal/"
 	// walLayout is the version of the entry encoding. A build refuses entries of a newer layout
 	// (written by a newer build) rather than guess at them.
 	walLayout byte = 1
 	// unassignedSeq marks an incident opened by a call whose entry has no sequence number yet.
 	unassignedSeq = math.MaxUint64
-	// replayBatch is how many entries one storage call reads at start.
-	replayBatch = 64
 )
 
 // walOpKind is what one recorded change did.
@@ -125,9 +119,8 @@ func (o *walOps) assignFirstSeq(seq uint64) {
 	}
 }
 
-// walLog writes and replays the entries through a storage extension's client.
+// walLog writes and replays the entries of the incident book's changes.
 type walLog struct {
-	client    storage.Client
 	telemetry *selfTelemetry
 	logger    *zap.Logger
 	rules     []ThresholdRule
@@ -135,18 +128,18 @@ type walLog struct {
 	compactBytes int64
 
 	// mu orders appends: the book takes it before releasing its own lock, so entries are
-	// numbered in the order the book made their changes.
-	mu    sync.Mutex
-	next  uint64   // the sequence number of the next entry
-	buf   []byte   // the entry being encoded
-	sizes []uint32 // of the live entries, head first
-	bytes int64    // their sum
+	// numbered in the order the book made their changes. It guards everything below but head
+	// and the ops.
+	mu       sync.Mutex
+	segments *walSegments // the files; segments.next is the sequence number of the next entry
+	buf      []byte       // the entry being encoded, in its frame
+	sizes    []uint32     // of the live entries, head first
+	bytes    int64        // their sum
 
 	// Owned by the flush loop (and by Shutdown's final flush, after the loop stopped).
 	head       uint64 // the lowest live sequence number
 	flushOps   walOps // changes of flushes not yet written: a failed write is retried by the next
 	compactOps walOps
-	deletes    []*storage.Operation
 }
 
 // walCompactBytes: when the live entries hold more than this, the incidents that keep the oldest
@@ -159,10 +152,12 @@ const (
 
 // appended notes an entry written; it runs under w.mu.
 func (w *walLog) appended(size int) {
-	w.next++
 	w.sizes = append(w.sizes, uint32(size))
 	w.bytes += int64(size)
 }
+
+// nextLocked is the sequence number the next entry will get; it runs under w.mu.
+func (w *walLog) nextLocked() uint64 { return w.segments.next }
 
 // liveBytes is the size of the live entries.
 func (w *walLog) liveBytes() int64 {
@@ -171,35 +166,21 @@ func (w *walLog) liveBytes() int64 {
 	return w.bytes
 }
 
-// openWAL gets the storage client of the extension id from host.
-func openWAL(ctx context.Context, host component.Host, storageID, self component.ID, st *selfTelemetry, logger *zap.Logger, rules []ThresholdRule) (*walLog, error) {
-	ext, ok := host.GetExtensions()[storageID]
-	if !ok {
-		return nil, fmt.Errorf("storage: no extension %q is configured: add it under extensions and service.extensions, or remove storage to keep the correlation state in memory only", storageID)
-	}
-	se, ok := ext.(storage.Extension)
-	if !ok {
-		return nil, fmt.Errorf("storage: extension %q is not a storage extension (such as file_storage)", storageID)
-	}
-	client, err := se.GetClient(ctx, component.KindConnector, self, "")
+// openWAL takes the log's directory: dir/<component id>, so that connectors of one collector
+// sharing a directory setting keep apart.
+func openWAL(cfg WriteAheadLogConfig, self component.ID, st *selfTelemetry, logger *zap.Logger, rules []ThresholdRule) (*walLog, error) {
+	dir := filepath.Join(cfg.Directory, strings.ReplaceAll(self.String(), "/", "_"))
+	segments, err := openWALSegments(dir, cfg.FSync)
 	if err != nil {
-		return nil, fmt.Errorf("storage: client of extension %q: %w", storageID, err)
+		return nil, err
 	}
-	return &walLog{client: client, telemetry: st, logger: logger, rules: rules, compactBytes: walCompactBytes}, nil
+	return &walLog{segments: segments, telemetry: st, logger: logger, rules: rules, compactBytes: walCompactBytes}, nil
 }
 
-func (w *walLog) close(ctx context.Context) error { return w.client.Close(ctx) }
-
-// keyOf is the key of entry seq: the prefix and seq in 16 hex digits, so keys sort by seq.
-func (w *walLog) keyOf(seq uint64) string {
-	var key [len(walKeyPrefix) + 16]byte
-	copy(key[:], walKeyPrefix)
-	const digits = "0123456789abcdef"
-	for i := 15; i >= 0; i-- {
-		key[len(walKeyPrefix)+i] = digits[seq&0xf]
-		seq >>= 4
-	}
-	return string(key[:])
+func (w *walLog) close(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.segments.close()
 }
 
 // writeLocked writes the entry of one Consume call and releases w.mu, which the book took for
@@ -224,12 +205,13 @@ func (w *walLog) writeImagesLocked(ctx context.Context, now int64) bool {
 // put appends one entry of ops and problems at the next sequence number, holding w.mu. A failed
 // write is counted.
 func (w *walLog) put(ctx context.Context, now int64, ops []walOp, problems []pendingEvent) error {
-	w.buf = appendWALEntry(w.buf[:0], now, ops, problems, w.rules)
-	if err := w.client.Set(ctx, w.keyOf(w.next), w.buf); err != nil {
+	w.buf = appendWALEntry(append(w.buf[:0], make([]byte, walFrameHeader)...), now, ops, problems, w.rules)
+	frameHeader(w.buf)
+	if err := w.segments.append(w.buf); err != nil {
 		w.telemetry.persistenceFailed(ctx, persistWrite, err)
 		return err
 	}
-	w.appended(len(w.buf))
+	w.appended(len(w.buf) - walFrameHeader)
 	return nil
 }
 
@@ -252,88 +234,67 @@ func (w *walLog) writeFlush(ctx context.Context, now int64) bool {
 func (w *walLog) nextSeq() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.next
+	return w.nextLocked()
 }
 
-// truncate deletes the entries below low and moves the head there, in one transaction.
+// truncate makes low the head: entries below it are no longer read at start, and the segments
+// that hold only such entries are deleted.
 func (w *walLog) truncate(ctx context.Context, low uint64) {
 	if low <= w.head {
 		return
 	}
-	const maxDeletes = 4096 // per flush: one transaction stays small; the rest go next time
-	end := min(low, w.head+maxDeletes)
-	w.deletes = w.deletes[:0]
-	for seq := w.head; seq < end; seq++ {
-		w.deletes = append(w.deletes, storage.DeleteOperation(w.keyOf(seq)))
-	}
-	var head [8]byte
-	binary.BigEndian.PutUint64(head[:], end)
-	w.deletes = append(w.deletes, storage.SetOperation(walHeadKey, head[:]))
-	if err := w.client.Batch(ctx, w.deletes...); err != nil {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.segments.truncate(low); err != nil {
 		w.telemetry.persistenceFailed(ctx, persistDelete, err)
 		return
 	}
-	w.mu.Lock()
-	gone := min(int(end-w.head), len(w.sizes))
+	gone := min(int(low-w.head), len(w.sizes))
 	for _, n := range w.sizes[:gone] {
 		w.bytes -= int64(n)
 	}
 	w.sizes = append(w.sizes[:0], w.sizes[gone:]...)
-	w.mu.Unlock()
-	w.head = end
+	w.head = low
 }
 
 // errWALLayout marks an entry written by a newer build.
 var errWALLayout = errors.New("correlation state was written in a newer layout")
 
-// replay reads every live entry in order and hands each to apply. An entry that does not decode
-// is counted, logged and skipped; one of a newer layout stops the replay with an error, so that an
-// older build never throws away what a newer one persisted.
+// replay reads every live entry in order and hands each to apply, then readies the log for
+// appends. An entry that does not decode, or whose frame a crash cut short, is counted, logged
+// and skipped; one of a newer layout stops the replay with an error, so that an older build never
+// throws away what a newer one persisted.
 func (w *walLog) replay(ctx context.Context, apply func(seq uint64, entry *walEntry)) error {
-	head, err := w.client.Get(ctx, walHeadKey)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var entry walEntry
+	head, err := w.segments.replay(func(seq uint64, data []byte) error {
+		w.sizes = append(w.sizes, uint32(len(data)))
+		w.bytes += int64(len(data))
+		if err := decodeWALEntry(data, w.rules, &entry); err != nil {
+			w.telemetry.persistenceFailed(ctx, persistDecode, err)
+			if errors.Is(err, errWALLayout) {
+				return fmt.Errorf("write_ahead_log: correlation state entry %d: %w; run the build that wrote it, or delete %s to start empty", seq, err, w.segments.dir)
+			}
+			w.logger.Error("correlation state entry does not decode: skipped, its events are not restored (counted in otelcol_connector_correlation_persistence_errors)",
+				zap.Uint64("seq", seq), zap.Error(err))
+			return nil
+		}
+		apply(seq, &entry)
+		return nil
+	}, func(seq uint64, err error) {
+		w.telemetry.persistenceFailed(ctx, persistDecode, err)
+		w.logger.Error("correlation state entry cut short or damaged (a crash during its write, or a damaged disk): it and the rest of its segment are not restored (counted in otelcol_connector_correlation_persistence_errors)",
+			zap.Uint64("seq", seq), zap.Error(err))
+	})
 	if err != nil {
 		w.telemetry.persistenceFailed(ctx, persistRead, err)
-		return fmt.Errorf("storage: reading the correlation state: %w", err)
+		return err
 	}
-	switch len(head) {
-	case 0:
-		w.head = 0
-	case 8:
-		w.head = binary.BigEndian.Uint64(head)
-	default:
-		w.telemetry.persistenceFailed(ctx, persistDecode, nil)
-		return fmt.Errorf("storage: the correlation state's head key holds %d bytes, want 8: the storage directory holds something else", len(head))
+	w.head = head
+	if err := w.segments.reopen(); err != nil {
+		w.telemetry.persistenceFailed(ctx, persistRead, err)
+		return fmt.Errorf("write_ahead_log: %w", err)
 	}
-	ops := make([]*storage.Operation, replayBatch)
-	var entry walEntry
-	seq := w.head
-	for {
-		for i := range ops {
-			ops[i] = storage.GetOperation(w.keyOf(seq + uint64(i)))
-		}
-		if err := w.client.Batch(ctx, ops...); err != nil {
-			w.telemetry.persistenceFailed(ctx, persistRead, err)
-			return fmt.Errorf("storage: reading correlation state entry %d: %w", seq, err)
-		}
-		for _, op := range ops {
-			if op.Value == nil {
-				w.next = seq
-				return nil
-			}
-			w.sizes = append(w.sizes, uint32(len(op.Value)))
-			w.bytes += int64(len(op.Value))
-			if err := decodeWALEntry(op.Value, w.rules, &entry); err != nil {
-				if errors.Is(err, errWALLayout) {
-					w.telemetry.persistenceFailed(ctx, persistDecode, err)
-					return fmt.Errorf("storage: correlation state entry %d: %w; run the build that wrote it, or delete the storage extension's directory to start empty", seq, err)
-				}
-				w.telemetry.persistenceFailed(ctx, persistDecode, err)
-				w.logger.Error("correlation state entry does not decode: skipped, its events are not restored (counted in otelcol_connector_correlation_persistence_errors)",
-					zap.Uint64("seq", seq), zap.Error(err))
-			} else {
-				apply(seq, &entry)
-			}
-			seq++
-		}
-	}
+	return nil
 }

@@ -6,76 +6,52 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
-var walStorageID = component.MustNewIDWithName("file_storage", "correlation")
-
-// plainExtension is an extension that stores nothing.
-type plainExtension struct {
-	component.StartFunc
-	component.ShutdownFunc
-}
-
-// storageHost is a host whose extensions are the given ones.
-type storageHost map[component.ID]component.Component
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
-
-// fileStorage starts the contrib file_storage extension on dir: the same bbolt client the
-// collector uses.
-func fileStorage(t testing.TB, dir string) extension.Extension {
+// appendRawEntry appends entry, framed, as the log's next entry: what a build of another layout,
+// or a damaged disk, would have left there.
+func appendRawEntry(t testing.TB, w *walLog, entry []byte) {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	cfg.Compaction.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
-	return ext
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	frame := append(make([]byte, walFrameHeader), entry...)
+	frameHeader(frame)
+	must(t, w.segments.append(frame))
 }
 
 func persistentConfig() *Config {
 	cfg := defaultConfig()
 	cfg.DecisionWait = 5 * time.Second
 	cfg.IncidentTimeout = time.Minute
-	id := walStorageID
-	cfg.Storage = &id
 	return cfg
 }
 
-// startPersistent makes a harness on the storage extension ext and starts it (restoring what ext
-// holds); its clock starts at at.
-func startPersistent(t testing.TB, cfg *Config, ext component.Component, at time.Time) *harness {
+// startPersistent makes a harness whose write-ahead log is in dir and starts it (restoring what
+// dir holds); its clock starts at at.
+func startPersistent(t testing.TB, cfg *Config, dir string, at time.Time) *harness {
 	t.Helper()
+	cfg.WriteAheadLog.Directory = dir
 	h := newHarness(t, cfg)
 	h.c.id = component.MustNewID("correlation")
 	h.clock.Set(at)
-	if err := h.c.Start(context.Background(), storageHost{walStorageID: ext}); err != nil {
+	if err := h.c.Start(context.Background(), componenttest.NewNopHost()); err != nil {
 		t.Fatal(err)
 	}
 	return h
 }
 
 // crash stops the harness the way SIGKILL does: no final flush, nothing written at the end. The
-// storage client is closed only so that the next harness of this process can open the same file.
+// log's files are closed only so that the next harness of this process can take the directory.
 func (h *harness) crash(t testing.TB) {
 	t.Helper()
 	c := h.c
@@ -98,7 +74,7 @@ func oomStory(at time.Duration) plog.Logs {
 func TestWALRestoresAnOpenIncidentAfterACrash(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	must(t, a.c.consumeLogs(ctx, oomStory(time.Second)))
 	a.clock.Advance(2 * time.Second)
 	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, id: 3, at: 3 * time.Second, entity: "ledger-db", service: "ledger"})))
@@ -110,7 +86,7 @@ func TestWALRestoresAnOpenIncidentAfterACrash(t *testing.T) {
 	a.crash(t)
 
 	// The reference: the same story without a crash.
-	ref := newHarness(t, func() *Config { c := persistentConfig(); c.Storage = nil; return c }())
+	ref := newHarness(t, func() *Config { c := persistentConfig(); c.WriteAheadLog.Directory = ""; return c }())
 	ref.clock.Set(scenarioStart.Add(time.Second))
 	must(t, ref.c.consumeLogs(ctx, oomStory(time.Second)))
 	ref.clock.Advance(2 * time.Second)
@@ -118,7 +94,7 @@ func TestWALRestoresAnOpenIncidentAfterACrash(t *testing.T) {
 	ref.clock.Advance(5 * time.Second)
 	ref.flush()
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
 		t.Fatalf("incidents open after restart = %d, want 1", got)
 	}
@@ -150,7 +126,7 @@ func TestWALRestoresAnOpenIncidentAfterACrash(t *testing.T) {
 func TestWALNeitherDuplicatesNorRegressesAnEmittedIncident(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	must(t, a.c.consumeLogs(ctx, oomStory(time.Second)))
 	a.clock.Advance(5 * time.Second)
 	a.flush()
@@ -162,7 +138,7 @@ func TestWALNeitherDuplicatesNorRegressesAnEmittedIncident(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	for i := 0; i < 3; i++ {
 		b.clock.Advance(5 * time.Second)
 		b.flush()
@@ -192,7 +168,7 @@ func TestWALNeitherDuplicatesNorRegressesAnEmittedIncident(t *testing.T) {
 func TestWALRestoresAMergeAndItsMergedIDs(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	consumeTwoIncidents(t, a)
 	a.clock.Advance(5 * time.Second)
 	a.flush()
@@ -204,7 +180,7 @@ func TestWALRestoresAMergeAndItsMergedIDs(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
 		t.Fatalf("incidents open after restart = %d, want 1 (merged)", got)
 	}
@@ -225,8 +201,7 @@ func TestWALRestoresAMergeAndItsMergedIDs(t *testing.T) {
 func TestWALTruncatesWhatNoOpenIncidentNeeds(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	ext := fileStorage(t, dir)
-	a := startPersistent(t, cfg, ext, scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, at: time.Second, entity: "a", service: "sa"})))
 	a.clock.Advance(30 * time.Second)
 	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 2, at: 31 * time.Second, entity: "b", service: "sb"})))
@@ -239,8 +214,8 @@ func TestWALTruncatesWhatNoOpenIncidentNeeds(t *testing.T) {
 	if a.c.wal.head == 0 {
 		t.Fatal("the entry of the closed incident was not deleted")
 	}
-	if v, err := a.c.wal.client.Get(ctx, a.c.wal.keyOf(0)); err != nil || v != nil {
-		t.Fatalf("entry 0 still stored (%d bytes, %v)", len(v), err)
+	if head, err := a.c.wal.segments.readHead(); err != nil || head != a.c.wal.head {
+		t.Fatalf("HEAD holds %d (%v), want %d", head, err, a.c.wal.head)
 	}
 	a.clock.Advance(time.Minute)
 	a.flush()
@@ -250,7 +225,7 @@ func TestWALTruncatesWhatNoOpenIncidentNeeds(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 0 {
 		t.Errorf("closed incidents came back: %d open", got)
 	}
@@ -261,62 +236,48 @@ func TestWALTruncatesWhatNoOpenIncidentNeeds(t *testing.T) {
 	}
 }
 
-// flakyClient fails Set and Batch while failing is set.
-type flakyClient struct {
-	storage.Client
-	mu      sync.Mutex
-	failing bool
-}
-
 var errDiskFull = errors.New("no space left on device")
 
-func (f *flakyClient) fail(on bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failing = on
+// flakyFile is a segment file whose writes fail while failing is set, having written half the
+// frame first, as a full disk does.
+type flakyFile struct {
+	segmentFile
+	failing *atomic.Bool
 }
 
-func (f *flakyClient) broken() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.failing
-}
-
-func (f *flakyClient) Set(ctx context.Context, key string, value []byte) error {
-	if f.broken() {
-		return errDiskFull
+func (f flakyFile) Write(p []byte) (int, error) {
+	if f.failing.Load() {
+		n, _ := f.segmentFile.Write(p[:len(p)/2])
+		return n, errDiskFull
 	}
-	return f.Client.Set(ctx, key, value)
+	return f.segmentFile.Write(p)
 }
 
-func (f *flakyClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
-	if f.broken() {
-		return errDiskFull
+// failWrites makes the log's segment files flaky; the returned switch turns the failures on.
+func failWrites(w *walLog) *atomic.Bool {
+	failing := &atomic.Bool{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	open := w.segments.open
+	w.segments.open = func(path string) (segmentFile, error) {
+		f, err := open(path)
+		if err != nil {
+			return nil, err
+		}
+		return flakyFile{f, failing}, nil
 	}
-	return f.Client.Batch(ctx, ops...)
-}
-
-// flakyStorage hands out flakyClients over a real storage extension.
-type flakyStorage struct {
-	storage.Extension
-	client *flakyClient
-}
-
-func (f *flakyStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	c, err := f.Extension.GetClient(ctx, kind, id, name)
-	if err != nil {
-		return nil, err
+	if w.segments.file != nil {
+		w.segments.file = flakyFile{w.segments.file, failing}
 	}
-	f.client = &flakyClient{Client: c}
-	return f.client, nil
+	return failing
 }
 
 func TestWALWriteErrorFailsTheConsumeCall(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	flaky := &flakyStorage{Extension: fileStorage(t, dir).(storage.Extension)}
-	a := startPersistent(t, cfg, flaky, scenarioStart.Add(time.Second))
-	flaky.client.fail(true)
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
+	failing := failWrites(a.c.wal)
+	failing.Store(true)
 	err := a.c.consumeLogs(ctx, oomStory(time.Second))
 	if !errors.Is(err, errDiskFull) || !strings.Contains(err.Error(), "not persisted") {
 		t.Fatalf("consume with a failing storage returned %v, want the storage error", err)
@@ -331,13 +292,13 @@ func TestWALWriteErrorFailsTheConsumeCall(t *testing.T) {
 		t.Fatalf("%d records, want 1", n)
 	}
 	// The sender retries once storage works again; this time it is persisted.
-	flaky.client.fail(false)
+	failing.Store(false)
 	must(t, a.c.consumeLogs(ctx, oomStory(time.Second)))
 	a.flush()
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_events_restored", "", ""); got != 2 {
 		t.Errorf("events restored = %d, want the 2 of the retried call", got)
 	}
@@ -346,54 +307,60 @@ func TestWALWriteErrorFailsTheConsumeCall(t *testing.T) {
 func TestWALSkipsAnEntryThatDoesNotDecode(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
-	consumeTwoIncidents(t, a)
-	must(t, a.c.wal.client.Set(ctx, a.c.wal.keyOf(0), []byte{walLayout, 0x02, 0x01, 0x01, 0xff}))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
+	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 1, at: time.Second, entity: "a", service: "sa"})))
+	appendRawEntry(t, a.c.wal, []byte{walLayout, 0x02, 0x01, 0x01, 0xff})
+	must(t, a.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 2, at: time.Second, entity: "b", service: "sb"})))
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_persistence_errors", "operation", "decode"); got != 1 {
 		t.Errorf("persistence_errors{operation=decode} = %d, want 1", got)
 	}
-	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 1 {
-		t.Errorf("incidents open = %d, want 1: the entry after the bad one is restored", got)
+	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != 2 {
+		t.Errorf("incidents open = %d, want 2: the entries before and after the bad one are restored", got)
 	}
 }
 
 func TestWALRefusesANewerLayout(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
-	must(t, a.c.wal.client.Set(ctx, a.c.wal.keyOf(0), []byte{walLayout + 1, 0}))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
+	appendRawEntry(t, a.c.wal, []byte{walLayout + 1, 0})
 	a.crash(t)
 
 	h := newHarness(t, cfg)
 	h.c.id = component.MustNewID("correlation")
-	err := h.c.Start(ctx, storageHost{walStorageID: fileStorage(t, dir)})
+	err := h.c.Start(ctx, componenttest.NewNopHost())
 	if err == nil || !strings.Contains(err.Error(), "newer layout") {
 		t.Fatalf("Start on a newer layout: %v, want a refusal naming the layout", err)
 	}
 }
 
-func TestStartRefusesAnUnknownStorage(t *testing.T) {
-	h := newHarness(t, persistentConfig())
-	err := h.c.Start(ctx, storageHost{})
-	if err == nil || !strings.Contains(err.Error(), `no extension "file_storage/correlation"`) {
-		t.Fatalf("Start without the storage extension: %v", err)
+func TestStartRefusesADirectoryInUse(t *testing.T) {
+	dir := t.TempDir()
+	a := startPersistent(t, persistentConfig(), dir, scenarioStart)
+	defer a.crash(t)
+	cfg := persistentConfig()
+	cfg.WriteAheadLog.Directory = dir
+	h := newHarness(t, cfg)
+	h.c.id = component.MustNewID("correlation")
+	err := h.c.Start(ctx, componenttest.NewNopHost())
+	if err == nil || !strings.Contains(err.Error(), "in use by another collector") {
+		t.Fatalf("Start on a directory another connector holds: %v", err)
 	}
-	h = newHarness(t, persistentConfig())
-	err = h.c.Start(ctx, storageHost{walStorageID: plainExtension{}})
-	if err == nil || !strings.Contains(err.Error(), "not a storage extension") {
-		t.Fatalf("Start with a non-storage extension: %v", err)
-	}
+	// Another component id takes a directory of its own under the same setting.
+	other := newHarness(t, cfg)
+	other.c.id = component.MustNewIDWithName("correlation", "other")
+	must(t, other.c.Start(ctx, componenttest.NewNopHost()))
+	other.crash(t)
 }
 
 func TestWALShutdownKeepsIncidentsOpenForTheRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
-	ext := fileStorage(t, dir)
-	a := startPersistent(t, cfg, ext, scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	must(t, a.c.consumeLogs(ctx, oomStory(time.Second)))
 	must(t, a.c.Shutdown(ctx))
 	must(t, a.c.Shutdown(ctx)) // idempotent
@@ -404,8 +371,8 @@ func TestWALShutdownKeepsIncidentsOpenForTheRestart(t *testing.T) {
 	id := str(recs[0].Attributes(), unifiedevent.KeyCorrelationID)
 	stoppedAt := a.clock.Now()
 
-	b := startPersistent(t, cfg, ext, stoppedAt.Add(10*time.Second))
-	must(t, b.c.Start(ctx, storageHost{walStorageID: ext})) // idempotent
+	b := startPersistent(t, cfg, dir, stoppedAt.Add(10*time.Second))
+	must(t, b.c.Start(ctx, componenttest.NewNopHost())) // idempotent
 	must(t, b.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.ErrorLog, id: 5, at: 12 * time.Second, entity: "ledger-db", service: "ledger"})))
 	b.clock.Advance(5 * time.Second)
 	b.flush()
@@ -526,7 +493,7 @@ func pendingOf(events []problemEvent) []pendingEvent {
 
 func TestWithoutStorageNothingIsRecorded(t *testing.T) {
 	h := newHarness(t, defaultConfig())
-	must(t, h.c.Start(ctx, storageHost{}))
+	must(t, h.c.Start(ctx, componenttest.NewNopHost()))
 	if h.c.wal != nil || h.c.book.keepOpenAtShutdown {
 		t.Fatal("persistence on without storage configured")
 	}
@@ -551,7 +518,7 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 	cfg := persistentConfig()
 	cfg.MaxIncidents = 20 // evictions while joining are logged too
 	cfg.MaxEventsPerIncident = 30
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Minute))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Minute))
 	a.c.wal.compactBytes = 16 << 10 // images are written while calls race
 	var wg sync.WaitGroup
 	for g := 0; g < 4; g++ {
@@ -605,7 +572,7 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	if got := b.counter(t, "otelcol_connector_correlation_incidents_open", "", ""); got != open {
 		t.Errorf("incidents open after restore %d, before the crash %d", got, open)
 	}
@@ -630,7 +597,7 @@ func TestWALCompactsAnIncidentThatStaysOpen(t *testing.T) {
 	dir := t.TempDir()
 	cfg := persistentConfig()
 	cfg.MaxEventsPerIncident = 50
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	a.c.wal.compactBytes = 8 << 10
 	for call := 0; call < 200; call++ {
 		evs := []ev{{name: unifiedevent.OOMKill, id: 2*call + 1, at: time.Second, entity: "ledger-db", service: "ledger"},
@@ -662,7 +629,7 @@ func TestWALCompactsAnIncidentThatStaysOpen(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	b.c.book.mu.Lock()
 	got := b.c.book.oldest
 	if got == nil || got.id != want.id || got.version != want.version || got.eventCount != want.count || len(got.events) != want.kept ||
@@ -704,7 +671,7 @@ func TestWALLogsAStormPastTheIncidentCapAsCountedRuns(t *testing.T) {
 	cfg.MaxEventsPerIncident = 5
 
 	dir := t.TempDir()
-	a := startPersistent(t, cfg, fileStorage(t, dir), scenarioStart.Add(time.Second))
+	a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
 	story(a)
 	logged := a.c.wal.liveBytes()
 	crashedAt := a.clock.Now()
@@ -714,13 +681,13 @@ func TestWALLogsAStormPastTheIncidentCapAsCountedRuns(t *testing.T) {
 		t.Errorf("the log holds %d bytes for 302 events, 297 of them only counted: they are not logged as counted classes", logged)
 	}
 
-	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.Storage = nil; return c }())
+	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.WriteAheadLog.Directory = ""; return c }())
 	ref.clock.Set(scenarioStart.Add(time.Second))
 	story(ref)
 	ref.clock.Advance(5 * time.Second)
 	ref.flush()
 
-	b := startPersistent(t, cfg, fileStorage(t, dir), crashedAt)
+	b := startPersistent(t, cfg, dir, crashedAt)
 	// A later failure joins the restored incident.
 	b.clock.Advance(time.Second)
 	must(t, b.c.consumeLogs(ctx, storm(500, 1, 4*time.Second, "10.0.0.7")))

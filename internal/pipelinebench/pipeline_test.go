@@ -15,13 +15,10 @@ import (
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
-
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 
 	"github.com/yairfalse/tapio/connector/correlationconnector"
 	"github.com/yairfalse/tapio/exporter/impactexporter"
@@ -125,32 +122,7 @@ type pipeline struct {
 	stop   func()
 }
 
-// extensionHost hands the pipeline's components their extensions, as the collector's host does.
-type extensionHost map[component.ID]component.Component
-
-func (h extensionHost) GetExtensions() map[component.ID]component.Component { return h }
-
-// withStorage starts the contrib file_storage extension, as the shipped configs do, for the
-// connector's write-ahead log.
-func withStorage(b *testing.B) (extensionHost, component.ID) {
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = b.TempDir()
-	cfg.Compaction.Directory = cfg.Directory
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
-	id := component.NewID(f.Type())
-	return extensionHost{id: ext}, id
-}
-
-// setup is how a pipeline is configured: with the connector's write-ahead log on file_storage or
-// in memory, and with full or minimal span annotation. shipped is distributions/standalone's.
+// setup is how a pipeline is configured: with the connector's write-ahead log or in memory, and with full or minimal span annotation. shipped is distributions/standalone's.
 type setup struct {
 	name       string
 	persisted  bool
@@ -166,12 +138,7 @@ var setups = []setup{
 // newPipeline starts the shipped path as s configures it.
 func newPipeline(b *testing.B, s setup) pipeline {
 	ctx := context.Background()
-	host := extensionHost{}
-	var storageID *component.ID
-	if s.persisted {
-		h, id := withStorage(b)
-		host, storageID = h, &id
-	}
+	host := componenttest.NewNopHost()
 
 	ef := impactexporter.NewFactory()
 	ecfg := ef.CreateDefaultConfig().(*impactexporter.Config)
@@ -184,7 +151,9 @@ func newPipeline(b *testing.B, s setup) pipeline {
 	cf := correlationconnector.NewFactory()
 	ccfg := cf.CreateDefaultConfig().(*correlationconnector.Config)
 	ccfg.DecisionWait = 2 * time.Second // as distributions/standalone
-	ccfg.Storage = storageID
+	if s.persisted {
+		ccfg.WriteAheadLog.Directory = b.TempDir()
+	}
 	connSet := connectortest.NewNopSettings(cf.Type())
 	tracesConn, err := cf.CreateTracesToLogs(ctx, connSet, ccfg, exp)
 	if err != nil {
@@ -280,7 +249,7 @@ func runLogs(b *testing.B, s setup, isError func(i int) bool) {
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
 // (every trace fails) through processor → connector → exporter: in memory with full span
-// annotation, with the connector's write-ahead log on file_storage (_persisted), and as
+// annotation, with the connector's write-ahead log (_persisted), and as
 // distributions/standalone ships it, persisted with minimal annotation (_shipped). Run with
 // -cpu 1: the connector's flush and the exporter's store work on their own goroutines, and on one
 // core their time lands in ns/op too.

@@ -21,7 +21,7 @@ import (
 )
 
 // crashConfig is the standalone pipeline without the kernel: OTLP in, normalised, correlated with
-// the open state written ahead to file_storage, incidents stored through a persistent queue.
+// the open state in its write-ahead log, incidents stored through a persistent queue.
 // decision_wait is long so that the kill surely lands while the incident is still open.
 const crashConfig = `
 extensions:
@@ -44,7 +44,8 @@ processors:
 connectors:
   correlation:
     decision_wait: 5s
-    storage: file_storage
+    write_ahead_log:
+      directory: %[2]s/state
 exporters:
   impact:
     http:

@@ -112,7 +112,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	errs = errors.Join(errs, err)
 	builder.ConnectorCorrelationPersistenceErrors, err = builder.meter.Int64Counter(
 		"otelcol_connector_correlation_persistence_errors",
-		metric.WithDescription("Failed operations on the write-ahead log of the correlation state (storage), by operation: write (the Consume call failed), read, decode (an entry skipped or refused at start), delete. [Alpha]"),
+		metric.WithDescription("Failed operations on the write-ahead log of the correlation state, by operation: write (the Consume call failed), read, decode (an entry skipped or refused at start), delete. [Alpha]"),
 		metric.WithUnit("{errors}"),
 	)
 	errs = errors.Join(errs, err)
