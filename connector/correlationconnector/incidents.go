@@ -152,9 +152,6 @@ type incidentBook struct {
 	bindings map[linkKey]binding
 	// memo spares a joinAll call repeated lookups of the keys its events share.
 	memo bindingMemo
-	// scratch is join's working space: an event's keys and what they found (2 KiB that a local
-	// array would zero for every event).
-	scratch joinScratch
 	oldest  *incident
 	newest  *incident
 	open    int
@@ -195,8 +192,11 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 		b.rec = ops
 	}
 	b.memo.begin()
+	// One working space for the call's joins, on this goroutine's stack: zeroed once, not per
+	// event, and written without the heap's write barriers.
+	var scratch joinScratch
 	for i := range events {
-		b.join(&events[i].problemEvent, int32(i), now, t)
+		b.join(&events[i].problemEvent, int32(i), now, t, &scratch)
 	}
 	b.memo.end()
 	b.rec = nil
@@ -338,8 +338,8 @@ func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot
 
 // join takes a prepared problem event (the idx-th of its call) into the incident its keys lead
 // to, opening one or merging several as needed. It runs under b.mu.
-func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally) {
-	keys, seen, found := &b.scratch.keys, &b.scratch.seen, &b.scratch.found
+func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scratch *joinScratch) {
+	keys, seen, found := &scratch.keys, &scratch.seen, &scratch.found
 	n := keysOf(e, keys)
 
 	// Find the incidents these keys lead to.
