@@ -45,3 +45,25 @@ func TestEvaluateMarksTargets(t *testing.T) {
 		t.Fatalf("ratios %+v, missed %d", r.Loads[0].Ratios, r.Missed)
 	}
 }
+
+// Repeated rounds: the run shown is each pipeline's median, and the targeted ratio the median of
+// the rounds' own ratios, so that a round where the whole machine ran slow weighs on neither.
+func TestRoundsReportMediansOfPairs(t *testing.T) {
+	lr := loadResult{Target: "storm", Runs: []runResult{
+		{Pipeline: passThrough, Mode: fixed, Round: 1, CPUPerMillion: 10, Sustained: true},
+		{Pipeline: tapio, Mode: fixed, Round: 1, CPUPerMillion: 12, Sustained: true},
+		{Pipeline: passThrough, Mode: fixed, Round: 2, CPUPerMillion: 20, Sustained: true},
+		{Pipeline: tapio, Mode: fixed, Round: 2, CPUPerMillion: 26, Sustained: true},
+		{Pipeline: passThrough, Mode: fixed, Round: 3, CPUPerMillion: 11, Sustained: true},
+		{Pipeline: tapio, Mode: fixed, Round: 3, CPUPerMillion: 13.2, Sustained: true},
+	}}
+	if got := lr.run(tapio, fixed).CPUPerMillion; got != 13.2 {
+		t.Fatalf("median Tapio run %v, want 13.2", got)
+	}
+	r := report{Loads: []loadResult{lr}}
+	r.evaluate()
+	cpu := r.Loads[0].Ratios[0]
+	if cpu.Value != 1.2 || len(cpu.Rounds) != 3 || cpu.Passed == nil || !*cpu.Passed {
+		t.Fatalf("CPU ratio %+v, want the median of 1.2, 1.3, 1.2 passing ≤ 1.3", cpu)
+	}
+}
