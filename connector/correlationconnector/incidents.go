@@ -151,7 +151,7 @@ type incidentBook struct {
 	mu       sync.Mutex // guards everything below
 	bindings map[linkKey]binding
 	// memo spares a joinAll call repeated lookups of the keys its events share.
-	memo bindingMemo
+	memo    bindingMemo
 	oldest  *incident
 	newest  *incident
 	open    int

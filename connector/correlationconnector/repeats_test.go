@@ -93,7 +93,12 @@ func TestWALKeepsWhatMergedRecordsCount(t *testing.T) {
 	crashedAt := a.clock.Now()
 	a.crash(t)
 
-	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.WriteAheadLog.Directory = ""; return c }())
+	ref := newHarness(t, func() *Config {
+		c := persistentConfig()
+		c.MaxEventsPerIncident = 5
+		c.WriteAheadLog.Directory = ""
+		return c
+	}())
 	ref.clock.Set(scenarioStart.Add(time.Second))
 	story(ref)
 

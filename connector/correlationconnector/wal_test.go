@@ -681,7 +681,12 @@ func TestWALLogsAStormPastTheIncidentCapAsCountedRuns(t *testing.T) {
 		t.Errorf("the log holds %d bytes for 302 events, 297 of them only counted: they are not logged as counted classes", logged)
 	}
 
-	ref := newHarness(t, func() *Config { c := persistentConfig(); c.MaxEventsPerIncident = 5; c.WriteAheadLog.Directory = ""; return c }())
+	ref := newHarness(t, func() *Config {
+		c := persistentConfig()
+		c.MaxEventsPerIncident = 5
+		c.WriteAheadLog.Directory = ""
+		return c
+	}())
 	ref.clock.Set(scenarioStart.Add(time.Second))
 	story(ref)
 	ref.clock.Advance(5 * time.Second)

@@ -33,7 +33,7 @@ type walSegments struct {
 	// segmentBytes is the size past which a new segment starts (tests lower it).
 	segmentBytes int64
 
-	lock     *os.File    // holds an exclusive flock on the directory's LOCK file
+	lock     *os.File     // holds an exclusive flock on the directory's LOCK file
 	segments []walSegment // oldest first; the last one is open for appends
 	file     segmentFile  // the last segment, nil until the first append
 	size     int64        // its size
