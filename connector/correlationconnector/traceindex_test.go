@@ -1,8 +1,10 @@
 package correlationconnector
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -82,5 +84,46 @@ func BenchmarkTraceIndex(b *testing.B) {
 		ids[k][0]++
 		_ = x.get(ids[k])
 		x.set(ids[k], nodeRef(k+1))
+	}
+}
+
+// BenchmarkSpanStoreInsert inserts batches of 512 spans into a store at its cap of a million, as
+// the connector does for every span: traces of two spans, either side by side (an application's
+// own exporter) or 256 spans apart (a collector or SDK batching many workers' spans together, as
+// telemetrygen's are). One op is one span.
+func BenchmarkSpanStoreInsert(b *testing.B) {
+	for _, layout := range []string{"side_by_side", "interleaved"} {
+		b.Run(layout, func(b *testing.B) {
+			const batch = 512
+			s := newSpanStore(1, int64(2*time.Minute), 1_000_000)
+			rng := rand.New(rand.NewPCG(5, 6))
+			nodes := [][]spanNode{make([]spanNode, batch)}
+			fill := func() {
+				for t := 0; t < batch/2; t++ {
+					var id pcommon.TraceID
+					binary.LittleEndian.PutUint64(id[:8], rng.Uint64())
+					binary.LittleEndian.PutUint64(id[8:], rng.Uint64())
+					a, c := 2*t, 2*t+1
+					if layout == "interleaved" {
+						a, c = t, t+batch/2
+					}
+					nodes[0][a] = spanNode{trace: id, span: pcommon.SpanID{1}}
+					nodes[0][c] = spanNode{trace: id, span: pcommon.SpanID{2}, parent: pcommon.SpanID{1}}
+				}
+			}
+			now := int64(time.Hour)
+			for held := 0; held < 1_000_000; held += batch {
+				fill()
+				s.insert(nodes, now)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; done += batch {
+				b.StopTimer()
+				fill()
+				b.StartTimer()
+				s.insert(nodes, now)
+			}
+		})
 	}
 }

@@ -37,6 +37,7 @@ type options struct {
 	profile                          bool
 	profileMode                      string
 	profilePassThrough               bool
+	profileLoad                      string
 	repeat                           int
 	strict                           bool
 	collectorEnv                     string
@@ -78,6 +79,7 @@ func main() {
 	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the error storm (pprof)")
 	flag.StringVar(&o.profileMode, "profile-mode", unlimited, "the error-storm run profiled: unlimited or fixed (at -rate)")
 	flag.IntVar(&o.repeat, "repeat", 1, "rounds of each load's runs, interleaved; the tables show the median run of each pipeline and mode (a shared machine's drift and noise weigh less)")
+	flag.StringVar(&o.profileLoad, "profile-load", "storm", "the load of the profiled run")
 	flag.BoolVar(&o.profilePassThrough, "profile-pass-through", false, "profile the pass-through pipeline's error-storm run too (passthrough-storm.cpu.pprof), to compare with go tool pprof -diff_base")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
 	flag.StringVar(&o.modes, "modes", "fixed,senders,unlimited", "the runs of each load: fixed, senders, unlimited (capacity); ratios need the fixed runs")
@@ -188,12 +190,12 @@ func (h *harness) loadtest(ctx context.Context) int {
 		rep.Loads = append(rep.Loads, lr)
 	}
 	if o.profile {
-		if l, err := findLoad("storm"); err == nil {
+		if l, err := findLoad(o.profileLoad); err == nil {
 			if o.profileMode != unlimited && o.profileMode != fixed {
 				fatal(fmt.Errorf("-profile-mode %q: want %s or %s", o.profileMode, unlimited, fixed))
 			}
-			path := filepath.Join(o.out, "tapio-storm.cpu.pprof")
-			fmt.Fprintf(os.Stderr, "%s  profiling Tapio under the %s error storm …\n", time.Now().Format("15:04:05"), o.profileMode)
+			path := filepath.Join(o.out, "tapio-"+l.name+".cpu.pprof")
+			fmt.Fprintf(os.Stderr, "%s  profiling Tapio under %s (%s) …\n", time.Now().Format("15:04:05"), l.name, o.profileMode)
 			if _, err := h.run(ctx, l, tapio, o.profileMode, path); err != nil {
 				fatal(fmt.Errorf("profile run: %w", err))
 			}
@@ -204,11 +206,12 @@ func (h *harness) loadtest(ctx context.Context) int {
 				rep.Profile = top
 				rep.ProfilePath = path
 				rep.ProfileMode = o.profileMode
+				rep.ProfileLoad = l.name
 				rep.ProfileShares = profileShares(path, o.collector)
 			}
 			if o.profilePassThrough {
-				base := filepath.Join(o.out, "passthrough-storm.cpu.pprof")
-				fmt.Fprintf(os.Stderr, "%s  profiling pass-through under the %s error storm …\n", time.Now().Format("15:04:05"), o.profileMode)
+				base := filepath.Join(o.out, "passthrough-"+l.name+".cpu.pprof")
+				fmt.Fprintf(os.Stderr, "%s  profiling pass-through under %s (%s) …\n", time.Now().Format("15:04:05"), l.name, o.profileMode)
 				if _, err := h.run(ctx, l, passThrough, o.profileMode, base); err != nil {
 					fatal(fmt.Errorf("pass-through profile run: %w", err))
 				}

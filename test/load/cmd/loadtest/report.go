@@ -70,6 +70,7 @@ type report struct {
 	ProfileShares []share `json:"profile_shares,omitempty"`
 	ProfilePath   string  `json:"profile_path,omitempty"`
 	ProfileMode   string  `json:"profile_mode,omitempty"`
+	ProfileLoad   string  `json:"profile_load,omitempty"`
 }
 
 // targets, as issue 11 states them.
@@ -440,7 +441,7 @@ func (r *report) markdown() string {
 		b.WriteString("- none\n")
 	}
 	if r.Profile != "" {
-		fmt.Fprintf(&b, "\n### Where Tapio spends CPU in the error storm (%s, pprof, %s)\n\n", r.ProfileMode, r.ProfilePath)
+		fmt.Fprintf(&b, "\n### Where Tapio spends CPU under %s (%s, pprof, %s)\n\n", r.ProfileLoad, r.ProfileMode, r.ProfilePath)
 		if len(r.ProfileShares) > 0 {
 			b.WriteString("| part of the pipeline | share of the collector's CPU |\n|---|--:|\n")
 			for _, sh := range r.ProfileShares {
