@@ -1,9 +1,11 @@
 package correlationconnector
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
@@ -268,5 +270,50 @@ func TestSpanStoreAcrossChunksAndCap(t *testing.T) {
 	sh := s.shards[0]
 	if s.len() != 0 || sh.traces.len() != 0 || len(sh.free) > 1 {
 		t.Fatalf("after expiry: %d nodes, %d traces, %d free chunks kept", s.len(), sh.traces.len(), len(sh.free))
+	}
+}
+
+// The spans of many traces, interleaved within each insert and across inserts, with evictions in
+// the middle of inserts: every trace still held lists exactly its spans still held.
+func TestSpanStoreLinksInterleavedTraces(t *testing.T) {
+	const capacity = 3 * chunkNodes
+	s := newSpanStore(1, int64(time.Hour), capacity)
+	rng := rand.New(rand.NewPCG(7, 8))
+	t0 := scenarioStart.UnixNano()
+	var order []pcommon.SpanID // every span inserted, oldest first
+	traceOf := map[pcommon.SpanID]uint64{}
+	next := uint64(1)
+	for round := 0; round < 12; round++ {
+		nodes := make([][]spanNode, 1)
+		for i := 0; i < chunkNodes; i++ {
+			trace := uint64(rng.IntN(400)) + uint64(round/4)*400 // traces live across a few inserts
+			id := spanID(next)
+			next++
+			nodes[0] = append(nodes[0], spanNode{trace: traceID(trace), span: id})
+			order = append(order, id)
+			traceOf[id] = trace
+		}
+		s.insert(nodes, t0+int64(round)*int64(time.Millisecond))
+	}
+	held := order[len(order)-s.len():] // eviction drops the oldest whole buckets
+	want := map[uint64]map[pcommon.SpanID]bool{}
+	for _, id := range held {
+		tr := traceOf[id]
+		if want[tr] == nil {
+			want[tr] = map[pcommon.SpanID]bool{}
+		}
+		want[tr][id] = true
+	}
+	for tr, spans := range want {
+		shape := traceShape{}
+		s.shapeOf(traceID(tr), shape)
+		if len(shape) != len(spans) {
+			t.Fatalf("trace %d: %d spans linked, want %d", tr, len(shape), len(spans))
+		}
+		for id := range spans {
+			if _, ok := shape[id]; !ok {
+				t.Fatalf("trace %d: span %v not linked", tr, id)
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ package pipelinebench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -31,14 +32,16 @@ const batchSpans = 512
 // checkoutTraces makes n spans of a payment service in traces of two: a SERVER span
 // `POST /api/checkout` and its CLIENT call to ledger-db (10.0.0.7:5432). A trace fails — both
 // spans in error, the call with error.type, the server with 500 — when failed(trace) says so.
-func checkoutTraces(seed, n int, end time.Time, failed func(trace int) bool) ptrace.Traces {
+// With interleaved, a trace's two spans are n/2 apart in the batch, as in the batches of an
+// exporter that many workers share (telemetrygen's); otherwise side by side.
+func checkoutTraces(seed, n int, end time.Time, interleaved bool, failed func(trace int) bool) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	res := rs.Resource().Attributes()
 	res.PutStr("service.name", "checkout")
 	res.PutStr("service.instance.id", "checkout-7d9f-1")
 	res.PutStr("host.name", "node-1")
-	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	spans := ptrace.NewSpanSlice()
 	for t := 0; t < n/2; t++ {
 		trace := seed*n + t
 		var tid pcommon.TraceID
@@ -79,6 +82,14 @@ func checkoutTraces(seed, n int, end time.Time, failed func(trace int) bool) ptr
 			client.Status().SetCode(ptrace.StatusCodeError)
 			client.Status().SetMessage("dial tcp 10.0.0.7:5432: connect: connection refused")
 		}
+	}
+	out := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < spans.Len(); i++ {
+		k := i
+		if interleaved {
+			k = 2*(i%(n/2)) + i/(n/2) // servers first, then clients, each in trace order
+		}
+		spans.At(k).CopyTo(out.AppendEmpty())
 	}
 	return td
 }
@@ -204,7 +215,11 @@ var (
 // record). Each batch is decoded from its OTLP bytes with the timer stopped, so that it is fresh
 // (processing may mutate it) and shaped as the receiver hands it over — attribute slices grown
 // by appends, as the decoder grows them, not copied to their exact length.
-func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], consume func(context.Context, T) error, unit string) {
+//
+// fresh, when set, gives a decoded batch ids of its own for the round it is sent in, with the
+// timer stopped: real traffic brings new traces, and the connector's span store then holds many,
+// not the few of the pre-built batches.
+func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], fresh func(T, int), consume func(context.Context, T) error, unit string) {
 	const distinct = 64
 	sources := make([][]byte, distinct)
 	for i := range sources {
@@ -223,6 +238,9 @@ func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], consume
 		if err != nil {
 			b.Fatal(err)
 		}
+		if fresh != nil {
+			fresh(batch, i)
+		}
 		b.StartTimer()
 		if err := consume(ctx, batch); err != nil {
 			b.Fatal(err)
@@ -231,12 +249,31 @@ func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], consume
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
-func runTraces(b *testing.B, s setup, failed func(trace int) bool) {
+func runTraces(b *testing.B, s setup, interleaved bool, failed func(trace int) bool) {
 	p := newPipeline(b, s)
 	defer p.stop()
 	now := time.Now()
-	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, failed) },
-		tracesCodec, p.traces.ConsumeTraces, "spans/s")
+	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, interleaved, failed) },
+		tracesCodec, freshTraceIDs, p.traces.ConsumeTraces, "spans/s")
+}
+
+// freshTraceIDs makes the high half of every trace id the round's: unique per round, the same
+// for the spans of one trace.
+func freshTraceIDs(td ptrace.Traces, round int) {
+	high := uint64(round+1) * 0x9E3779B97F4A7C15
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				tid := span.TraceID()
+				binary.LittleEndian.PutUint64(tid[:8], high^binary.LittleEndian.Uint64(tid[:8]))
+				span.SetTraceID(tid)
+			}
+		}
+	}
 }
 
 func runLogs(b *testing.B, s setup, isError func(i int) bool) {
@@ -244,7 +281,7 @@ func runLogs(b *testing.B, s setup, isError func(i int) bool) {
 	defer p.stop()
 	now := time.Now()
 	runBatches(b, func(seed int) plog.Logs { return paymentLogs(seed, batchSpans, now, isError) },
-		logsCodec, p.logs.ConsumeLogs, "records/s")
+		logsCodec, nil, p.logs.ConsumeLogs, "records/s")
 }
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
@@ -255,8 +292,9 @@ func runLogs(b *testing.B, s setup, isError func(i int) bool) {
 // core their time lands in ns/op too.
 func BenchmarkTracePipeline(b *testing.B) {
 	for _, s := range setups {
-		b.Run("healthy"+s.name, func(b *testing.B) { runTraces(b, s, func(t int) bool { return t%100 == 0 }) })
-		b.Run("error_storm"+s.name, func(b *testing.B) { runTraces(b, s, func(int) bool { return true }) })
+		b.Run("healthy"+s.name, func(b *testing.B) { runTraces(b, s, false, func(t int) bool { return t%100 == 0 }) })
+		b.Run("error_storm"+s.name, func(b *testing.B) { runTraces(b, s, false, func(int) bool { return true }) })
+		b.Run("error_storm_interleaved"+s.name, func(b *testing.B) { runTraces(b, s, true, func(int) bool { return true }) })
 	}
 }
 
