@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,11 +162,14 @@ func (h *harness) flood(ctx context.Context) int {
 	}
 	// The flood client is not pinned: offering ten times what the collector takes needs more than
 	// one core, and a flood is an overloaded machine anyway. An Export call gives up after 2 s, as
-	// an impatient client does, so that calls the collector holds do not cap the offer; up to
-	// 32 × 256 calls are in flight.
-	floodArgv := []string{o.loadgen, "-raw", "-open-loop", "-max-in-flight", "256", "-export-timeout", "2s", "-endpoint", h.addr(h.ports.grpc), "-mix", "storm",
+	// an impatient client does, so that calls the collector holds do not cap the offer; the calls
+	// in flight are as many as 2 s of the offer needs, with a quarter to spare (a faster collector
+	// needs a bigger flood: at 3 M spans/s that is some 2 GiB of requests in the client).
+	const floodWorkers, floodBatch, floodTimeout = 32, 512, 2.0
+	inFlight := max(256, int(math.Ceil(1.25*1.05*res.OfferTargetPerS*floodTimeout/(floodWorkers*floodBatch))))
+	floodArgv := []string{o.loadgen, "-raw", "-open-loop", "-max-in-flight", strconv.Itoa(inFlight), "-batch", strconv.Itoa(floodBatch), "-export-timeout", "2s", "-endpoint", h.addr(h.ports.grpc), "-mix", "storm",
 		// 5 % over the target: pacing loses a little of what it is asked.
-		"-rate", strconv.FormatFloat(1.05*res.OfferTargetPerS, 'f', 0, 64), "-warmup", "0s", "-duration", o.flood.duration.String(), "-workers", "32"}
+		"-rate", strconv.FormatFloat(1.05*res.OfferTargetPerS, 'f', 0, 64), "-warmup", "0s", "-duration", o.flood.duration.String(), "-workers", strconv.Itoa(floodWorkers)}
 	fl, err := child.Start(child.Spec{Name: "flood-client", Argv: floodArgv, LogPath: filepath.Join(o.out, "logs", "flood-client.log"), Capture: true})
 	if err != nil {
 		fatal(err)
