@@ -248,6 +248,9 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 		return
 	}
 	sh := c.store.shardOf(tid)
+	if problem {
+		b.problems[len(b.problems)-1].node = shardNode{int32(sh), int32(len(b.nodes[sh]))}
+	}
 	b.nodes[sh] = append(b.nodes[sh], spanNode{trace: tid, span: span.SpanID(), parent: span.ParentSpanID(), problem: problem})
 	b.tally.accepted[acceptSpan]++
 }
@@ -312,7 +315,7 @@ func calledAddress(attrs pcommon.Map) (string, int64) {
 }
 
 func (c *correlator) appendProblem(b *batch) *pendingEvent {
-	b.problems = append(b.problems, pendingEvent{})
+	b.problems = append(b.problems, pendingEvent{node: shardNode{-1, -1}})
 	return &b.problems[len(b.problems)-1]
 }
 
