@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 )
 
@@ -22,10 +21,9 @@ func (systemClock) Now() time.Time { return time.Now() }
 //
 //	Consume{Traces,Logs,Metrics} (ingest.go, thresholds.go)
 //	  -> pdata read once into a pooled batch: span nodes and pending problem events
+//	  -> spanStore.insert (span structure, for the chain's trace ancestry)
 //	  -> interner.prepareAll (key strings copied out of pdata, peer resolved in the peerDirectory)
 //	  -> incidentBook.joinAll (join, merge, evict; interner.keep copies what an incident keeps)
-//	  -> spanStore.insert (span structure, for the chain's trace ancestry; not of failed spans
-//	     an incident only counts)
 //	     ... flush -> incidentBook.due (decide)
 //	  -> snapshots -> recordBuilder (chain.go: order and link the chain; record.go: the record)
 //	  -> outputRouter.sendLocked -> the next logs consumer
@@ -205,15 +203,13 @@ func (c *correlator) Shutdown(ctx context.Context) error {
 // data again.
 func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
 	b.tally.evicted[evictHealthKeys] += int64(c.health.record(b.healthy))
+	ch := c.store.insert(b.nodes, now)
+	b.tally.evicted[evictSpans] += int64(ch.evicted)
+	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
 	var err error
-	if len(b.problems) == 0 {
-		c.storeSpans(b, now)
-	} else {
+	if len(b.problems) > 0 {
 		c.interner.prepareAll(b.problems)
 		snaps := c.book.joinAll(b.problems, now, &b.tally, &c.builder.mu, &b.ops, c.wal)
-		// Stored after the join, which tells which failed spans an incident keeps; before the
-		// records of incidents the join evicted are built, which read it.
-		c.storeSpans(b, now)
 		if len(snaps) > 0 {
 			// Records of incidents evicted by this call leave before the entry that says they
 			// were evicted is written: a crash in between replays them as still open.
@@ -226,21 +222,6 @@ func (c *correlator) commit(ctx context.Context, b *batch, now int64) error {
 	c.telemetry.report(ctx, &b.tally)
 	c.putBatch(b)
 	return err
-}
-
-// storeSpans puts the batch's span nodes into the span store, but for failed spans whose
-// incident only counts them: past max_events_per_incident an error storm's spans are in no chain,
-// and their trace binds nothing (incidentBook.settle), so their structure would never be read —
-// while storing it, at a million spans held, costs a cache miss or two per span.
-func (c *correlator) storeSpans(b *batch, now int64) {
-	for i := range b.problems {
-		if p := &b.problems[i]; !p.kept && p.node.shard >= 0 {
-			b.nodes[p.node.shard][p.node.index].trace = pcommon.TraceID{} // skipped by insert
-		}
-	}
-	ch := c.store.insert(b.nodes, now)
-	b.tally.evicted[evictSpans] += int64(ch.evicted)
-	b.tally.spansHeld += int64(ch.inserted - ch.evicted)
 }
 
 // publish builds the records of snaps and sends them. It is called holding the builder's lock,

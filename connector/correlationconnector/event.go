@@ -91,14 +91,7 @@ type pendingEvent struct {
 	details      eventDetails
 	podNamespace string
 	podName      string
-	// node is where a span event's node sits in its batch (shard, index), -1 for other events;
-	// kept is whether its incident keeps it (joinAll): a span only counted is not stored.
-	node shardNode
-	kept bool
 }
-
-// shardNode is a node's place in a batch: its shard and its index there.
-type shardNode struct{ shard, index int32 }
 
 var noDetails = &eventDetails{}
 

@@ -196,7 +196,7 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 	// event, and written without the heap's write barriers.
 	var scratch joinScratch
 	for i := range events {
-		events[i].kept = b.join(&events[i].problemEvent, int32(i), now, t, &scratch)
+		b.join(&events[i].problemEvent, int32(i), now, t, &scratch)
 	}
 	b.memo.end()
 	b.rec = nil
@@ -337,9 +337,8 @@ func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot
 }
 
 // join takes a prepared problem event (the idx-th of its call) into the incident its keys lead
-// to, opening one or merging several as needed, and reports whether the incident keeps it (or
-// only counts it). It runs under b.mu.
-func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scratch *joinScratch) (kept bool) {
+// to, opening one or merging several as needed. It runs under b.mu.
+func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scratch *joinScratch) {
 	keys, seen, found := &scratch.keys, &scratch.seen, &scratch.found
 	n := keysOf(e, keys)
 
@@ -410,6 +409,7 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scr
 		}
 		b.evict(victim, evictProblemEvents, t)
 	}
+	kept := false
 	switch {
 	case b.held >= b.cfg.MaxEvents:
 		t.evicted[evictProblemEvents]++
@@ -434,7 +434,6 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scr
 		b.rec.add(op)
 	}
 	b.settle(inc, e, keys, n, seen, kept, now)
-	return kept
 }
 
 // joinScratch is the working space of one join.

@@ -248,9 +248,6 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 		return
 	}
 	sh := c.store.shardOf(tid)
-	if problem {
-		b.problems[len(b.problems)-1].node = shardNode{int32(sh), int32(len(b.nodes[sh]))}
-	}
 	b.nodes[sh] = append(b.nodes[sh], spanNode{trace: tid, span: span.SpanID(), parent: span.ParentSpanID(), problem: problem})
 	b.tally.accepted[acceptSpan]++
 }
@@ -315,7 +312,7 @@ func calledAddress(attrs pcommon.Map) (string, int64) {
 }
 
 func (c *correlator) appendProblem(b *batch) *pendingEvent {
-	b.problems = append(b.problems, pendingEvent{node: shardNode{-1, -1}})
+	b.problems = append(b.problems, pendingEvent{})
 	return &b.problems[len(b.problems)-1]
 }
 

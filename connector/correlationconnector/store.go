@@ -112,14 +112,11 @@ func (s *spanStore) insert(perShard [][]spanNode, now int64) storeChange {
 		var run traceRun
 		sh.mu.Lock()
 		for j := range nodes {
-			if nodes[j].trace.IsEmpty() {
-				continue // left out by the caller
-			}
 			ch.evicted += sh.add(&nodes[j], now, s.bucketWidth, s.shardCap, &run)
-			ch.inserted++
 		}
 		sh.indexRun(&run)
 		sh.mu.Unlock()
+		ch.inserted += len(nodes)
 	}
 	return ch
 }

@@ -317,36 +317,3 @@ func TestSpanStoreLinksInterleavedTraces(t *testing.T) {
 		}
 	}
 }
-
-// Past max_events_per_incident an error storm's failed spans are only counted: their structure is
-// not stored (no chain shows them), while the spans the incident keeps and the unremarkable ones
-// are.
-func TestSpanStoreLeavesOutSpansOnlyCounted(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.MaxEventsPerIncident = 3
-	h := newHarness(t, cfg)
-	var spans []sp
-	for i := uint64(1); i <= 10; i++ {
-		spans = append(spans,
-			sp{trace: traceID(i), span: 10 * i, kind: ptrace.SpanKindServer, name: unifiedevent.ServerError, id: int(i), service: "checkout", entity: "checkout", end: time.Duration(i) * time.Millisecond},
-			sp{trace: traceID(i), span: 10*i + 1, parent: 10 * i, kind: ptrace.SpanKindInternal, service: "checkout", end: time.Duration(i) * time.Millisecond})
-	}
-	must(t, h.c.consumeTraces(ctx, tracesOf(spans...)))
-	if got, want := h.c.store.len(), 3+10; got != want {
-		t.Fatalf("store holds %d spans, want the 3 kept failures and the 10 unremarkable spans", got)
-	}
-	for i := uint64(1); i <= 10; i++ {
-		shape := traceShape{}
-		h.c.store.shapeOf(traceID(i), shape)
-		_, failed := shape[spanID(10*i)]
-		if failed != (i <= 3) {
-			t.Errorf("trace %d: failed span stored %v, want %v (kept: the first 3)", i, failed, i <= 3)
-		}
-	}
-	h.clock.Advance(5 * time.Second)
-	h.flush()
-	recs := h.records()
-	if len(recs) != 1 || str(recs[0].Attributes(), unifiedevent.KeyCorrelationEventCount) != "10" {
-		t.Fatalf("%d records; want one incident counting all 10 failures", len(recs))
-	}
-}
