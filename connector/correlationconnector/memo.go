@@ -16,16 +16,15 @@ type bindingMemo struct {
 	// Keys other than traces, which recur across a batch, and traces, which recur in pairs: kept
 	// apart so that a storm of new traces does not push the recurring keys out.
 	keys   memoSet
-	traces [2]memoEntry
-	// tracesN is how many of traces are in use; nextTrace the one replaced next.
-	tracesN, nextTrace int
+	traces memoSet
+	// The sets' storage.
+	keySlots   [16]memoEntry
+	traceSlots [2]memoEntry
 }
 
-// memoKeySlots bounds the recurring keys remembered: a batch's events offer up to a handful each.
-const memoKeySlots = 16
-
+// memoSet is a few remembered entries; when full, the oldest gives way.
 type memoSet struct {
-	entries [memoKeySlots]memoEntry
+	entries []memoEntry
 	n, next int
 }
 
@@ -40,6 +39,9 @@ type memoEntry struct {
 
 // begin activates the memo for one call, empty.
 func (m *bindingMemo) begin() {
+	if m.keys.entries == nil {
+		m.keys.entries, m.traces.entries = m.keySlots[:], m.traceSlots[:]
+	}
 	m.forget()
 	m.active = true
 }
@@ -53,47 +55,37 @@ func (m *bindingMemo) end() {
 // forget drops everything remembered (the bindings changed under it).
 func (m *bindingMemo) forget() {
 	m.keys.n, m.keys.next = 0, 0
-	m.tracesN, m.nextTrace = 0, 0
+	m.traces.n, m.traces.next = 0, 0
+}
+
+func (m *bindingMemo) setOf(k *linkKey) *memoSet {
+	if k.kind == keyTrace {
+		return &m.traces
+	}
+	return &m.keys
 }
 
 // entry returns the remembered entry of k, or nil.
 func (m *bindingMemo) entry(k *linkKey) *memoEntry {
-	if k.kind == keyTrace {
-		for i := 0; i < m.tracesN; i++ {
-			if m.traces[i].key.trace == k.trace {
-				return &m.traces[i]
-			}
-		}
-		return nil
-	}
-	for i := 0; i < m.keys.n; i++ {
-		if e := &m.keys.entries[i]; e.key == *k {
+	s := m.setOf(k)
+	for i := 0; i < s.n; i++ {
+		if e := &s.entries[i]; e.key == *k {
 			return e
 		}
 	}
 	return nil
 }
 
-// add remembers k, replacing the oldest entry of its kind when full, and returns its entry.
+// add remembers k, replacing the oldest entry of its set when full, and returns its entry.
 func (m *bindingMemo) add(k *linkKey, bd binding, bound bool) *memoEntry {
+	s := m.setOf(k)
 	var e *memoEntry
-	if k.kind == keyTrace {
-		if m.tracesN < len(m.traces) {
-			e = &m.traces[m.tracesN]
-			m.tracesN++
-		} else {
-			e = &m.traces[m.nextTrace]
-			m.nextTrace = (m.nextTrace + 1) % len(m.traces)
-		}
+	if s.n < len(s.entries) {
+		e = &s.entries[s.n]
+		s.n++
 	} else {
-		s := &m.keys
-		if s.n < len(s.entries) {
-			e = &s.entries[s.n]
-			s.n++
-		} else {
-			e = &s.entries[s.next]
-			s.next = (s.next + 1) % len(s.entries)
-		}
+		e = &s.entries[s.next]
+		s.next = (s.next + 1) % len(s.entries)
 	}
 	*e = memoEntry{key: *k, bd: bd, bound: bound}
 	return e

@@ -24,6 +24,17 @@ func replayAll(t *testing.T, s *walSegments) (head uint64, got map[uint64]string
 	return head, got, corrupt
 }
 
+// reopened closes s and opens its directory again, as a restart does; the new one is closed at
+// the test's end.
+func reopened(t *testing.T, s *walSegments) *walSegments {
+	t.Helper()
+	must(t, s.close())
+	s, err := openWALSegments(s.dir, false)
+	must(t, err)
+	t.Cleanup(func() { _ = s.close() })
+	return s
+}
+
 func appendEntry(t *testing.T, s *walSegments, entry string) {
 	t.Helper()
 	frame := append(make([]byte, walFrameHeader), entry...)
@@ -59,11 +70,7 @@ func TestWALSegmentsRoundTripAcrossSegmentsAndTruncation(t *testing.T) {
 	if names := segmentNames(t, dir); len(names) != 2 || names[0] != "0000000000000006.wal" {
 		t.Fatalf("after truncating to 7: segments %v", names)
 	}
-	must(t, s.close())
-
-	s, err = openWALSegments(dir, false)
-	must(t, err)
-	defer s.close()
+	s = reopened(t, s)
 	head, got, corrupt := replayAll(t, s)
 	if head != 7 || len(got) != 3 || got[7] != "entry-000007" || got[9] != "entry-000009" || len(corrupt) != 0 {
 		t.Fatalf("replay: head %d, %v, corrupt %v; want entries 7-9 from head 7", head, got, corrupt)
@@ -99,11 +106,7 @@ func TestWALSegmentsCutOffATornTail(t *testing.T) {
 		t.Fatalf("replay: %v, corrupt %v; want the two whole entries and entry 2 reported", got, corrupt)
 	}
 	appendEntry(t, s, "third")
-	must(t, s.close())
-	s, err = openWALSegments(dir, false)
-	must(t, err)
-	defer s.close()
-	if _, got, corrupt := replayAll(t, s); len(got) != 3 || got[2] != "third" || len(corrupt) != 0 {
+	if _, got, corrupt := replayAll(t, reopened(t, s)); len(got) != 3 || got[2] != "third" || len(corrupt) != 0 {
 		t.Fatalf("after the cut and an append: %v, corrupt %v", got, corrupt)
 	}
 }
@@ -149,12 +152,7 @@ func TestWALSegmentsUndoAFailedWrite(t *testing.T) {
 	}
 	failing = false
 	appendEntry(t, s, "retried")
-	must(t, s.close())
-
-	s, err = openWALSegments(dir, false)
-	must(t, err)
-	defer s.close()
-	if _, got, corrupt := replayAll(t, s); len(got) != 2 || got[1] != "retried" || len(corrupt) != 0 {
+	if _, got, corrupt := replayAll(t, reopened(t, s)); len(got) != 2 || got[1] != "retried" || len(corrupt) != 0 {
 		t.Fatalf("replay: %v, corrupt %v; want kept and retried", got, corrupt)
 	}
 }
