@@ -263,10 +263,9 @@ var errWALLayout = errors.New("correlation state was written in a newer layout")
 // replay reads every live entry in order and hands each to apply, then readies the log for
 // appends. An entry that does not decode, or whose frame a crash cut short, is counted, logged
 // and skipped; one of a newer layout stops the replay with an error, so that an older build never
-// throws away what a newer one persisted.
+// throws away what a newer one persisted. It runs at Start, before any Consume call or flush, and
+// takes no lock: apply takes the book's, which is otherwise taken before w.mu.
 func (w *walLog) replay(ctx context.Context, apply func(seq uint64, entry *walEntry)) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var entry walEntry
 	head, err := w.segments.replay(func(seq uint64, data []byte) error {
 		w.sizes = append(w.sizes, uint32(len(data)))
