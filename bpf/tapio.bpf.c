@@ -61,6 +61,9 @@ volatile const __u64 signal_window_ns = 60ULL * 1000 * 1000 * 1000;
  * from the kernel's tick length: a connect's start is read from jiffies, a plain load, where a
  * clock read costs tens of nanoseconds per connect on a virtual machine. */
 volatile const __u32 connect_abandon_jiffies = 500;
+/* Connection failures that repeat their CPU's run are counted, not written (emit_failure); off
+ * with the receiver's merge_repeats. */
+volatile const bool count_repeats = true;
 /* Records wake the reader each time this much more is pending (see submit). */
 volatile const __u64 wakeup_bytes = 1 << 18;
 /* Completed block requests slower than this become io_latency events; 0 turns them off. */
@@ -75,6 +78,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
+
+/* Each CPU's current run of one repeated connection failure (emit_failure). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct failure_run);
+} failure_runs SEC(".maps");
 
 /* Ring-buffer reserve failures, per event kind. */
 struct {
@@ -807,19 +818,16 @@ static __always_inline void fill_sock(struct event *e, const struct sock *sk, in
 	e->sock.direction = direction;
 	e->sock.netns = sock_netns(sk);
 	e->sock.role = role;
+	e->sock.cpu = 0;
+	e->sock.run = 0;
+	e->sock.ended_run_events = 0;
 	e->sock._pad = 0;
-	e->sock._pad2 = 0;
+	e->sock.ended_run_last_ns = 0;
 }
 
-/* emit_sock_port reports a socket event about the socket's owner: who connected or listens, else
- * — for an accepted connection — who listens on its local address; else, when the event runs in
- * process context, the current task. sport, when not 0, is the socket's local port (a closed
- * socket's, see closed_sport). */
-static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner, __u16 sport)
+/* fill_sock_event fills a socket event's subject and socket, as emit_sock_port describes. */
+static __always_inline void fill_sock_event(struct event *e, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner, __u16 sport)
 {
-	struct event *e = reserve(kind);
-	if (!e)
-		return;
 	__u32 role = ROLE_UNKNOWN, connect_jiffies;
 	struct listener *l = 0;
 	if (read_owner(sock, &e->subject, &role, &connect_jiffies)) {
@@ -834,6 +842,18 @@ static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __
 	fill_sock(e, sk, err, direction, role);
 	if (sport)
 		e->sock.sport = sport;
+}
+
+/* emit_sock_port reports a socket event about the socket's owner: who connected or listens, else
+ * — for an accepted connection — who listens on its local address; else, when the event runs in
+ * process context, the current task. sport, when not 0, is the socket's local port (a closed
+ * socket's, see closed_sport). */
+static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner, __u16 sport)
+{
+	struct event *e = reserve(kind);
+	if (!e)
+		return;
+	fill_sock_event(e, sk, sock, err, direction, current_is_owner, sport);
 	submit(e);
 }
 
@@ -841,6 +861,94 @@ static __always_inline void emit_sock_port(__u32 kind, const struct sock *sk, __
 static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 sock, int err, __u16 direction, bool current_is_owner)
 {
 	emit_sock_port(kind, sk, sock, err, direction, current_is_owner, 0);
+}
+
+/* The socket fields a failure's record shows, read once for the repeat check. */
+struct sock_fields {
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u16 _pad;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* repeats_run reports whether a connect's failure repeats its CPU's run: the same kind, errno,
+ * connecting process and peer — everything a record of it would show but its time and its
+ * ephemeral local port (see the receiver's repeatKey). It is read where it lies (the owner
+ * table, the socket), not copied: most of a storm is repeats. A socket without its owner in the
+ * table never repeats a run. */
+static __always_inline bool repeats_run(const struct failure_run *run, __u32 kind, int err, const struct sock *sk, __u64 sock, const struct sock_fields *f)
+{
+	if (run->kind != kind || run->err != err || run->role != ROLE_CLIENT)
+		return false;
+	struct owner_set *set = owner_set_of(sock);
+	if (!sock || !set)
+		return false;
+	const struct identity *owner = 0;
+#pragma unroll
+	for (int i = 0; i < OWNER_WAYS; i++) {
+		if (set->way[i].sock == sock) {
+			owner = &set->way[i].owner.owner;
+			break;
+		}
+	}
+	if (!owner || run->pid != owner->pid || run->tgid != owner->tgid || run->start_ns != owner->start_ns ||
+	    run->cgroup_id != owner->cgroup_id)
+		return false;
+	const __u64 *rs = (const __u64 *)run->saddr, *rd = (const __u64 *)run->daddr;
+	const __u64 *fs = (const __u64 *)f->saddr, *fd = (const __u64 *)f->daddr;
+	return run->family == f->family && run->dport == f->dport && run->netns == sock_netns(sk) &&
+	       rd[0] == fd[0] && rd[1] == fd[1] && rs[0] == fs[0] && rs[1] == fs[1];
+}
+
+/* emit_failure reports a connect's failure (refused, timed out), as emit_sock does, but counts
+ * an event that repeats its CPU's current run instead of writing a record: a refused-connect
+ * storm is one process retrying one peer, and a record costs the program most of its time and
+ * the reader a decode. The run's first event is written, and the record of the CPU's next run
+ * says how the run ended; user space also reads a run's count while it lasts (failure_runs). A
+ * run ends when another failure happens on its CPU. */
+static __always_inline void emit_failure(__u32 kind, const struct sock *sk, __u64 sock, int err)
+{
+	__u32 zero = 0;
+	struct failure_run *run = count_repeats ? bpf_map_lookup_elem(&failure_runs, &zero) : 0;
+	if (!run) {
+		emit_sock(kind, sk, sock, err, 0, false);
+		return;
+	}
+	struct sock_fields f;
+	read_addresses(sk, &f.family, &f.sport, &f.dport, f.saddr, f.daddr);
+	__u64 state = run->state;
+	if (state && repeats_run(run, kind, err, sk, sock, &f)) {
+		run->last_ns = bpf_ktime_get_ns();
+		/* One store of the whole state: only this program writes it, and it does not nest. */
+		*(volatile __u64 *)&run->state = state + 1;
+		return;
+	}
+	struct event *e = reserve(kind);
+	if (!e)
+		return; /* counted; the CPU's run goes on */
+	fill_sock_event(e, sk, sock, err, 0, false, 0);
+	__u32 number = (__u32)(state >> 32) + 1;
+	e->sock.cpu = bpf_get_smp_processor_id();
+	e->sock.run = number;
+	e->sock.ended_run_events = (__u32)state;
+	e->sock.ended_run_last_ns = run->last_ns;
+	run->last_ns = e->ktime_ns;
+	run->cgroup_id = e->subject.cgroup_id;
+	run->start_ns = e->subject.start_ns;
+	run->pid = e->subject.pid;
+	run->tgid = e->subject.tgid;
+	run->kind = kind;
+	run->err = e->sock.err;
+	run->netns = e->sock.netns;
+	run->family = e->sock.family;
+	run->dport = e->sock.dport;
+	run->role = e->sock.role;
+	__builtin_memcpy(run->saddr, e->sock.saddr, sizeof(run->saddr));
+	__builtin_memcpy(run->daddr, e->sock.daddr, sizeof(run->daddr));
+	*(volatile __u64 *)&run->state = (__u64)number << 32 | 1;
+	submit(e);
 }
 
 /* mark_listener records that the current process listens: its workload is now itself, and
@@ -889,15 +997,15 @@ int BPF_PROG(tapio_sock_state, struct sock *sk, int oldstate, int newstate)
 	if (oldstate == TCP_SYN_SENT && emit_connections) {
 		int err = sk->sk_err;
 		if (err == ECONNREFUSED)
-			emit_sock(EVENT_CONNECTION_REFUSED, sk, sock, err, 0, false);
+			emit_failure(EVENT_CONNECTION_REFUSED, sk, sock, err);
 		else if (err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH)
-			emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, err, 0, false);
+			emit_failure(EVENT_CONNECTION_TIMEOUT, sk, sock, err);
 		else if (err == 0) {
 			struct identity owner;
 			__u32 role, connect_jiffies;
 			if (read_owner(sock, &owner, &role, &connect_jiffies) &&
 			    (__u32)bpf_jiffies64() - connect_jiffies >= connect_abandon_jiffies)
-				emit_sock(EVENT_CONNECTION_TIMEOUT, sk, sock, 0, 0, false);
+				emit_failure(EVENT_CONNECTION_TIMEOUT, sk, sock, 0);
 		}
 	}
 	/* A reset received by a connection (tcp_reset) sets its error and closes it: ECONNRESET, or

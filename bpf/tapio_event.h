@@ -100,8 +100,14 @@ struct sock_payload {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u16 role; /* enum sock_role */
-	__u16 _pad;
-	__u32 _pad2;
+	/* Repeat runs (see failure_run): a record that starts a run on its CPU says which run
+	 * (run, 0 on every other record) and how the CPU's run before it ended: how many events it
+	 * counted, the first one included, and when its last one happened. */
+	__u16 cpu;
+	__u32 run;
+	__u32 ended_run_events;
+	__u32 _pad;
+	__u64 ended_run_last_ns;
 };
 
 struct io_payload {
@@ -135,6 +141,31 @@ struct event {
 		struct sock_payload sock;
 		struct io_payload io;
 	};
+};
+
+/* A run of one connection failure repeated on one CPU: the same kind, process, peer and errno,
+ * each connect from a fresh port. The run's first event is a record; the others are only counted
+ * here, and user space reads the count (see the receiver's repeats.go). */
+struct failure_run {
+	/* The run's number << 32 | the events it has counted, written with one store: user space
+	 * reads it while the CPU counts. */
+	__u64 state;
+	__u64 last_ns;
+	/* What the run's events share. */
+	__u64 cgroup_id;
+	__u64 start_ns;
+	__u32 pid;
+	__u32 tgid;
+	__u32 kind;
+	__s32 err;
+	__u32 netns;
+	__u16 family;
+	__u16 dport;
+	__u16 role;
+	__u16 _pad;
+	__u32 _pad2;
+	__u8 saddr[16];
+	__u8 daddr[16];
 };
 
 /* A connection's retransmits, summed in the kernel so that a storm is one record. */

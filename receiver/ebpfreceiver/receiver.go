@@ -64,6 +64,7 @@ type ebpfReceiver struct {
 	lastEvicted  uint64
 	clock        wallClock
 	retransmits  map[kernel.Connection]uint64
+	runs         failureRuns
 	counters     *entityCounters
 	cgroups      *cgroupCache
 	// existingListeners were listening before the receiver started; they are reported once.
@@ -122,7 +123,8 @@ func (r *ebpfReceiver) start(_ context.Context, _ component.Host) error {
 		return err
 	}
 	programs, err := kernel.Load(kernel.Options{Probes: r.cfg.Probes.Enabled(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly,
-		SignalWindow: r.cfg.ProcessExit.SignalWindow, RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold})
+		SignalWindow: r.cfg.ProcessExit.SignalWindow, RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold,
+		CountRepeats: r.cfg.MergeRepeats})
 	if err != nil {
 		return err
 	}
@@ -185,6 +187,25 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		nextMetrics    = now.Add(r.cfg.MetricsInterval)
 	)
 	urgent := false // the batch holds an event the kernel woke the reader for
+	// startBatch starts the batch's wait when an event that happened at when is its first: it
+	// may have waited in the ring buffer for up to a poll interval already.
+	startBatch := func(when time.Time) {
+		if batchDeadline.IsZero() && builder.count > 0 {
+			batchDeadline = earliest(when, now).Add(r.cfg.Batch.Timeout)
+		}
+	}
+	// countedRepeats adds the events the kernel counted in its runs since they were last read.
+	countedRepeats := func() {
+		if !r.cfg.MergeRepeats {
+			return
+		}
+		err := r.runs.counted(r.programs, func(repeats runRepeats) {
+			startBatch(r.addRunRepeats(builder, repeats, now))
+		})
+		if err != nil {
+			r.sampled.Warn("reading the kernel's repeat counts", zap.Error(err))
+		}
+	}
 	flush := func() {
 		if builder.count > 0 {
 			r.deliverLogs(ctx, builder.take())
@@ -213,6 +234,12 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				r.sampled.Warn("undecodable ring-buffer record", zap.Error(decodeErr))
 				break
 			}
+			if event.RunStart().Number != 0 && mergeable(event.Kind) {
+				// Before its own event: the ended run's last events happened before it.
+				if ended := r.runs.started(&event); ended.n > 0 {
+					r.addRunRepeats(builder, ended, now)
+				}
+			}
 			r.received[event.Kind]++
 			if l := r.limiters[event.Kind]; l != nil && !l.AllowN(now, 1) {
 				r.rateLimited[event.Kind]++
@@ -227,11 +254,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				when := r.clock.wall(event.KTimeNs)
 				builder.observed = pcommonNow(now)
 				builder.add(&event, when)
-				if batchDeadline.IsZero() {
-					// The wait runs from when the event happened: it may have waited in the ring
-					// buffer for up to a poll interval already.
-					batchDeadline = earliest(when, now).Add(r.cfg.Batch.Timeout)
-				}
+				startBatch(when)
 				if wokenAtOnce(event.Kind) {
 					urgent = true
 				}
@@ -247,11 +270,16 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 		case errors.Is(err, ringbuf.ErrFlushed) && r.draining.Load(), errors.Is(err, ringbuf.ErrClosed):
 			// Shutdown: what was read still goes downstream, under a context that is not canceled.
 			ctx = context.WithoutCancel(ctx)
+			countedRepeats()
 			flush()
 			r.pollCounters(ctx, builder)
 			return
 		default:
 			r.sampled.Error("reading the kernel ring buffer", zap.Error(err))
+		}
+		if err != nil {
+			// What was pending has been read: the runs' counts since then join the batch.
+			countedRepeats()
 		}
 		// A batch past its deadline goes once what is pending has been read — the read deadline is
 		// then past too, so the reader returns every pending record and then the deadline's error:
@@ -276,6 +304,36 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			nextMetrics = now.Add(r.cfg.MetricsInterval)
 		}
 	}
+}
+
+// addRunRepeats accounts for events the kernel counted in a run and adds them to the batch (a
+// run's counts leave the kernel at least every batch timeout, so each adds few records); it
+// returns when the last of them happened. Rate limits apply to them as to records: the tokens
+// left are taken, and the rest is dropped and counted.
+func (r *ebpfReceiver) addRunRepeats(builder *logBuilder, repeats runRepeats, now time.Time) time.Time {
+	e := repeats.like
+	n := int64(repeats.n)
+	r.received[e.Kind] += n
+	if l := r.limiters[e.Kind]; l != nil {
+		allowed := min(n, int64(l.TokensAt(now)))
+		if allowed < n {
+			r.rateLimited[e.Kind] += n - allowed
+			r.sampled.Warn("kernel events over their rate limit are dropped (counted in otelcol_receiver_ebpf_rate_limited)",
+				zap.String("event", string(eventNameOfKind(e.Kind))))
+		}
+		if allowed <= 0 {
+			return time.Time{}
+		}
+		l.AllowN(now, int(allowed))
+		n = allowed
+	}
+	r.counters.count(&e.Subject, e.Kind, uint64(n), now)
+	last := r.clock.wall(repeats.toNs)
+	if r.logs != nil {
+		builder.observed = pcommonNow(now)
+		builder.addRepeats(e, n, r.clock.wall(repeats.fromNs), last)
+	}
+	return last
 }
 
 // wokenAtOnce reports the kinds the kernel submits with BPF_RB_FORCE_WAKEUP (submit_rare in

@@ -85,6 +85,24 @@ func (b *logBuilder) repeatAgain(key repeatKey, when time.Time) bool {
 	return true
 }
 
+// addRepeats adds n more events like e that happened from first to last: merged into the
+// batch's record of e's key when it has one, else into a new record that stands for them all.
+func (b *logBuilder) addRepeats(e *kernel.Event, n int64, first, last time.Time) {
+	b.group(&e.Subject)
+	key := repeatKeyOf(b.last, e, e.Socket())
+	i, ok := b.byRepeat[key]
+	if !ok {
+		b.add(e, first)
+		i, n = b.lastRepeat, n-1
+	}
+	r := &b.repeats[i]
+	r.count += n
+	r.first = min(r.first, pcommon.NewTimestampFromTime(first))
+	r.last = max(r.last, pcommon.NewTimestampFromTime(last))
+	b.merged[key.kind] += n
+	b.lastRepeat, b.lastRepeatKey = i, key
+}
+
 // closeRepeats writes each merged record's count and times, and forgets the batch's repeats.
 func (b *logBuilder) closeRepeats() {
 	for i := range b.repeats {
@@ -105,4 +123,70 @@ func (b *logBuilder) takeMerged() [kernel.KindCount]int64 {
 	out := b.merged
 	clear(b.merged[:])
 	return out
+}
+
+// failureRuns follows each CPU's run of a repeated connection failure, which the kernel counts
+// instead of writing (emit_failure in bpf/tapio.bpf.c): a run's first event arrives as a record
+// that starts it; the rest are counts, read from the kernel while the run lasts (FailureRuns)
+// and, for its last part, from the record of the CPU's next run. Both are cumulative, so each is
+// turned into the events not accounted for yet.
+type failureRuns struct {
+	byCPU []cpuRun
+	read  []kernel.FailureRun // the last FailureRuns read, reused
+}
+
+// cpuRun is what the reader knows of a CPU's current run.
+type cpuRun struct {
+	number uint32
+	first  kernel.Event // the record that started it
+	// accounted are the run's events already accounted for, until the one at accountedNs.
+	accounted   uint32
+	accountedNs uint64
+}
+
+// runRepeats are events a run counted and the reader has not accounted for yet.
+type runRepeats struct {
+	like         *kernel.Event // the run's first event, which they repeat
+	n            uint32
+	fromNs, toNs uint64 // they happened after fromNs, until toNs
+}
+
+// started takes record e, which starts a run (e.RunStart().Number != 0): it returns the ended run's
+// events not yet accounted for (n is 0 when there are none) and makes e the CPU's run.
+func (f *failureRuns) started(e *kernel.Event) runRepeats {
+	start := e.RunStart()
+	cpu := int(start.CPU)
+	if cpu >= len(f.byCPU) {
+		f.byCPU = append(f.byCPU, make([]cpuRun, cpu+1-len(f.byCPU))...)
+	}
+	run := &f.byCPU[cpu]
+	var ended runRepeats
+	if run.number != 0 && run.number+1 == start.Number && start.EndedEvents > run.accounted {
+		// The ended run's record is copied out: run is about to hold the new one.
+		like := run.first
+		ended = runRepeats{like: &like, n: start.EndedEvents - run.accounted, fromNs: run.accountedNs, toNs: start.EndedLastNs}
+	}
+	*run = cpuRun{number: start.Number, first: *e, accounted: 1, accountedNs: e.KTimeNs}
+	return ended
+}
+
+// counted reads the kernel's runs and calls visit with the events each counted since it was
+// last read; a run whose record has not been read yet waits for it.
+func (f *failureRuns) counted(programs *kernel.Programs, visit func(runRepeats)) error {
+	var err error
+	if f.read, err = programs.FailureRuns(f.read); err != nil {
+		return err
+	}
+	for cpu, now := range f.read {
+		if cpu >= len(f.byCPU) {
+			break
+		}
+		run := &f.byCPU[cpu]
+		if now.Number == 0 || now.Number != run.number || now.Events <= run.accounted {
+			continue
+		}
+		visit(runRepeats{like: &run.first, n: now.Events - run.accounted, fromNs: run.accountedNs, toNs: now.LastNs})
+		run.accounted, run.accountedNs = now.Events, now.LastNs
+	}
+	return nil
 }

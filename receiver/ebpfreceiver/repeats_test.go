@@ -249,3 +249,53 @@ func TestRepeatsOff(t *testing.T) {
 		t.Errorf("merged counter %v with merging off", merged)
 	}
 }
+
+// startsRun makes raw a record that starts run number on cpu, the run before it having ended
+// after ended events.
+func startsRun(raw []byte, cpu uint16, number, ended uint32) kernel.Event {
+	le := binary.LittleEndian
+	le.PutUint16(raw[offSocketPayload+50:], cpu)
+	le.PutUint32(raw[offSocketPayload+52:], number)
+	le.PutUint32(raw[offSocketPayload+56:], ended)
+	var e kernel.Event
+	if err := e.Decode(raw); err != nil {
+		panic(err)
+	}
+	return e
+}
+
+// The kernel's counted repeats of a run join the batch's record of their key, or make a record
+// of their own that stands for them; a run's end, told by the CPU's next run, yields exactly the
+// events not accounted for yet, and nothing when a run's record was missed.
+func TestKernelCountedRepeats(t *testing.T) {
+	var runs failureRuns
+	first := startsRun(refusal(4242, 50000), 1, 1, 0)
+	if ended := runs.started(&first); ended.n != 0 {
+		t.Fatalf("the first run of a CPU ended another: %+v", ended)
+	}
+	b := testBuilder(t)
+	b.add(&first, repeatEpoch)
+	b.addRepeats(&first, 5, repeatEpoch, repeatEpoch.Add(time.Second))
+	recs := records(b.take())
+	if len(recs) != 1 || unifiedevent.RepeatCount(recs[0].record.Attributes()) != 6 {
+		t.Fatalf("a run's record and 5 counted repeats: %d records, first stands for %d", len(recs), unifiedevent.RepeatCount(recs[0].record.Attributes()))
+	}
+	b.addRepeats(&first, 3, repeatEpoch.Add(time.Second), repeatEpoch.Add(2*time.Second))
+	recs = records(b.take())
+	if len(recs) != 1 || unifiedevent.RepeatCount(recs[0].record.Attributes()) != 3 || recs[0].int(unifiedevent.KeyProcessPID) != 4242 {
+		t.Fatalf("3 counted repeats in a batch of their own: %d records", len(recs))
+	}
+	if merged := b.takeMerged()[kernel.KindConnectionRefused]; merged != 5+2 {
+		t.Errorf("merged = %d, want 7 (5 into the run's record, 2 into the first of 3)", merged)
+	}
+
+	runs.byCPU[1].accounted = 9 // as counted() leaves it after reading 9 events of run 1
+	next := startsRun(refusal(4242, 50001), 1, 2, 12)
+	if ended := runs.started(&next); ended.n != 3 || ended.like.Subject.TGID != 4242 {
+		t.Errorf("run 1 ended at 12 events, 9 accounted for: %+v, want 3 more", ended)
+	}
+	skipped := startsRun(refusal(4242, 50002), 1, 4, 7)
+	if ended := runs.started(&skipped); ended.n != 0 {
+		t.Errorf("run 3's record was never read, yet its end yields %d events", ended.n)
+	}
+}

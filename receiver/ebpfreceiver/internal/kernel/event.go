@@ -87,6 +87,10 @@ const (
 	offSockSaddr     = 16
 	offSockDaddr     = 32
 	offSockRole      = 48
+	offSockCPU       = 50
+	offSockRun       = 52
+	offSockRunEvents = 56
+	offSockRunLastNs = 64
 )
 
 // Identity is who an event is about, as the kernel read it from the task at event time. The
@@ -289,6 +293,27 @@ func (e *Event) Socket() Socket {
 	copy(s.Destination[:], e.payload[offSockDaddr:offSockDaddr+16])
 	s.Role = Role(le.Uint16(e.payload[offSockRole:]))
 	return s
+}
+
+// RunStart is what a connection failure's record says of its CPU's repeat runs (emit_failure in
+// bpf/tapio.bpf.c): the run the record starts, 0 when it starts none, and how the CPU's run
+// before it ended — the events it counted, its first (a record of its own) included, and when
+// its last one happened.
+type RunStart struct {
+	CPU         uint16
+	Number      uint32
+	EndedEvents uint32
+	EndedLastNs uint64
+}
+
+func (e *Event) RunStart() RunStart {
+	le := binary.LittleEndian
+	return RunStart{
+		CPU:         le.Uint16(e.payload[offSockCPU:]),
+		Number:      le.Uint32(e.payload[offSockRun:]),
+		EndedEvents: le.Uint32(e.payload[offSockRunEvents:]),
+		EndedLastNs: le.Uint64(e.payload[offSockRunLastNs:]),
+	}
 }
 
 // BlockIO is a completed block request: failed, or slower than the configured threshold.

@@ -84,7 +84,8 @@ func TestEventLayoutMatchesObject(t *testing.T) {
 	sock := structOf("sock_payload")
 	for member, off := range map[string]int{"family": offSockFamily, "sport": offSockSport, "dport": offSockDport,
 		"direction": offSockDirection, "err": offSockErr, "netns": offSockNetns, "saddr": offSockSaddr, "daddr": offSockDaddr,
-		"role": offSockRole} {
+		"role": offSockRole, "cpu": offSockCPU, "run": offSockRun, "ended_run_events": offSockRunEvents,
+		"ended_run_last_ns": offSockRunLastNs} {
 		check(sock, member, off)
 	}
 }

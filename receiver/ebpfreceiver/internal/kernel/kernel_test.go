@@ -145,3 +145,103 @@ func TestEveryEventIsReadOrCountedDropped(t *testing.T) {
 		t.Errorf("%d records read from a ring buffer that holds %d", read, capacity)
 	}
 }
+
+// With CountRepeats, a refused connect that repeats its CPU's run is counted, not written: the
+// runs' records and counts stand for exactly the connects made, in a handful of records. A
+// refusal from another port ends a run, and the next run's record says how it ended.
+func TestRepeatedRefusalsAreCountedInTheKernel(t *testing.T) {
+	p := loadForTest(t, Options{Probes: AllProbes(), ExitAbnormalOnly: true, CountRepeats: true})
+	portA, portB := closedPort(t), closedPort(t)
+	for portB == portA {
+		portB = closedPort(t)
+	}
+	refuse := func(port, n int) {
+		addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+		for i := 0; i < n; i++ {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
+				t.Fatalf("connect: %v, want ECONNREFUSED", err)
+			}
+			syscall.Close(fd)
+		}
+	}
+	refuse(portA, 300)
+	refuse(portB, 1)
+	refuse(portA, 300)
+
+	type runID struct {
+		cpu    uint16
+		number uint32
+	}
+	portOf := map[runID]int{}
+	events := map[runID]uint32{} // each run's events, once known
+	records := map[int]int{}     // by port
+	var rec ringbuf.Record
+	for {
+		p.Events.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if err := p.Events.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			t.Fatal(err)
+		}
+		var e Event
+		if err := e.Decode(rec.RawSample); err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != KindConnectionRefused {
+			continue
+		}
+		start := e.RunStart()
+		if start.Number == 0 {
+			t.Fatalf("a refused connect's record starts no run: %+v", start)
+		}
+		port := int(e.Socket().DestinationPort)
+		records[port]++
+		portOf[runID{start.CPU, start.Number}] = port
+		if start.Number > 1 {
+			events[runID{start.CPU, start.Number - 1}] = start.EndedEvents
+		}
+	}
+	current, err := p.FailureRuns(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cpu, run := range current {
+		if run.Number != 0 {
+			events[runID{uint16(cpu), run.Number}] = run.Events
+		}
+	}
+	total := map[int]uint32{}
+	for id, port := range portOf {
+		n, ok := events[id]
+		if !ok {
+			t.Fatalf("run %d of CPU %d (port %d): its end was not reported", id.number, id.cpu, port)
+		}
+		total[port] += n
+	}
+	t.Logf("records by port: %v; events by port: %v", records, total)
+	if total[portA] != 600 || total[portB] != 1 {
+		t.Errorf("the runs stand for %d refusals of port A and %d of port B, want 600 and 1", total[portA], total[portB])
+	}
+	if records[portA] > 20 {
+		t.Errorf("600 refusals of one port took %d records: not counted in the kernel", records[portA])
+	}
+	if dropped, err := p.Dropped(); err != nil || dropped[KindConnectionRefused] != 0 {
+		t.Errorf("dropped: %v, %v", dropped, err)
+	}
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -112,6 +112,10 @@ type Options struct {
 	// wake the reader only each time another sixteenth of it fills; the reader must drain it on
 	// its own schedule too (a read deadline), which bounds how long a record waits.
 	RingBufferBytes uint32
+	// CountRepeats has the kernel count a connection failure that repeats its CPU's current run
+	// instead of writing a record of it; the counts are read with FailureRuns and the next run's
+	// record (Event.RunStart).
+	CountRepeats bool
 }
 
 // Programs is the loaded and attached set.
@@ -122,6 +126,8 @@ type Programs struct {
 	links     []link.Link
 	attached  []string // program names
 	Events    *ringbuf.Reader
+	// runScratch is FailureRuns' read buffer, one value per CPU.
+	runScratch []tapioFailureRun
 	// Attached names the attachment of every attached program ("tapio_sock_state on tp_btf/inet_sock_set_state").
 	Attached []string
 }
@@ -181,6 +187,7 @@ func Load(opts Options) (*Programs, error) {
 		"signal_window_ns":        uint64(window.Nanoseconds()),
 		"io_latency_threshold_ns": uint64(opts.IOLatencyThreshold.Nanoseconds()),
 		"wakeup_bytes":            uint64(spec.Maps["events"].MaxEntries / 16),
+		"count_repeats":           opts.CountRepeats,
 	}
 	enabled := map[Probe]bool{}
 	for _, name := range opts.Probes {
@@ -326,6 +333,28 @@ func sumPerCPU(m *ebpf.Map) ([KindCount]uint64, error) {
 		}
 	}
 	return out, nil
+}
+
+// FailureRun is a CPU's current run of one repeated connection failure (emit_failure in
+// bpf/tapio.bpf.c): its number (0: none yet), the events it has counted so far, its first
+// included, and when the last of them happened.
+type FailureRun struct {
+	Number uint32
+	Events uint32
+	LastNs uint64
+}
+
+// FailureRuns reads every CPU's current run into runs, indexed by CPU, and returns it.
+func (p *Programs) FailureRuns(runs []FailureRun) ([]FailureRun, error) {
+	if err := p.maps.FailureRuns.Lookup(uint32(0), &p.runScratch); err != nil {
+		return runs, fmt.Errorf("reading the per-CPU repeat runs: %w", err)
+	}
+	runs = runs[:0]
+	for i := range p.runScratch {
+		state := p.runScratch[i].State
+		runs = append(runs, FailureRun{Number: uint32(state >> 32), Events: uint32(state), LastNs: p.runScratch[i].LastNs})
+	}
+	return runs, nil
 }
 
 // Retransmits walks the kernel's per-connection retransmit counters, which are cumulative: the

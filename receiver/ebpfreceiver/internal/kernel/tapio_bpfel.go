@@ -18,6 +18,26 @@ type tapioCgroupPath struct {
 	Name [6][128]int8
 }
 
+type tapioFailureRun struct {
+	_        structs.HostLayout
+	State    uint64
+	LastNs   uint64
+	CgroupId uint64
+	StartNs  uint64
+	Pid      uint32
+	Tgid     uint32
+	Kind     uint32
+	Err      int32
+	Netns    uint32
+	Family   uint16
+	Dport    uint16
+	Role     uint16
+	Pad      uint16
+	Pad2     uint32
+	Saddr    [16]uint8
+	Daddr    [16]uint8
+}
+
 type tapioIdentity struct {
 	_            structs.HostLayout
 	Pid          uint32
@@ -127,6 +147,7 @@ const (
 	tapioMapDropped               = "dropped"
 	tapioMapEvents                = "events"
 	tapioMapExitSignals           = "exit_signals"
+	tapioMapFailureRuns           = "failure_runs"
 	tapioMapFiltered              = "filtered"
 	tapioMapIdentityCache         = "identity_cache"
 	tapioMapIoInflight            = "io_inflight"
@@ -149,6 +170,7 @@ const (
 	tapioProgTapioTcpRetransmit   = "tapio_tcp_retransmit"
 	tapioProgTapioTcpSendReset    = "tapio_tcp_send_reset"
 	tapioVarConnectAbandonJiffies = "connect_abandon_jiffies"
+	tapioVarCountRepeats          = "count_repeats"
 	tapioVarEmitConnections       = "emit_connections"
 	tapioVarEmitFatalSignal       = "emit_fatal_signal"
 	tapioVarEmitProcessExec       = "emit_process_exec"
@@ -224,6 +246,7 @@ type tapioMapSpecs struct {
 	Dropped        *ebpf.MapSpec `ebpf:"dropped"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExitSignals    *ebpf.MapSpec `ebpf:"exit_signals"`
+	FailureRuns    *ebpf.MapSpec `ebpf:"failure_runs"`
 	Filtered       *ebpf.MapSpec `ebpf:"filtered"`
 	IdentityCache  *ebpf.MapSpec `ebpf:"identity_cache"`
 	IoInflight     *ebpf.MapSpec `ebpf:"io_inflight"`
@@ -242,6 +265,7 @@ type tapioMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tapioVariableSpecs struct {
 	ConnectAbandonJiffies *ebpf.VariableSpec `ebpf:"connect_abandon_jiffies"`
+	CountRepeats          *ebpf.VariableSpec `ebpf:"count_repeats"`
 	EmitConnections       *ebpf.VariableSpec `ebpf:"emit_connections"`
 	EmitFatalSignal       *ebpf.VariableSpec `ebpf:"emit_fatal_signal"`
 	EmitProcessExec       *ebpf.VariableSpec `ebpf:"emit_process_exec"`
@@ -279,6 +303,7 @@ type tapioMaps struct {
 	Dropped        *ebpf.Map `ebpf:"dropped"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExitSignals    *ebpf.Map `ebpf:"exit_signals"`
+	FailureRuns    *ebpf.Map `ebpf:"failure_runs"`
 	Filtered       *ebpf.Map `ebpf:"filtered"`
 	IdentityCache  *ebpf.Map `ebpf:"identity_cache"`
 	IoInflight     *ebpf.Map `ebpf:"io_inflight"`
@@ -298,6 +323,7 @@ func (m *tapioMaps) Close() error {
 		m.Dropped,
 		m.Events,
 		m.ExitSignals,
+		m.FailureRuns,
 		m.Filtered,
 		m.IdentityCache,
 		m.IoInflight,
@@ -317,6 +343,7 @@ func (m *tapioMaps) Close() error {
 // It can be passed to loadTapioObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tapioVariables struct {
 	ConnectAbandonJiffies *ebpf.Variable `ebpf:"connect_abandon_jiffies"`
+	CountRepeats          *ebpf.Variable `ebpf:"count_repeats"`
 	EmitConnections       *ebpf.Variable `ebpf:"emit_connections"`
 	EmitFatalSignal       *ebpf.Variable `ebpf:"emit_fatal_signal"`
 	EmitProcessExec       *ebpf.Variable `ebpf:"emit_process_exec"`
