@@ -42,7 +42,8 @@ func loadForCost(b *testing.B) *Programs {
 		kerneltest.SkipOrFail(b, "eBPF run-time statistics unavailable here: %v", err)
 	}
 	b.Cleanup(func() { _ = stats.Close() })
-	p, err := Load(Options{Probes: defaultProbes(), ExitAbnormalOnly: true})
+	// As the receiver loads them by default (merge_repeats counts repeats in the kernel).
+	p, err := Load(Options{Probes: defaultProbes(), ExitAbnormalOnly: true, CountRepeats: true})
 	if err != nil {
 		kerneltest.SkipOrFail(b, "eBPF unavailable here: %v", err)
 	}
