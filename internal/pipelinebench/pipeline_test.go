@@ -94,6 +94,49 @@ func checkoutTraces(seed, n int, end time.Time, interleaved bool, failed func(tr
 	return td
 }
 
+// telemetrygenTraces makes n spans shaped as telemetrygen v0.145.0 sends them (its traces
+// command, one child span): per trace a SERVER span "okey-dokey-0" and its parent, a CLIENT span
+// "lets-go", each with network.peer.address 1.2.3.4 and a peer.service, the child ending first,
+// and every span in error when failed(trace) says so.
+func telemetrygenTraces(seed, n int, end time.Time, failed func(trace int) bool) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "checkout")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("telemetrygen")
+	spans := ss.Spans()
+	for t := 0; t < n/2; t++ {
+		trace := seed*n + t
+		var tid pcommon.TraceID
+		copy(tid[:], fmt.Sprintf("%016x", trace))
+		parentID := pcommon.SpanID{1, byte(t), byte(t >> 8), 0, 0, 0, 0, 1}
+		child := spans.AppendEmpty()
+		child.SetTraceID(tid)
+		child.SetSpanID(pcommon.SpanID{2, byte(t), byte(t >> 8), 0, 0, 0, 0, 2})
+		child.SetParentSpanID(parentID)
+		child.SetKind(ptrace.SpanKindServer)
+		child.SetName("okey-dokey-0")
+		child.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-123 * time.Microsecond)))
+		child.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		child.Attributes().PutStr("network.peer.address", "1.2.3.4")
+		child.Attributes().PutStr("peer.service", "telemetrygen-client")
+		parent := spans.AppendEmpty()
+		parent.SetTraceID(tid)
+		parent.SetSpanID(parentID)
+		parent.SetKind(ptrace.SpanKindClient)
+		parent.SetName("lets-go")
+		parent.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-123 * time.Microsecond)))
+		parent.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		parent.Attributes().PutStr("network.peer.address", "1.2.3.4")
+		parent.Attributes().PutStr("peer.service", "telemetrygen-server")
+		if failed(trace) {
+			child.Status().SetCode(ptrace.StatusCodeError)
+			parent.Status().SetCode(ptrace.StatusCodeError)
+		}
+	}
+	return td
+}
+
 // paymentLogs makes n log records of a payment service; error(i) says which are errors (with
 // trace context, as an OpenTelemetry log bridge writes them).
 func paymentLogs(seed, n int, at time.Time, isError func(i int) bool) plog.Logs {
@@ -250,11 +293,14 @@ func runBatches[T any](b *testing.B, build func(seed int) T, c codec[T], fresh f
 }
 
 func runTraces(b *testing.B, s setup, interleaved bool, failed func(trace int) bool) {
+	now := time.Now()
+	runTraceBatches(b, s, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, interleaved, failed) })
+}
+
+func runTraceBatches(b *testing.B, s setup, build func(seed int) ptrace.Traces) {
 	p := newPipeline(b, s)
 	defer p.stop()
-	now := time.Now()
-	runBatches(b, func(seed int) ptrace.Traces { return checkoutTraces(seed, batchSpans, now, interleaved, failed) },
-		tracesCodec, freshTraceIDs, p.traces.ConsumeTraces, "spans/s")
+	runBatches(b, build, tracesCodec, freshTraceIDs, p.traces.ConsumeTraces, "spans/s")
 }
 
 // freshTraceIDs makes the high half of every trace id the round's: unique per round, the same
@@ -285,7 +331,7 @@ func runLogs(b *testing.B, s setup, isError func(i int) bool) {
 }
 
 // BenchmarkTracePipeline: healthy traffic (one trace in a hundred fails) and an error storm
-// (every trace fails) through processor → connector → exporter: in memory with full span
+// (every trace fails; and telemetrygen's spans, every one failed) through processor → connector → exporter: in memory with full span
 // annotation, with the connector's write-ahead log (_persisted), and as
 // distributions/standalone ships it, persisted with minimal annotation (_shipped). Run with
 // -cpu 1: the connector's flush and the exporter's store work on their own goroutines, and on one
@@ -295,6 +341,10 @@ func BenchmarkTracePipeline(b *testing.B) {
 		b.Run("healthy"+s.name, func(b *testing.B) { runTraces(b, s, false, func(t int) bool { return t%100 == 0 }) })
 		b.Run("error_storm"+s.name, func(b *testing.B) { runTraces(b, s, false, func(int) bool { return true }) })
 		b.Run("error_storm_interleaved"+s.name, func(b *testing.B) { runTraces(b, s, true, func(int) bool { return true }) })
+		b.Run("telemetrygen_storm"+s.name, func(b *testing.B) {
+			now := time.Now()
+			runTraceBatches(b, s, func(seed int) ptrace.Traces { return telemetrygenTraces(seed, batchSpans, now, func(int) bool { return true }) })
+		})
 	}
 }
 

@@ -237,7 +237,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 			if event.RunStart().Number != 0 && mergeable(event.Kind) {
 				// Before its own event: the ended run's last events happened before it.
 				if ended := r.runs.started(&event); ended.n > 0 {
-					r.addRunRepeats(builder, ended, now)
+					startBatch(r.addRunRepeats(builder, ended, now))
 				}
 			}
 			r.received[event.Kind]++
