@@ -343,7 +343,9 @@ func BenchmarkTracePipeline(b *testing.B) {
 		b.Run("error_storm_interleaved"+s.name, func(b *testing.B) { runTraces(b, s, true, func(int) bool { return true }) })
 		b.Run("telemetrygen_storm"+s.name, func(b *testing.B) {
 			now := time.Now()
-			runTraceBatches(b, s, func(seed int) ptrace.Traces { return telemetrygenTraces(seed, batchSpans, now, func(int) bool { return true }) })
+			runTraceBatches(b, s, func(seed int) ptrace.Traces {
+				return telemetrygenTraces(seed, batchSpans, now, func(int) bool { return true })
+			})
 		})
 	}
 }
