@@ -919,7 +919,9 @@ static __always_inline void emit_failure(__u32 kind, const struct sock *sk, __u6
 	struct sock_fields f;
 	read_addresses(sk, &f.family, &f.sport, &f.dport, f.saddr, f.daddr);
 	__u64 state = run->state;
-	if (state && repeats_run(run, kind, err, sk, sock, &f)) {
+	/* A run whose count is about to wrap into its number ends here instead (four billion
+	 * repeats: hours of a storm on one CPU). */
+	if (state && (__u32)state != 0xffffffff && repeats_run(run, kind, err, sk, sock, &f)) {
 		run->last_ns = bpf_ktime_get_ns();
 		/* One store of the whole state: only this program writes it, and it does not nest. */
 		*(volatile __u64 *)&run->state = state + 1;
