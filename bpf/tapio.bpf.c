@@ -876,7 +876,8 @@ struct sock_fields {
 /* repeats_run reports whether a connect's failure repeats its CPU's run: the same kind, errno,
  * connecting process and peer — everything a record of it would show but its time and its
  * ephemeral local port (see the receiver's repeatKey). It is read where it lies (the owner
- * table, the socket), not copied: most of a storm is repeats. A socket without its owner in the
+ * table, the socket), not copied: most of a storm is repeats. The owner is compared as it was
+ * captured at connect, as the record would show it. A socket without its owner in the
  * table never repeats a run. */
 static __always_inline bool repeats_run(const struct failure_run *run, __u32 kind, int err, const struct sock *sk, __u64 sock, const struct sock_fields *f)
 {
@@ -893,9 +894,16 @@ static __always_inline bool repeats_run(const struct failure_run *run, __u32 kin
 			break;
 		}
 	}
-	if (!owner || run->pid != owner->pid || run->tgid != owner->tgid || run->start_ns != owner->start_ns ||
-	    run->cgroup_id != owner->cgroup_id)
+	if (!owner)
 		return false;
+	/* The whole identity, word by word (its padding is always zero): an exec or a move to
+	 * another cgroup mid-storm changes what the records show. */
+	const __u64 *ro = (const __u64 *)&run->owner, *oo = (const __u64 *)owner;
+#pragma unroll
+	for (int i = 0; i < sizeof(struct identity) / 8; i++) {
+		if (ro[i] != oo[i])
+			return false;
+	}
 	const __u64 *rs = (const __u64 *)run->saddr, *rd = (const __u64 *)run->daddr;
 	const __u64 *fs = (const __u64 *)f->saddr, *fd = (const __u64 *)f->daddr;
 	return run->family == f->family && run->dport == f->dport && run->netns == sock_netns(sk) &&
@@ -937,10 +945,7 @@ static __always_inline void emit_failure(__u32 kind, const struct sock *sk, __u6
 	e->sock.ended_run_events = (__u32)state;
 	e->sock.ended_run_last_ns = run->last_ns;
 	run->last_ns = e->ktime_ns;
-	run->cgroup_id = e->subject.cgroup_id;
-	run->start_ns = e->subject.start_ns;
-	run->pid = e->subject.pid;
-	run->tgid = e->subject.tgid;
+	__builtin_memcpy(&run->owner, &e->subject, sizeof(run->owner));
 	run->kind = kind;
 	run->err = e->sock.err;
 	run->netns = e->sock.netns;

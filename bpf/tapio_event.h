@@ -151,11 +151,8 @@ struct failure_run {
 	 * reads it while the CPU counts. */
 	__u64 state;
 	__u64 last_ns;
-	/* What the run's events share. */
-	__u64 cgroup_id;
-	__u64 start_ns;
-	__u32 pid;
-	__u32 tgid;
+	/* What the run's events share: all their records show but their times and local port. */
+	struct identity owner;
 	__u32 kind;
 	__s32 err;
 	__u32 netns;

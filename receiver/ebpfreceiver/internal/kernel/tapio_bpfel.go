@@ -19,23 +19,20 @@ type tapioCgroupPath struct {
 }
 
 type tapioFailureRun struct {
-	_        structs.HostLayout
-	State    uint64
-	LastNs   uint64
-	CgroupId uint64
-	StartNs  uint64
-	Pid      uint32
-	Tgid     uint32
-	Kind     uint32
-	Err      int32
-	Netns    uint32
-	Family   uint16
-	Dport    uint16
-	Role     uint16
-	Pad      uint16
-	Pad2     uint32
-	Saddr    [16]uint8
-	Daddr    [16]uint8
+	_      structs.HostLayout
+	State  uint64
+	LastNs uint64
+	Owner  tapioIdentity
+	Kind   uint32
+	Err    int32
+	Netns  uint32
+	Family uint16
+	Dport  uint16
+	Role   uint16
+	Pad    uint16
+	Pad2   uint32
+	Saddr  [16]uint8
+	Daddr  [16]uint8
 }
 
 type tapioIdentity struct {
