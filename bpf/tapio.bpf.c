@@ -863,15 +863,13 @@ static __always_inline void emit_sock(__u32 kind, const struct sock *sk, __u64 s
 	emit_sock_port(kind, sk, sock, err, direction, current_is_owner, 0);
 }
 
-/* The socket fields a failure's record shows, read once for the repeat check. */
-struct sock_fields {
-	__u16 family;
+/* peer_of reads the peer of a socket, as struct sock_peer has it. */
+static __always_inline void peer_of(const struct sock *sk, struct sock_peer *peer)
+{
 	__u16 sport;
-	__u16 dport;
-	__u16 _pad;
-	__u8 saddr[16];
-	__u8 daddr[16];
-};
+	read_addresses(sk, &peer->family, &sport, &peer->dport, peer->saddr, peer->daddr);
+	peer->netns = sock_netns(sk);
+}
 
 /* repeats_run reports whether a connect's failure repeats its CPU's run: the same kind, errno,
  * connecting process and peer — everything a record of it would show but its time and its
@@ -879,7 +877,7 @@ struct sock_fields {
  * table, the socket), not copied: most of a storm is repeats. The owner is compared as it was
  * captured at connect, as the record would show it. A socket without its owner in the
  * table never repeats a run. */
-static __always_inline bool repeats_run(const struct failure_run *run, __u32 kind, int err, const struct sock *sk, __u64 sock, const struct sock_fields *f)
+static __always_inline bool repeats_run(const struct failure_run *run, __u32 kind, int err, const struct sock *sk, __u64 sock)
 {
 	if (run->kind != kind || run->err != err || run->role != ROLE_CLIENT)
 		return false;
@@ -904,10 +902,15 @@ static __always_inline bool repeats_run(const struct failure_run *run, __u32 kin
 		if (ro[i] != oo[i])
 			return false;
 	}
-	const __u64 *rs = (const __u64 *)run->saddr, *rd = (const __u64 *)run->daddr;
-	const __u64 *fs = (const __u64 *)f->saddr, *fd = (const __u64 *)f->daddr;
-	return run->family == f->family && run->dport == f->dport && run->netns == sock_netns(sk) &&
-	       rd[0] == fd[0] && rd[1] == fd[1] && rs[0] == fs[0] && rs[1] == fs[1];
+	struct sock_peer peer;
+	peer_of(sk, &peer);
+	const __u64 *rp = (const __u64 *)&run->peer, *p = (const __u64 *)&peer;
+#pragma unroll
+	for (int i = 0; i < sizeof(struct sock_peer) / 8; i++) {
+		if (rp[i] != p[i])
+			return false;
+	}
+	return true;
 }
 
 /* emit_failure reports a connect's failure (refused, timed out), as emit_sock does, but counts
@@ -924,12 +927,10 @@ static __always_inline void emit_failure(__u32 kind, const struct sock *sk, __u6
 		emit_sock(kind, sk, sock, err, 0, false);
 		return;
 	}
-	struct sock_fields f;
-	read_addresses(sk, &f.family, &f.sport, &f.dport, f.saddr, f.daddr);
 	__u64 state = run->state;
 	/* A run whose count is about to wrap into its number ends here instead (four billion
 	 * repeats: hours of a storm on one CPU). */
-	if (state && (__u32)state != 0xffffffff && repeats_run(run, kind, err, sk, sock, &f)) {
+	if (state && (__u32)state != 0xffffffff && repeats_run(run, kind, err, sk, sock)) {
 		run->last_ns = bpf_ktime_get_ns();
 		/* One store of the whole state: only this program writes it, and it does not nest. */
 		*(volatile __u64 *)&run->state = state + 1;
@@ -948,12 +949,8 @@ static __always_inline void emit_failure(__u32 kind, const struct sock *sk, __u6
 	__builtin_memcpy(&run->owner, &e->subject, sizeof(run->owner));
 	run->kind = kind;
 	run->err = e->sock.err;
-	run->netns = e->sock.netns;
-	run->family = e->sock.family;
-	run->dport = e->sock.dport;
 	run->role = e->sock.role;
-	__builtin_memcpy(run->saddr, e->sock.saddr, sizeof(run->saddr));
-	__builtin_memcpy(run->daddr, e->sock.daddr, sizeof(run->daddr));
+	peer_of(sk, &run->peer);
 	*(volatile __u64 *)&run->state = (__u64)number << 32 | 1;
 	submit(e);
 }

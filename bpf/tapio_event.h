@@ -143,6 +143,16 @@ struct event {
 	};
 };
 
+/* What identifies a failed connect's peer, as a record shows it: all of its socket but the
+ * local port (a fresh ephemeral one per connect). */
+struct sock_peer {
+	__u16 family;
+	__u16 dport;
+	__u32 netns;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
 /* A run of one connection failure repeated on one CPU: the same kind, process, peer and errno,
  * each connect from a fresh port. The run's first event is a record; the others are only counted
  * here, and user space reads the count (see the receiver's repeats.go). */
@@ -153,16 +163,12 @@ struct failure_run {
 	__u64 last_ns;
 	/* What the run's events share: all their records show but their times and local port. */
 	struct identity owner;
+	struct sock_peer peer;
 	__u32 kind;
 	__s32 err;
-	__u32 netns;
-	__u16 family;
-	__u16 dport;
 	__u16 role;
 	__u16 _pad;
 	__u32 _pad2;
-	__u8 saddr[16];
-	__u8 daddr[16];
 };
 
 /* A connection's retransmits, summed in the kernel so that a storm is one record. */

@@ -3,11 +3,9 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,25 +109,8 @@ func reportCost(b *testing.B, p *Programs, ops int, hot []string, storm func()) 
 // other; each is a connection_refused event.
 func BenchmarkProgramCostRefusedConnect(b *testing.B) {
 	p := loadForCost(b)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
-	reportCost(b, p, b.N, []string{"tapio_sock_state", "tapio_tcp_send_reset"}, func() {
-		for i := 0; i < b.N; i++ {
-			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
-				b.Fatalf("connect: %v, want ECONNREFUSED", err)
-			}
-			syscall.Close(fd)
-		}
-	})
+	port := closedPort(b)
+	reportCost(b, p, b.N, []string{"tapio_sock_state", "tapio_tcp_send_reset"}, func() { refuseConnects(b, port, b.N) })
 }
 
 // BenchmarkProgramCostForkExit: a shell forking subshells that exit, one after the other, each

@@ -95,46 +95,19 @@ func TestEveryEventIsReadOrCountedDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	port := closedPort(t)
 	const connects = 200 // a page holds about 26 records
-	for i := 0; i < connects; i++ {
-		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
-			t.Fatalf("connect: %v, want ECONNREFUSED", err)
-		}
-		syscall.Close(fd)
-	}
+	refuseConnects(t, port, connects)
 	after, err := p.Dropped()
 	if err != nil {
 		t.Fatal(err)
 	}
 	read := 0
-	var rec ringbuf.Record
-	for {
-		p.Events.SetDeadline(time.Now().Add(50 * time.Millisecond))
-		if err := p.Events.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			t.Fatal(err)
-		}
-		var e Event
-		if err := e.Decode(rec.RawSample); err != nil {
-			t.Fatal(err)
-		}
+	drain(t, p, func(e *Event) {
 		if e.Kind == KindConnectionRefused && int(e.Socket().DestinationPort) == port {
 			read++
 		}
-	}
+	})
 	// Other processes' refused connects, if any, only add to the dropped count.
 	dropped := int(after[KindConnectionRefused] - before[KindConnectionRefused])
 	t.Logf("%d refused connects: %d read, %d counted dropped", connects, read, dropped)
@@ -155,22 +128,9 @@ func TestRepeatedRefusalsAreCountedInTheKernel(t *testing.T) {
 	for portB == portA {
 		portB = closedPort(t)
 	}
-	refuse := func(port, n int) {
-		addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
-		for i := 0; i < n; i++ {
-			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
-				t.Fatalf("connect: %v, want ECONNREFUSED", err)
-			}
-			syscall.Close(fd)
-		}
-	}
-	refuse(portA, 300)
-	refuse(portB, 1)
-	refuse(portA, 300)
+	refuseConnects(t, portA, 300)
+	refuseConnects(t, portB, 1)
+	refuseConnects(t, portA, 300)
 
 	type runID struct {
 		cpu    uint16
@@ -179,21 +139,9 @@ func TestRepeatedRefusalsAreCountedInTheKernel(t *testing.T) {
 	portOf := map[runID]int{}
 	events := map[runID]uint32{} // each run's events, once known
 	records := map[int]int{}     // by port
-	var rec ringbuf.Record
-	for {
-		p.Events.SetDeadline(time.Now().Add(100 * time.Millisecond))
-		if err := p.Events.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break
-			}
-			t.Fatal(err)
-		}
-		var e Event
-		if err := e.Decode(rec.RawSample); err != nil {
-			t.Fatal(err)
-		}
+	drain(t, p, func(e *Event) {
 		if e.Kind != KindConnectionRefused {
-			continue
+			return
 		}
 		start := e.RunStart()
 		if start.Number == 0 {
@@ -205,7 +153,7 @@ func TestRepeatedRefusalsAreCountedInTheKernel(t *testing.T) {
 		if start.Number > 1 {
 			events[runID{start.CPU, start.Number - 1}] = start.EndedEvents
 		}
-	}
+	})
 	current, err := p.FailureRuns(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -236,12 +184,48 @@ func TestRepeatedRefusalsAreCountedInTheKernel(t *testing.T) {
 }
 
 // closedPort returns a loopback port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
+func closedPort(tb testing.TB) int {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// refuseConnects makes n connects to a closed loopback port from this process, one after the other.
+func refuseConnects(tb testing.TB, port, n int) {
+	tb.Helper()
+	addr := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+	for i := 0; i < n; i++ {
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := syscall.Connect(fd, addr); err != syscall.ECONNREFUSED {
+			tb.Fatalf("connect: %v, want ECONNREFUSED", err)
+		}
+		syscall.Close(fd)
+	}
+}
+
+// drain reads and decodes every record the ring buffer holds, until none came for 100 ms.
+func drain(t *testing.T, p *Programs, visit func(*Event)) {
+	t.Helper()
+	var rec ringbuf.Record
+	for {
+		p.Events.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if err := p.Events.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return
+			}
+			t.Fatal(err)
+		}
+		var e Event
+		if err := e.Decode(rec.RawSample); err != nil {
+			t.Fatal(err)
+		}
+		visit(&e)
+	}
 }

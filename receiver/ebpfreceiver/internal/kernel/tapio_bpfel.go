@@ -23,16 +23,19 @@ type tapioFailureRun struct {
 	State  uint64
 	LastNs uint64
 	Owner  tapioIdentity
-	Kind   uint32
-	Err    int32
-	Netns  uint32
-	Family uint16
-	Dport  uint16
-	Role   uint16
-	Pad    uint16
-	Pad2   uint32
-	Saddr  [16]uint8
-	Daddr  [16]uint8
+	Peer   struct {
+		_      structs.HostLayout
+		Family uint16
+		Dport  uint16
+		Netns  uint32
+		Saddr  [16]uint8
+		Daddr  [16]uint8
+	}
+	Kind uint32
+	Err  int32
+	Role uint16
+	Pad  uint16
+	Pad2 uint32
 }
 
 type tapioIdentity struct {
