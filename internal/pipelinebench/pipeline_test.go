@@ -105,34 +105,31 @@ func telemetrygenTraces(seed, n int, end time.Time, failed func(trace int) bool)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName("telemetrygen")
 	spans := ss.Spans()
+	// span appends one of telemetrygen's spans: both of a trace start and end together.
+	span := func(tid pcommon.TraceID, id pcommon.SpanID, kind ptrace.SpanKind, name, peerService string, failed bool) ptrace.Span {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(id)
+		sp.SetKind(kind)
+		sp.SetName(name)
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-123 * time.Microsecond)))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
+		sp.Attributes().PutStr("network.peer.address", "1.2.3.4")
+		sp.Attributes().PutStr("peer.service", peerService)
+		if failed {
+			sp.Status().SetCode(ptrace.StatusCodeError)
+		}
+		return sp
+	}
 	for t := 0; t < n/2; t++ {
 		trace := seed*n + t
 		var tid pcommon.TraceID
 		copy(tid[:], fmt.Sprintf("%016x", trace))
 		parentID := pcommon.SpanID{1, byte(t), byte(t >> 8), 0, 0, 0, 0, 1}
-		child := spans.AppendEmpty()
-		child.SetTraceID(tid)
-		child.SetSpanID(pcommon.SpanID{2, byte(t), byte(t >> 8), 0, 0, 0, 0, 2})
+		bad := failed(trace)
+		child := span(tid, pcommon.SpanID{2, byte(t), byte(t >> 8), 0, 0, 0, 0, 2}, ptrace.SpanKindServer, "okey-dokey-0", "telemetrygen-client", bad)
 		child.SetParentSpanID(parentID)
-		child.SetKind(ptrace.SpanKindServer)
-		child.SetName("okey-dokey-0")
-		child.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-123 * time.Microsecond)))
-		child.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
-		child.Attributes().PutStr("network.peer.address", "1.2.3.4")
-		child.Attributes().PutStr("peer.service", "telemetrygen-client")
-		parent := spans.AppendEmpty()
-		parent.SetTraceID(tid)
-		parent.SetSpanID(parentID)
-		parent.SetKind(ptrace.SpanKindClient)
-		parent.SetName("lets-go")
-		parent.SetStartTimestamp(pcommon.NewTimestampFromTime(end.Add(-123 * time.Microsecond)))
-		parent.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
-		parent.Attributes().PutStr("network.peer.address", "1.2.3.4")
-		parent.Attributes().PutStr("peer.service", "telemetrygen-server")
-		if failed(trace) {
-			child.Status().SetCode(ptrace.StatusCodeError)
-			parent.Status().SetCode(ptrace.StatusCodeError)
-		}
+		span(tid, parentID, ptrace.SpanKindClient, "lets-go", "telemetrygen-server", bad)
 	}
 	return td
 }
