@@ -122,6 +122,11 @@ func (r *ebpfReceiver) start(_ context.Context, _ component.Host) error {
 	if err != nil {
 		return err
 	}
+	cpus, err := kernel.PossibleCPUs()
+	if err != nil {
+		return err
+	}
+	r.runs = newFailureRuns(cpus)
 	programs, err := kernel.Load(kernel.Options{Probes: r.cfg.Probes.Enabled(), ExitAbnormalOnly: r.cfg.ProcessExit.AbnormalOnly,
 		SignalWindow: r.cfg.ProcessExit.SignalWindow, RingBufferBytes: r.cfg.RingBufferBytes, IOLatencyThreshold: r.cfg.IOLatency.Threshold,
 		CountRepeats: r.cfg.MergeRepeats})

@@ -131,8 +131,12 @@ func (b *logBuilder) takeMerged() [kernel.KindCount]int64 {
 // and, for its last part, from the record of the CPU's next run. Both are cumulative, so each is
 // turned into the events not accounted for yet.
 type failureRuns struct {
-	byCPU []cpuRun
+	byCPU []cpuRun            // as many as the kernel has possible CPUs
 	read  []kernel.FailureRun // the last FailureRuns read, reused
+}
+
+func newFailureRuns(cpus int) failureRuns {
+	return failureRuns{byCPU: make([]cpuRun, cpus)}
 }
 
 // cpuRun is what the reader knows of a CPU's current run.
@@ -155,11 +159,10 @@ type runRepeats struct {
 // events not yet accounted for (n is 0 when there are none) and makes e the CPU's run.
 func (f *failureRuns) started(e *kernel.Event) runRepeats {
 	start := e.RunStart()
-	cpu := int(start.CPU)
-	if cpu >= len(f.byCPU) {
-		f.byCPU = append(f.byCPU, make([]cpuRun, cpu+1-len(f.byCPU))...)
+	if int(start.CPU) >= len(f.byCPU) {
+		return runRepeats{} // no CPU of this machine: a damaged record, whose run is not followed
 	}
-	run := &f.byCPU[cpu]
+	run := &f.byCPU[start.CPU]
 	var ended runRepeats
 	if run.number != 0 && run.number+1 == start.Number && start.EndedEvents > run.accounted {
 		// The ended run's record is copied out: run is about to hold the new one.

@@ -268,7 +268,7 @@ func startsRun(raw []byte, cpu uint16, number, ended uint32) kernel.Event {
 // of their own that stands for them; a run's end, told by the CPU's next run, yields exactly the
 // events not accounted for yet, and nothing when a run's record was missed.
 func TestKernelCountedRepeats(t *testing.T) {
-	var runs failureRuns
+	runs := newFailureRuns(2)
 	first := startsRun(refusal(4242, 50000), 1, 1, 0)
 	if ended := runs.started(&first); ended.n != 0 {
 		t.Fatalf("the first run of a CPU ended another: %+v", ended)
@@ -297,5 +297,9 @@ func TestKernelCountedRepeats(t *testing.T) {
 	skipped := startsRun(refusal(4242, 50002), 1, 4, 7)
 	if ended := runs.started(&skipped); ended.n != 0 {
 		t.Errorf("run 3's record was never read, yet its end yields %d events", ended.n)
+	}
+	damaged := startsRun(refusal(4242, 50003), 9, 2, 5)
+	if ended := runs.started(&damaged); ended.n != 0 || len(runs.byCPU) != 2 {
+		t.Errorf("a record of CPU 9 on a machine of 2: %+v, %d CPUs followed", ended, len(runs.byCPU))
 	}
 }

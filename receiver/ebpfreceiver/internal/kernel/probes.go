@@ -344,6 +344,15 @@ type FailureRun struct {
 	LastNs uint64
 }
 
+// PossibleCPUs is how many CPUs the kernel keeps per-CPU state for (FailureRuns has one run each).
+func PossibleCPUs() (int, error) {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return 0, fmt.Errorf("reading the kernel's possible CPUs: %w", err)
+	}
+	return n, nil
+}
+
 // FailureRuns reads every CPU's current run into runs, indexed by CPU, and returns it.
 func (p *Programs) FailureRuns(runs []FailureRun) ([]FailureRun, error) {
 	if err := p.maps.FailureRuns.Lookup(uint32(0), &p.runScratch); err != nil {
