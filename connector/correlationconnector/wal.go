@@ -287,7 +287,9 @@ func (w *walLog) replay(ctx context.Context, apply func(seq uint64, entry *walEn
 			zap.Uint64("seq", seq), zap.Error(err))
 	})
 	if err != nil {
-		w.telemetry.persistenceFailed(ctx, persistRead, err)
+		if !errors.Is(err, errWALLayout) { // counted as a decode error where it was met
+			w.telemetry.persistenceFailed(ctx, persistRead, err)
+		}
 		return err
 	}
 	w.head = head

@@ -336,6 +336,12 @@ func TestWALRefusesANewerLayout(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "newer layout") {
 		t.Fatalf("Start on a newer layout: %v, want a refusal naming the layout", err)
 	}
+	// Counted once, as what it is.
+	decode := h.counter(t, "otelcol_connector_correlation_persistence_errors", "operation", "decode")
+	read := h.counter(t, "otelcol_connector_correlation_persistence_errors", "operation", "read")
+	if decode != 1 || read != 0 {
+		t.Errorf("persistence_errors: decode %d, read %d; want 1 and 0", decode, read)
+	}
 }
 
 func TestStartRefusesADirectoryInUse(t *testing.T) {
