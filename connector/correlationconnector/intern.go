@@ -22,11 +22,9 @@ type interner struct {
 	// recent remembers the last few strings interned: the events of a batch repeat their
 	// entity, service and peer, and a comparison (a pointer check when the strings are the same
 	// pdata value) costs less than hashing into strs.
-	recent     [4]internedString
+	recent     [4]string
 	recentNext int
 }
-
-type internedString struct{ from, to string }
 
 func newInterner(peers *peerDirectory) *interner {
 	return &interner{strs: map[string]string{}, pods: map[podRef]string{}, peers: peers}
@@ -111,8 +109,8 @@ func (in *interner) str(s string) string {
 		return ""
 	}
 	for i := range in.recent {
-		if in.recent[i].from == s {
-			return in.recent[i].to
+		if in.recent[i] == s {
+			return in.recent[i]
 		}
 	}
 	v, ok := in.strs[s]
@@ -124,7 +122,7 @@ func (in *interner) str(s string) string {
 		in.strs[v] = v
 	}
 	// Remembered as interned (v), not as read: s may point into a pdata batch.
-	in.recent[in.recentNext] = internedString{from: v, to: v}
+	in.recent[in.recentNext] = v
 	in.recentNext = (in.recentNext + 1) % len(in.recent)
 	return v
 }

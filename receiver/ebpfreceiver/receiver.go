@@ -239,7 +239,7 @@ func (r *ebpfReceiver) run(ctx context.Context) {
 				r.sampled.Warn("undecodable ring-buffer record", zap.Error(decodeErr))
 				break
 			}
-			if event.RunStart().Number != 0 && mergeable(event.Kind) {
+			if mergeable(event.Kind) && event.RunStart().Number != 0 {
 				// Before its own event: the ended run's last events happened before it.
 				if ended := r.runs.started(&event); ended.n > 0 {
 					startBatch(r.addRunRepeats(builder, ended, now))
