@@ -141,7 +141,7 @@ func (c *correlator) restore(ctx context.Context, w *walLog) error {
 	restored := t.problems
 	c.telemetry.report(ctx, &tally{problems: t.problems, openDelta: t.openDelta, breaches: map[int]int64{}})
 	c.telemetry.restored(ctx, restored)
-	c.logger.Info("correlation state restored from storage",
+	c.logger.Info("correlation state restored from the write-ahead log",
 		zap.Int64("open_incidents", t.openDelta), zap.Int64("problem_events", restored),
 		zap.Uint64("first_entry", w.head), zap.Uint64("next_entry", w.nextSeq()), zap.Int("ops_of_closed_incidents", unknown))
 	return nil
