@@ -43,6 +43,7 @@ type options struct {
 	collectorEnv                     string
 	tapioOverlay                     string
 	modes                            string
+	paired                           bool
 	flood                            floodOptions
 }
 
@@ -75,7 +76,7 @@ func main() {
 	flag.DurationVar(&o.window, "duration", 15*time.Second, "measuring window of each run")
 	flag.Float64Var(&o.rate, "rate", 5000, "fixed rate of the application loads, items/s (both pipelines must sustain it)")
 	flag.Float64Var(&o.kernelRate, "kernel-rate", 2000, "fixed rate of the refused-connect storm, connects/s")
-	flag.IntVar(&o.portBase, "port-base", 28100, "ports used: base+1 … base+6 for the collector, base+99 stays closed")
+	flag.IntVar(&o.portBase, "port-base", 28100, "ports used: base+1 … base+6 for the collector (base+11 … base+16 for the second of a pair), base+99 stays closed")
 	flag.BoolVar(&o.profile, "profile", true, "after the loads, profile the Tapio pipeline under the error storm (pprof)")
 	flag.StringVar(&o.profileMode, "profile-mode", unlimited, "the error-storm run profiled: unlimited or fixed (at -rate)")
 	flag.IntVar(&o.repeat, "repeat", 1, "rounds of each load's runs, interleaved; the tables show the median run of each pipeline and mode (a shared machine's drift and noise weigh less)")
@@ -83,6 +84,7 @@ func main() {
 	flag.BoolVar(&o.profilePassThrough, "profile-pass-through", false, "profile the pass-through pipeline's error-storm run too (passthrough-storm.cpu.pprof), to compare with go tool pprof -diff_base")
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
 	flag.StringVar(&o.modes, "modes", "fixed,senders,unlimited", "the runs of each load: fixed, senders, unlimited (capacity); ratios need the fixed runs")
+	flag.BoolVar(&o.paired, "paired", true, "run the two pipelines' fixed-rate runs of an application load at the same time, side by side on the collector's CPU (ports base+11 … base+16 for the second), so that drift in the machine's speed weighs on both alike; false runs them one after the other")
 	flag.StringVar(&o.tapioOverlay, "tapio-overlay", "", "one more --config file merged over the Tapio pipeline's, last (an experiment; the report names it)")
 	flag.StringVar(&o.collectorEnv, "collector-env", "", "extra environment of every collector, space-separated NAME=value (e.g. GOMEMLIMIT=800MiB)")
 	flag.DurationVar(&o.flood.duration, "flood-duration", 60*time.Second, "flood: how long the flood lasts")
@@ -171,20 +173,38 @@ func (h *harness) loadtest(ctx context.Context) int {
 			lr.NoCapacity = l.noCapacity
 		}
 		steps = slices.DeleteFunc(steps, func(s [2]string) bool { return !slices.Contains(strings.Split(o.modes, ","), s[1]) })
+		paired := o.paired && l.signal != "kernel" && slices.Contains(steps, [2]string{passThrough, fixed}) && slices.Contains(steps, [2]string{tapio, fixed})
+		if paired {
+			lr.Paired = true
+		}
 		for round := 1; round <= max(o.repeat, 1); round++ {
 			for _, step := range steps {
-				fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …", time.Now().Format("15:04:05"), l.name, step[0], step[1], round)
-				r, err := h.run(ctx, l, step[0], step[1], "")
+				if paired && step == [2]string{tapio, fixed} {
+					continue // run beside pass-through's
+				}
+				var runs []runResult
+				var err error
+				if paired && step == [2]string{passThrough, fixed} {
+					fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …\n", time.Now().Format("15:04:05"), l.name, "both, paired", fixed, round)
+					runs, err = h.runPair(ctx, l)
+				} else {
+					fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …\n", time.Now().Format("15:04:05"), l.name, step[0], step[1], round)
+					var r runResult
+					r, err = h.run(ctx, l, step[0], step[1], "")
+					runs = []runResult{r}
+				}
 				if err != nil {
 					if ctx.Err() != nil {
-						fmt.Fprintln(os.Stderr, " interrupted")
+						fmt.Fprintln(os.Stderr, "interrupted")
 						return 130
 					}
 					fatal(fmt.Errorf("%s %s %s: %w", l.name, step[0], step[1], err))
 				}
-				fmt.Fprintf(os.Stderr, " %8.0f items/s, %6.2f CPU-s/1M, %.2f cores, machine idle %2.0f %%\n", r.Accepted, r.CPUPerMillion, r.Cores, 100*r.MachineIdle)
-				r.Round = round
-				lr.Runs = append(lr.Runs, r)
+				for _, r := range runs {
+					fmt.Fprintf(os.Stderr, "          %-12s %-9s %8.0f items/s, %6.2f CPU-s/1M, %.2f cores, machine idle %2.0f %%\n", r.Pipeline, r.Mode, r.Accepted, r.CPUPerMillion, r.Cores, 100*r.MachineIdle)
+					r.Round = round
+					lr.Runs = append(lr.Runs, r)
+				}
 			}
 		}
 		rep.Loads = append(rep.Loads, lr)

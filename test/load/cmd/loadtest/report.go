@@ -28,6 +28,8 @@ type loadResult struct {
 	Ratios []ratio     `json:"ratios"`
 	// NoCapacity says why the load has no capacity runs.
 	NoCapacity string `json:"no_capacity,omitempty"`
+	// Paired: the two pipelines' fixed-rate runs ran at the same time (-paired).
+	Paired bool `json:"paired,omitempty"`
 }
 
 // ratio is Tapio's figure over pass-through's, with the target it is held to (if any).
@@ -321,6 +323,15 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "Fixed-rate and capacity runs: collector pinned to CPU %s, load generator to CPU %s. Senders runs: %d SDK workers flat out, nothing pinned. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
 		collectorCPU, clientCPU, sendersWorkers, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
+	var paired []string
+	for _, lr := range r.Loads {
+		if lr.Paired {
+			paired = append(paired, lr.Load)
+		}
+	}
+	if len(paired) > 0 {
+		fmt.Fprintf(&b, "Paired fixed-rate runs (%s): pass-through and Tapio at the same time, both collectors on CPU %s, both clients on CPU %s, so that the machine's drift weighs on both alike.\n\n", strings.Join(paired, ", "), collectorCPU, clientCPU)
+	}
 	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | senders: accepted/s (collector cores) | capacity on one core: accepted/s (cores) | peak RSS MiB (fixed / senders / capacity) | refused, dropped, evicted, failed | machine idle (fixed / senders / capacity) |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for i := range r.Loads {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -190,6 +191,43 @@ func (h *harness) take(ctx context.Context, c *collectorRun) (sample, error) {
 	}
 	s.snap, err = metrics.Scrape(ctx, c.metrics)
 	return s, err
+}
+
+// runPair runs the fixed-rate runs of both pipelines at the same time: each its own collector,
+// ports and client, the collectors together on the collector's CPU and the clients on the
+// client's. This machine's speed drifts by up to a half between runs a minute apart (the same
+// collector measured 2.2 and 3.9 CPU-s per million spans in consecutive runs, every part of its
+// profile alike), which one-after-the-other runs put into the ratio; side by side both see the
+// same machine. Neither run's rate nears the CPU's, so each has its own time on it.
+func (h *harness) runPair(ctx context.Context, l load) ([]runResult, error) {
+	second := *h
+	second.ports = h.ports.shifted(10)
+	var (
+		wg      sync.WaitGroup
+		results [2]runResult
+		errs    [2]error
+	)
+	for i, run := range []struct {
+		h        *harness
+		pipeline string
+	}{{h, passThrough}, {&second, tapio}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = run.h.run(ctx, l, run.pipeline, fixed, "")
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	return results[:], nil
+}
+
+// shifted is the same set of ports moved by n, but the closed port, which stays the one the
+// kernel load connects to.
+func (p ports) shifted(n int) ports {
+	return ports{health: p.health + n, grpc: p.grpc + n, http: p.http + n, api: p.api + n, pprof: p.pprof + n, metrics: p.metrics + n, closed: p.closed}
 }
 
 // run offers one load to one pipeline in one mode and measures the window after the warm-up.
