@@ -319,7 +319,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "**Not the shipped pipeline**: %s merged over it.\n", m.TapioOverlay)
 	}
 	if m.Repeat > 1 {
-		fmt.Fprintf(&b, "Every run was repeated %d times, the rounds one after the other, each round's pass-through and Tapio runs back to back. The tables show the median run of each pipeline and mode (the senders table lists them all); the targeted ratios (CPU per item, senders' rate) are the median of the rounds' own ratios, listed under the table.\n", m.Repeat)
+		fmt.Fprintf(&b, "Every run was repeated %d times, the rounds one after the other, each round's pass-through and Tapio runs back to back (or side by side: paired). The tables show the median run of each pipeline and mode (the senders table lists them all); the targeted ratios (CPU per item, senders' rate) are the median of the rounds' own ratios, listed under the table.\n", m.Repeat)
 	}
 	fmt.Fprintf(&b, "Fixed-rate and capacity runs: collector pinned to CPU %s, load generator to CPU %s. Senders runs: %d SDK workers flat out, nothing pinned. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
 		collectorCPU, clientCPU, sendersWorkers, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
