@@ -3,6 +3,7 @@ package correlationconnector
 import (
 	"bytes"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -106,8 +107,9 @@ func (s *chainScratch) reset(n int) {
 // ahead of higher-layer events at most clock_skew earlier than it — the kernel's OOM kill comes
 // before Kubernetes' report of it even when Kubernetes' second-precision timestamp is earlier —
 // and, within a layer, an event of lower causal precedence moves ahead the same way (the OOM kill
-// before the SIGKILL the kernel sent its victim a moment earlier) — but never ahead of an event
-// its trace says caused it.
+// before the SIGKILL the kernel sent its victim a moment earlier); an OOM kill also moves ahead of
+// the trouble at its victim that its memory stall caused (stallExplains) — but never ahead of an
+// event its trace says caused it.
 func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 	order, at := s.order, s.at
 	for i := range ev {
@@ -130,12 +132,41 @@ func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 	for i := 1; i < len(order); i++ {
 		for j := i; j > 0; j-- {
 			before, cur := at[order[j-1]], at[order[j]]
-			if cur.rank >= before.rank || cur.time-before.time > rb.skew || causes(s.ancestor, order[j-1], order[j]) {
+			lead := rb.skew
+			if stallExplains(&ev[order[j]], &ev[order[j-1]]) {
+				lead = max(lead, int64(oomStallLead))
+			}
+			if cur.rank >= before.rank || cur.time-before.time > lead || causes(s.ancestor, order[j-1], order[j]) {
 				break
 			}
 			order[j-1], order[j] = order[j], order[j-1]
 		}
 	}
+}
+
+// oomStallLead is how long before an OOM kill the trouble it explains may come. A memory cgroup
+// at its limit stalls in reclaim and drops what it cannot charge — its clients' segments are
+// retransmitted, their calls slow down and fail — for seconds before the OOM killer picks a victim
+// (the rca suite's redis-oom: a client's retransmit to Redis came first).
+const oomStallLead = 30 * time.Second
+
+// stallExplains reports whether kill is an OOM kill and effect is trouble that a memory stall of
+// its victim makes: segments to it retransmitted, connects to it timing out, connections to it
+// reset, calls to it slow — of the victim or addressed to it — and the victim's own error logs
+// and exceptions. Not a refused connect (nothing listened: a stalled process still does), nor a
+// report of the workload's state (Kubernetes' OOMKilled before the kernel's kill is of an earlier
+// kill).
+func stallExplains(kill, effect *problemEvent) bool {
+	if kill.name != unifiedevent.OOMKill || kill.entity == "" {
+		return false
+	}
+	switch effect.name {
+	case unifiedevent.TCPRetransmit, unifiedevent.ConnectionTimeout, unifiedevent.ConnectionReset, unifiedevent.SlowSpan:
+		return effect.entity == kill.entity || effect.peerTarget == kill.entity
+	case unifiedevent.ErrorLog, unifiedevent.Exception:
+		return effect.entity == kill.entity
+	}
+	return false
 }
 
 // timeLayer is the ordering key of an event, kept apart from the events for cache locality.

@@ -509,3 +509,49 @@ func TestListenWithoutAddressIsHarmless(t *testing.T) {
 		t.Fatalf("%d incidents, want the refused connection's own, with the error it caused", len(recs))
 	}
 }
+
+// A memory cgroup at its limit stalls in reclaim, and drops what it cannot charge, for seconds
+// before the OOM killer picks a victim: a client's segments to the workload retransmitted in that
+// time are effects of the exhaustion the kill stands for (the rca suite's redis-oom once put the
+// harness's own retransmit to Redis first). Only trouble at the victim moves behind the kill.
+func TestOOMKillExplainsEarlierTroubleAtItsVictim(t *testing.T) {
+	listen := ev{name: unifiedevent.Listen, entity: "vm/redis", service: "redis",
+		attrs: map[string]any{unifiedevent.KeySourceAddress: "10.1.1.1", unifiedevent.KeySourcePort: 6379}}
+	retransmit := func(id int, at time.Duration, entity, service string) ev {
+		return ev{name: unifiedevent.TCPRetransmit, id: id, entity: entity, service: service, at: at,
+			attrs: map[string]any{unifiedevent.KeyDestinationAddress: "10.1.1.1", unifiedevent.KeyDestinationPort: 6379}}
+	}
+	oom := ev{name: unifiedevent.OOMKill, id: 9, entity: "vm/redis", service: "redis", at: 8 * time.Second}
+	tests := []struct {
+		name   string
+		events []ev
+		chain  []unifiedevent.Name
+	}{
+		{"retransmits to the victim before the kill", []ev{listen, retransmit(1, 0, "vm/app", "app"), retransmit(2, 3*time.Second, "vm/app", "app"), oom},
+			[]unifiedevent.Name{unifiedevent.OOMKill, unifiedevent.TCPRetransmit, unifiedevent.TCPRetransmit}},
+		{"the victim's own error log before the kill", []ev{{name: unifiedevent.ErrorLog, id: 1, entity: "vm/redis", service: "redis", at: 2 * time.Second}, oom},
+			[]unifiedevent.Name{unifiedevent.OOMKill, unifiedevent.ErrorLog}},
+		{"another instance's error log stays first", []ev{{name: unifiedevent.ErrorLog, id: 1, entity: "vm/redis-2", service: "redis", at: 2 * time.Second}, oom},
+			[]unifiedevent.Name{unifiedevent.ErrorLog, unifiedevent.OOMKill}},
+		{"a retransmit longer before than a stall lasts stays first", []ev{listen, retransmit(1, -40*time.Second, "vm/app", "app"), oom},
+			[]unifiedevent.Name{unifiedevent.TCPRetransmit, unifiedevent.OOMKill}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, defaultConfig())
+			must(t, h.c.consumeLogs(ctx, logsOf(tt.events...)))
+			must(t, h.c.Shutdown(ctx))
+			recs := h.records()
+			if len(recs) != 1 {
+				t.Fatalf("%d records, want one incident", len(recs))
+			}
+			want := make([]string, len(tt.chain))
+			for i, n := range tt.chain {
+				want[i] = string(n)
+			}
+			if got := chainNames(recs[0]); !slices.Equal(got, want) {
+				t.Errorf("chain %v, want %v", got, want)
+			}
+		})
+	}
+}
