@@ -132,11 +132,15 @@ func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 	for i := 1; i < len(order); i++ {
 		for j := i; j > 0; j-- {
 			before, cur := at[order[j-1]], at[order[j]]
-			lead := rb.skew
-			if stallExplains(&ev[order[j]], &ev[order[j-1]]) {
-				lead = max(lead, int64(oomStallLead))
+			if cur.rank >= before.rank {
+				break
 			}
-			if cur.rank >= before.rank || cur.time-before.time > lead || causes(s.ancestor, order[j-1], order[j]) {
+			// Past the skew only an OOM kill's stall reaches further back; asked last, since most
+			// pairs are settled by their ranks and times.
+			if gap := cur.time - before.time; gap > rb.skew && (gap > max(rb.skew, int64(oomStallLead)) || !stallExplains(&ev[order[j]], &ev[order[j-1]])) {
+				break
+			}
+			if causes(s.ancestor, order[j-1], order[j]) {
 				break
 			}
 			order[j-1], order[j] = order[j], order[j-1]
