@@ -555,3 +555,34 @@ func TestOOMKillExplainsEarlierTroubleAtItsVictim(t *testing.T) {
 		})
 	}
 }
+
+// A span in minimal annotation carries its event name only: the connector takes its event id
+// from its trace and span ids and its entity from the rule — the resource's, or the span's own
+// entity key when it names one.
+func TestMinimallyAnnotatedSpansGetTheirIDAndEntityByTheSchema(t *testing.T) {
+	h := newHarness(t, defaultConfig())
+	byResource := sp{trace: traceID(7), span: 1, kind: ptrace.SpanKindServer, name: unifiedevent.ServerError, service: "checkout"}
+	bySpan := sp{trace: traceID(7), span: 2, parent: 1, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError, service: "checkout",
+		attrs: map[string]any{unifiedevent.KeyContainerID: "c0ffee"}, end: 10 * time.Millisecond}
+	td := tracesOf(byResource, bySpan)
+	td.ResourceSpans().At(0).Resource().Attributes().PutStr(unifiedevent.KeyK8sPodUID, "pod-checkout")
+	must(t, h.c.consumeTraces(ctx, td))
+	must(t, h.c.Shutdown(ctx))
+	recs := h.records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	ids, entities := chainField(recs[0], unifiedevent.KeyEventID), chainField(recs[0], unifiedevent.KeyEntityID)
+	want := map[string]string{
+		unifiedevent.SpanEventIDString(traceID(7), spanID(1)): "pod-checkout",
+		unifiedevent.SpanEventIDString(traceID(7), spanID(2)): "c0ffee",
+	}
+	if len(ids) != len(want) {
+		t.Fatalf("chain event ids %v, want %v", ids, want)
+	}
+	for i, id := range ids {
+		if e, ok := want[id]; !ok || entities[i] != e {
+			t.Errorf("chain entry %d: event id %s, entity %s; want one of %v", i, id, entities[i], want)
+		}
+	}
+}

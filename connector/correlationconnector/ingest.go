@@ -135,6 +135,10 @@ type resourceFacts struct {
 	podName      string
 	entity       string // tapio.entity.id on the resource (metrics), else computed on demand
 	entityDone   bool
+	// rule is the entity rule's answer for the resource alone (ResourceEntityID), computed on
+	// demand: the entity of every event under it that names none of its own.
+	rule     string
+	ruleDone bool
 }
 
 // readResource reads a resource once. localHost stands in for a missing host.name: telemetry
@@ -170,9 +174,18 @@ func readResource(res pcommon.Map, localHost string) resourceFacts {
 // resourceEntity is the entity of the resource alone: who serves a pod IP or a listen socket.
 func (f *resourceFacts) resourceEntity() string {
 	if !f.entityDone {
-		f.entity, f.entityDone = unifiedevent.ResourceEntityID(f.attrs), true
+		f.entity, f.entityDone = f.ruleEntity(), true
 	}
 	return f.entity
+}
+
+// ruleEntity is the entity rule's answer for the resource alone, whatever tapio.entity.id the
+// resource carries.
+func (f *resourceFacts) ruleEntity() string {
+	if !f.ruleDone {
+		f.rule, f.ruleDone = unifiedevent.ResourceEntityID(f.attrs), true
+	}
+	return f.rule
 }
 
 func (c *correlator) registerPodIP(t *tally, f *resourceFacts, now int64) {
@@ -242,6 +255,10 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 			e.details.errorType = span.Status().Message()
 		}
 		c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs).signal)
+		if !e.hasEventID {
+			// Minimal annotation leaves a span's event id to its trace and span ids.
+			e.eventID, e.hasEventID = unifiedevent.SpanEventID(tid, e.span)
+		}
 		b.tally.accepted[acceptProblem]++
 	}
 	if tid.IsEmpty() {
@@ -334,7 +351,9 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 	var destAddr string
 	var destPort int64
 	var call unifiedevent.CallFacts
+	namesEntity := false
 	attrs.Range(func(k string, v pcommon.Value) bool {
+		namesEntity = namesEntity || unifiedevent.IsEntityKey(k)
 		if call.Take(k, v) {
 			return true
 		}
@@ -394,7 +413,13 @@ func readEventAttributes(e *pendingEvent, res *resourceFacts, attrs pcommon.Map)
 	e.service = res.service
 	e.podNamespace, e.podName = res.podNamespace, res.podName
 	if e.entity == "" {
-		e.entity = unifiedevent.EntityID(res.attrs, attrs)
+		// Not written (a span in minimal annotation): the entity rule's, which for an event that
+		// names no entity key of its own is its resource's.
+		if namesEntity {
+			e.entity = unifiedevent.EntityID(res.attrs, attrs)
+		} else {
+			e.entity = res.ruleEntity()
+		}
 	}
 	if e.details.sender == e.entity {
 		e.details.sender = "" // a signal from within the workload adds no key

@@ -72,15 +72,20 @@ func (a Attributes) StampWithID(def Definition, source, id string) {
 	a.m.PutStr(KeySource, source)
 }
 
-// IdentityKeys is how many keys StampIdentity writes.
+// IdentityKeys is how many keys StampIdentity writes at most.
 const IdentityKeys = 2
 
-// StampIdentity writes what identifies an event and nothing its name implies: event.name and
-// tapio.event.id. Layer and category are the catalogue entry's (Layer, Category read them from
-// there when absent). It is for spans annotated in place, whose producer chose the short form.
+// StampIdentity writes what identifies an event and nothing else implies: event.name, and
+// tapio.event.id unless id is "". It is for spans annotated in place, whose producer chose the
+// short form: a span's layer and category are its catalogue entry's (Layer and Category read them
+// from there when absent), its event id follows from its trace and span ids (SpanEventID), and
+// its entity from its resource and attributes (EntityID), so a span with a trace id is stamped
+// with its name alone.
 func (a Attributes) StampIdentity(def Definition, id string) {
 	a.m.PutStr(KeyEventName, string(def.Name))
-	a.m.PutStr(KeyEventID, id)
+	if id != "" {
+		a.m.PutStr(KeyEventID, id)
+	}
 }
 
 // SetEntityID writes tapio.entity.id; an empty id is not written.

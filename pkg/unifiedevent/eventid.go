@@ -1,8 +1,11 @@
 package unifiedevent
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // NewEventID returns a fresh event id: 16 random bytes as 32 lower-case hex digits. The
@@ -63,4 +66,40 @@ func ValidEventID(s string) bool {
 		}
 	}
 	return true
+}
+
+// SpanEventID is the event id of a failed or slow span, derived from its trace and span ids: a
+// span has one event id wherever it is read — written in full annotation, or computed by the
+// reader where minimal annotation leaves it out — and a retried export of the span brings the
+// same id rather than a second one. The span id goes through a bijective mixer (splitmix64's
+// finalizer) before it is folded into each half of the trace id, so two spans of one trace never
+// share an id, and the id shows none of the trace id's bytes. A span without a trace id has no
+// such id (false): its producer writes a fresh one.
+func SpanEventID(trace pcommon.TraceID, span pcommon.SpanID) ([16]byte, bool) {
+	var id [16]byte
+	if trace.IsEmpty() {
+		return id, false
+	}
+	s := binary.BigEndian.Uint64(span[:])
+	binary.BigEndian.PutUint64(id[:8], binary.BigEndian.Uint64(trace[:8])^mix64(s))
+	binary.BigEndian.PutUint64(id[8:], binary.BigEndian.Uint64(trace[8:])^mix64(s^0x9e3779b97f4a7c15))
+	return id, true
+}
+
+// SpanEventIDString is SpanEventID as tapio.event.id writes it, or "" for a span without a trace
+// id.
+func SpanEventIDString(trace pcommon.TraceID, span pcommon.SpanID) string {
+	id, ok := SpanEventID(trace, span)
+	if !ok {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
+}
+
+// mix64 is splitmix64's finalizer: a bijection of uint64 (xor-shifts and multiplications by odd
+// constants are each invertible) that spreads every input bit over the output.
+func mix64(x uint64) uint64 {
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }

@@ -138,7 +138,7 @@ var baseKeySpecs = []KeySpec{
 	{KeyK8sNodeUID, OnResource, "node uid, when a Kubernetes event is about a node"},
 	{KeySchemaVersion, OnScope, "UnifiedEvent schema version (1)"},
 	{KeyEventName, OnRecordOrSpan, "`tapio.<layer>.<what>`, from the catalogue"},
-	{KeyEventID, OnRecordOrSpan, "unique event id, 16 random bytes as 32 hex digits"},
+	{KeyEventID, OnRecordOrSpan, "unique event id, 16 bytes as 32 hex digits: random, or for a span derived from its trace and span ids"},
 	{KeyLayer, OnRecordOrSpan, "kernel, container, kubernetes, network, storage, application or trace"},
 	{KeyCategory, OnRecordOrSpan, "memory, process, network, storage, availability, error, latency, scheduling or config"},
 	{KeyEntityID, OnRecordOrSpan, "canonical key of the workload the event is about (see the entity-id rule); on the resource for metrics"},

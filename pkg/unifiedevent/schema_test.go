@@ -205,6 +205,44 @@ func TestEventIDsAreFreshAcrossBlocks(t *testing.T) {
 	}
 }
 
+// A span's event id is its trace and span ids', the same each time it is read; the spans of one
+// trace each have their own, and the id does not show the trace id's bytes.
+func TestSpanEventIDIsDerivedFromTheSpan(t *testing.T) {
+	trace := pcommon.TraceID{0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c}
+	seen := map[string]uint64{}
+	for s := uint64(1); s <= 5000; s++ {
+		var span pcommon.SpanID
+		for i := range span {
+			span[i] = byte(s >> (8 * (7 - i)))
+		}
+		id := unifiedevent.SpanEventIDString(trace, span)
+		if !unifiedevent.ValidEventID(id) {
+			t.Fatalf("span %d: malformed event id %q", s, id)
+		}
+		if again := unifiedevent.SpanEventIDString(trace, span); again != id {
+			t.Fatalf("span %d: event id %s, then %s", s, id, again)
+		}
+		if other, dup := seen[id]; dup {
+			t.Fatalf("spans %d and %d of one trace share event id %s", other, s, id)
+		}
+		seen[id] = s
+		raw, _ := unifiedevent.SpanEventID(trace, span)
+		if [8]byte(raw[:8]) == [8]byte(trace[:8]) || [8]byte(raw[8:]) == [8]byte(trace[8:]) {
+			t.Fatalf("span %d: event id %s shows half the trace id %s", s, id, trace)
+		}
+	}
+	var otherTrace pcommon.TraceID
+	copy(otherTrace[:], trace[:])
+	otherTrace[15] ^= 1
+	span := pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, 1}
+	if unifiedevent.SpanEventIDString(trace, span) == unifiedevent.SpanEventIDString(otherTrace, span) {
+		t.Error("one span id in two traces gave one event id")
+	}
+	if id, ok := unifiedevent.SpanEventID(pcommon.NewTraceIDEmpty(), span); ok || unifiedevent.SpanEventIDString(pcommon.NewTraceIDEmpty(), span) != "" {
+		t.Errorf("a span without a trace id has no derived event id, got %x", id)
+	}
+}
+
 func TestEventFactsAreReadFromTheRecordThenTheResource(t *testing.T) {
 	res, rec := pcommon.NewMap(), pcommon.NewMap()
 	res.PutInt(unifiedevent.KeyProcessPID, 4242)

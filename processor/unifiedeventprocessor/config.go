@@ -26,10 +26,11 @@ const (
 	// AnnotateFull writes every core key: event.name, tapio.event.id, tapio.layer,
 	// tapio.category, tapio.source and tapio.entity.id.
 	AnnotateFull SpanAnnotation = "full"
-	// AnnotateMinimal writes only the keys the event name does not imply: event.name,
-	// tapio.event.id and tapio.entity.id. A span's layer is always trace and its category follows
-	// from its name (pkg/unifiedevent reads them from the catalogue); its source is what received
-	// it. Half the writes, for pipelines whose spans go to the correlation connector only.
+	// AnnotateMinimal writes only what nothing else implies: event.name. A span's layer is always
+	// trace and its category follows from its name (pkg/unifiedevent reads them from the
+	// catalogue); its event id follows from its trace and span ids (unifiedevent.SpanEventID), its
+	// entity from its resource and attributes (unifiedevent.EntityID); its source is what received
+	// it. One write instead of six, for pipelines whose spans go to the correlation connector only.
 	AnnotateMinimal SpanAnnotation = "minimal"
 )
 
@@ -74,8 +75,8 @@ type SpansConfig struct {
 	// SlowThresholds are per service and route; the most specific matching rule wins
 	// (service and route, then route, then service).
 	SlowThresholds []SlowThreshold `mapstructure:"slow_thresholds"`
-	// Annotation is full (every core key, the default) or minimal (event.name, tapio.event.id and
-	// tapio.entity.id).
+	// Annotation is full (every core key, the default) or minimal (event.name: the rest follows
+	// from the catalogue, the span's ids and its resource; see docs/UNIFIED_EVENT.md).
 	Annotation SpanAnnotation `mapstructure:"annotation"`
 }
 

@@ -119,14 +119,20 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 		return false
 	}
 	def := spanDefinition(name)
-	entity := res.entity.of(attrs, facts.namesEntity)
-	// Room for exactly what is written below (the stamp, the entity id, a threshold), at once.
-	// A decoded span's attributes were appended one by one, so there is often room already:
-	// asking for more than is written would copy them all for nothing.
-	written := unifiedevent.StampedKeys
 	if n.cfg.Spans.Annotation == AnnotateMinimal {
-		written = unifiedevent.IdentityKeys
+		annotateMinimal(res, span, attrs, def, threshold)
+	} else {
+		annotateFull(res, span, attrs, def, threshold, facts.namesEntity)
 	}
+	return true
+}
+
+// annotateFull writes every core key onto a span. Room for exactly what is written is made at
+// once: a decoded span's attributes were appended one by one, so there is often room already, and
+// asking for more than is written would copy them all for nothing.
+func annotateFull(res *spanResource, span ptrace.Span, attrs pcommon.Map, def unifiedevent.Definition, threshold time.Duration, namesEntity bool) {
+	entity := res.entity.of(attrs, namesEntity)
+	written := unifiedevent.StampedKeys
 	if entity != "" {
 		written++
 	}
@@ -135,16 +141,42 @@ func (n *normalizer) annotateSpan(res *spanResource, span ptrace.Span) bool {
 	}
 	attrs.EnsureCapacity(attrs.Len() + written)
 	ue := unifiedevent.Of(attrs)
-	if n.cfg.Spans.Annotation == AnnotateMinimal {
-		ue.StampIdentity(def, res.ids.Next())
-	} else {
-		ue.StampWithID(def, sourceOTLP, res.ids.Next())
-	}
+	ue.StampWithID(def, sourceOTLP, spanEventID(res, span))
 	ue.SetEntityID(entity)
 	if threshold > 0 {
 		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
 	}
-	return true
+}
+
+// annotateMinimal writes only what nothing else implies (StampIdentity): for a span with a trace
+// id, its name — and a slow span's threshold. Its entity follows from its resource and
+// attributes, which a reader has too.
+func annotateMinimal(res *spanResource, span ptrace.Span, attrs pcommon.Map, def unifiedevent.Definition, threshold time.Duration) {
+	var id string
+	if span.TraceID().IsEmpty() {
+		id = res.ids.Next() // no trace id to derive one from
+	}
+	written := 1
+	if id != "" {
+		written++
+	}
+	if threshold > 0 {
+		written++
+	}
+	attrs.EnsureCapacity(attrs.Len() + written)
+	unifiedevent.Of(attrs).StampIdentity(def, id)
+	if threshold > 0 {
+		attrs.PutInt(unifiedevent.KeyTraceLatencyThresholdMs, threshold.Milliseconds())
+	}
+}
+
+// spanEventID is a span's event id: derived from its trace and span ids, or fresh when it has no
+// trace id.
+func spanEventID(res *spanResource, span ptrace.Span) string {
+	if id := unifiedevent.SpanEventIDString(span.TraceID(), span.SpanID()); id != "" {
+		return id
+	}
+	return res.ids.Next()
 }
 
 // The catalogue entries of the events a span can be, looked up once: annotateSpan runs for every

@@ -83,7 +83,7 @@ func TestSpanAnnotation(t *testing.T) {
 				}
 				return
 			}
-			if attrs.EntityID() != "checkout" || !unifiedevent.ValidEventID(attrs.EventID()) || attrs.Source() != "otlp" {
+			if attrs.EntityID() != "checkout" || attrs.EventID() != unifiedevent.SpanEventIDString(testTraceID, testSpanID) || attrs.Source() != "otlp" {
 				t.Errorf("attributes = %v", span.Attributes().AsRaw())
 			}
 			if l, _ := attrs.Layer(); l != unifiedevent.LayerTrace {
@@ -103,25 +103,23 @@ func TestSpanAnnotation(t *testing.T) {
 	}
 }
 
-// With spans.annotation minimal a failed span gets the keys its name does not imply, and nothing
-// else; the schema's readers still answer its layer and category, from the catalogue.
+// With spans.annotation minimal a failed span gets its name and nothing else: its layer and
+// category follow from the catalogue, its event id from its trace and span ids, its entity from
+// its resource — and the schema's readers answer all four.
 func TestMinimalSpanAnnotation(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.Spans.Annotation = AnnotateMinimal
 	h := newHarness(t, cfg)
 	spec := spanSpec{ptrace.SpanKindClient, ptrace.StatusCodeError, 3 * time.Second, map[string]any{"db.system.name": "postgresql"}}
-	out := h.consumeTraces(t, oneSpan("checkout", spec))
+	in := oneSpan("checkout", spec)
+	resource := pcommon.NewMap()
+	in.ResourceSpans().At(0).Resource().Attributes().CopyTo(resource)
+	out := h.consumeTraces(t, in)
 	span := out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
 	got := span.Attributes().AsRaw()
-	id, _ := got[unifiedevent.KeyEventID].(string)
-	if !unifiedevent.ValidEventID(id) {
-		t.Fatalf("event id %q", id)
-	}
 	want := map[string]any{
 		"db.system.name":          "postgresql",
 		unifiedevent.KeyEventName: string(unifiedevent.DependencyError),
-		unifiedevent.KeyEventID:   id,
-		unifiedevent.KeyEntityID:  "checkout",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("attributes = %v, want %v", got, want)
@@ -130,6 +128,12 @@ func TestMinimalSpanAnnotation(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v", k, got[k], v)
 		}
+	}
+	if id, ok := unifiedevent.SpanEventID(span.TraceID(), span.SpanID()); !ok || id == [16]byte{} {
+		t.Errorf("a span with a trace id must have a derived event id, got %x, %v", id, ok)
+	}
+	if e := unifiedevent.EntityID(resource, span.Attributes()); e != "checkout" {
+		t.Errorf("entity by the rule = %q, want checkout (the resource's service)", e)
 	}
 	attrs := unifiedevent.Of(span.Attributes())
 	if l, ok := attrs.Layer(); !ok || l != unifiedevent.LayerTrace {
@@ -140,6 +144,20 @@ func TestMinimalSpanAnnotation(t *testing.T) {
 	}
 	if attrs.Source() != "" {
 		t.Errorf("source = %q: a minimal annotation names none", attrs.Source())
+	}
+}
+
+// A span without a trace id has no event id to derive: minimal annotation writes a fresh one.
+func TestMinimalSpanAnnotationWithoutTraceID(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Spans.Annotation = AnnotateMinimal
+	h := newHarness(t, cfg)
+	in := oneSpan("checkout", spanSpec{ptrace.SpanKindServer, ptrace.StatusCodeError, 0, nil})
+	in.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetTraceID(pcommon.NewTraceIDEmpty())
+	out := h.consumeTraces(t, in)
+	attrs := unifiedevent.Of(out.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes())
+	if attrs.Name() != string(unifiedevent.ServerError) || !unifiedevent.ValidEventID(attrs.EventID()) {
+		t.Errorf("attributes = %v, want server_error with a fresh event id", attrs.Map().AsRaw())
 	}
 }
 
