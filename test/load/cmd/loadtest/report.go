@@ -212,24 +212,8 @@ func (r *report) evaluate() {
 			// The connecting processes flat out are the kernel load's senders.
 			ps, ts = pu, tu
 		}
-		if pf == nil || tf == nil {
-			continue
-		}
-		cpu := pairedRatio("CPU per item (fixed rate)", div(tf.CPUPerMillion, pf.CPUPerMillion), lr.roundRatios(fixed))
-		switch lr.Target {
-		case "healthy":
-			cpu.Bound, cpu.Passed = "≤ 1.1", check(cpu.Value, true, 1.1)
-		case "storm":
-			cpu.Bound, cpu.Passed = "≤ 1.3", check(cpu.Value, true, 1.3)
-		}
-		if !pf.Sustained || !tf.Sustained {
-			cpu.Note = "fixed rate not sustained by both"
-		}
-		lr.Ratios = append(lr.Ratios, cpu)
-		if pf.Sender != nil && tf.Sender != nil && lr.Signal != "kernel" {
-			p99 := ratio{What: "sender p99 (fixed rate)", Value: div(tf.Sender.LatencyMs.P99, pf.Sender.LatencyMs.P99), Bound: "≤ 2"}
-			p99.Passed = check(p99.Value, true, 2)
-			lr.Ratios = append(lr.Ratios, p99)
+		if pf != nil && tf != nil {
+			lr.Ratios = append(lr.Ratios, fixedRatios(lr, pf, tf)...)
 		}
 		if ps != nil && ts != nil {
 			maxRate := pairedRatio("highest sustained rate (senders)", div(ts.Accepted, ps.Accepted), lr.roundRatios(senders))
@@ -251,7 +235,7 @@ func (r *report) evaluate() {
 			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (capacity)", Value: div(tu.PeakRSSMiB, pu.PeakRSSMiB)})
 		case ps != nil && ts != nil:
 			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (senders)", Value: div(ts.PeakRSSMiB, ps.PeakRSSMiB)})
-		default:
+		case pf != nil && tf != nil:
 			lr.Ratios = append(lr.Ratios, ratio{What: "peak RSS (fixed)", Value: div(tf.PeakRSSMiB, pf.PeakRSSMiB)})
 		}
 		for _, x := range lr.Ratios {
@@ -260,6 +244,28 @@ func (r *report) evaluate() {
 			}
 		}
 	}
+}
+
+// fixedRatios are a load's ratios at the fixed rate: CPU per item, and the senders' p99 latency
+// where the client measures it.
+func fixedRatios(lr *loadResult, pf, tf *runResult) []ratio {
+	cpu := pairedRatio("CPU per item (fixed rate)", div(tf.CPUPerMillion, pf.CPUPerMillion), lr.roundRatios(fixed))
+	switch lr.Target {
+	case "healthy":
+		cpu.Bound, cpu.Passed = "≤ 1.1", check(cpu.Value, true, 1.1)
+	case "storm":
+		cpu.Bound, cpu.Passed = "≤ 1.3", check(cpu.Value, true, 1.3)
+	}
+	if !pf.Sustained || !tf.Sustained {
+		cpu.Note = "fixed rate not sustained by both"
+	}
+	out := []ratio{cpu}
+	if pf.Sender != nil && tf.Sender != nil && lr.Signal != "kernel" {
+		p99 := ratio{What: "sender p99 (fixed rate)", Value: div(tf.Sender.LatencyMs.P99, pf.Sender.LatencyMs.P99), Bound: "≤ 2"}
+		p99.Passed = check(p99.Value, true, 2)
+		out = append(out, p99)
+	}
+	return out
 }
 
 func div(a, b float64) float64 {
@@ -337,13 +343,12 @@ func (r *report) markdown() string {
 	for i := range r.Loads {
 		lr := &r.Loads[i]
 		for _, p := range []string{passThrough, tapio} {
-			f := lr.run(p, fixed)
-			if f == nil {
-				continue
-			}
-			s, u := lr.run(p, senders), lr.run(p, unlimited)
+			f, s, u := lr.run(p, fixed), lr.run(p, senders), lr.run(p, unlimited)
 			if lr.Signal == "kernel" {
 				s = u // the connecting processes flat out are the kernel load's senders
+			}
+			if f == nil && s == nil && u == nil {
+				continue
 			}
 			rate := func(r *runResult) string {
 				if r == nil {
@@ -351,9 +356,16 @@ func (r *report) markdown() string {
 				}
 				return fmt.Sprintf("%s (%.2f)", thousands(r.Accepted), r.Cores)
 			}
-			rss := fmt.Sprintf("%.0f", f.PeakRSSMiB)
-			idle := fmt.Sprintf("%.0f %%", 100*f.MachineIdle)
-			problems := f.problemTotal() + senderFailed(f)
+			// A run left out by -modes shows as "—".
+			fixedRate, cpu, latency, rss, idle, problems := "—", "—", "—", "—", "—", 0.0
+			if f != nil {
+				fixedRate, cpu, latency = thousands(f.Accepted), fmt.Sprintf("%.2f", f.CPUPerMillion), p99(f)
+				if !f.Sustained {
+					fixedRate += " (not sustained)"
+				}
+				rss, idle = fmt.Sprintf("%.0f", f.PeakRSSMiB), fmt.Sprintf("%.0f %%", 100*f.MachineIdle)
+				problems = f.problemTotal() + senderFailed(f)
+			}
 			for _, r := range []*runResult{s, u} {
 				if r == nil || (r == u && lr.Signal == "kernel") {
 					rss, idle = rss+" / —", idle+" / —"
@@ -367,16 +379,12 @@ func (r *report) markdown() string {
 			if p == passThrough {
 				name = "**" + lr.Load + "**"
 			}
-			fixedRate := thousands(f.Accepted)
-			if !f.Sustained {
-				fixedRate += " (not sustained)"
-			}
 			capacity := rate(u)
 			if lr.Signal == "kernel" {
 				capacity = "(senders)"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s | %s | %s | %s | %s | %s |\n",
-				name, p, fixedRate, f.CPUPerMillion, p99(f), rate(s), capacity, rss, thousands(problems), idle)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+				name, p, fixedRate, cpu, latency, rate(s), capacity, rss, thousands(problems), idle)
 		}
 		fmt.Fprintf(&b, "| | *Tapio / pass-through* | | %s | %s | %s | %s | %s | | |\n",
 			lr.ratioOf("CPU per item"), lr.ratioOf("sender p99"), lr.ratioOf("highest sustained"), lr.ratioOf("capacity"), lr.ratioOf("peak RSS"))

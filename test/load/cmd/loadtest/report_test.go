@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // What go tool pprof -top -cum -nodecount=1 -focus=… prints (go1.26).
 const focusedTop = `File: otelcol-tapio
@@ -43,6 +46,24 @@ func TestEvaluateMarksTargets(t *testing.T) {
 	// 1.4× CPU misses ≤ 1.3; the senders' 0.96× meets ≥ 0.95; the capacity ratio has no target.
 	if got["CPU per item (fixed rate)"] || !got["highest sustained rate (senders)"] || len(got) != 2 || r.Missed != 1 {
 		t.Fatalf("ratios %+v, missed %d", r.Loads[0].Ratios, r.Missed)
+	}
+}
+
+// A run with -modes senders alone is judged on the senders' rate, and its table shows their row:
+// a missing fixed-rate run must not hide the other modes.
+func TestSendersOnlyRunIsJudged(t *testing.T) {
+	ps := runResult{Pipeline: passThrough, Mode: senders, Accepted: 100, Cores: 0.4, PeakRSSMiB: 60}
+	ts := runResult{Pipeline: tapio, Mode: senders, Accepted: 90, Cores: 0.5, PeakRSSMiB: 150}
+	r := report{Loads: []loadResult{{Load: "storm", Target: "storm", Runs: []runResult{ps, ts}}}}
+	r.evaluate()
+	if r.Missed != 1 || r.Loads[0].ratioOf("highest sustained") != "0.90× ✗ (≥ 0.95)" {
+		t.Fatalf("ratios %+v, missed %d", r.Loads[0].Ratios, r.Missed)
+	}
+	md := r.markdown()
+	for _, want := range []string{"| **storm** | pass-through | — | — | — | 100 (0.40) |", "|  | tapio | — | — | — | 90 (0.50) |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
 	}
 }
 
