@@ -111,6 +111,7 @@ func (s *spanStore) insert(perShard [][]spanNode, now int64) storeChange {
 		sh := s.shards[i]
 		var run traceRun
 		sh.mu.Lock()
+		sh.traces.touch(nodes)
 		for j := range nodes {
 			ch.evicted += sh.add(&nodes[j], now, s.bucketWidth, s.shardCap, &run)
 		}
