@@ -72,9 +72,6 @@ func (a Attributes) StampWithID(def Definition, source, id string) {
 	a.m.PutStr(KeySource, source)
 }
 
-// IdentityKeys is how many keys StampIdentity writes at most.
-const IdentityKeys = 2
-
 // StampIdentity writes what identifies an event and nothing else implies: event.name, and
 // tapio.event.id unless id is "". It is for spans annotated in place, whose producer chose the
 // short form: a span's layer and category are its catalogue entry's (Layer and Category read them
