@@ -137,7 +137,7 @@ func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 			}
 			// Past the skew only an OOM kill's stall reaches further back; asked last, since most
 			// pairs are settled by their ranks and times.
-			if gap := cur.time - before.time; gap > rb.skew && (gap > max(rb.skew, int64(oomStallLead)) || !stallExplains(&ev[order[j]], &ev[order[j-1]])) {
+			if gap := cur.time - before.time; gap > rb.skew && (gap > int64(oomStallLead) || !stallExplains(&ev[order[j]], &ev[order[j-1]])) {
 				break
 			}
 			if causes(s.ancestor, order[j-1], order[j]) {
