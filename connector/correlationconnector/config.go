@@ -112,7 +112,10 @@ type IncidentPolicy struct {
 	// RecoveryDelay: when healthy traffic reaches a peer address, workload or service at least
 	// this long after the last evidence bound through it, that evidence has recovered and cannot
 	// be the cause of a later failure there — the later failure opens an incident of its own.
-	// 0 turns the rule off.
+	// It is also how long calls made outside any request (CLIENT or PRODUCER spans without a
+	// parent: a pool's redial) must keep failing before they are a consequence: a dependency's
+	// clean restart makes a pool redial once, refused, and nobody's request failed.
+	// 0 turns both rules off.
 	RecoveryDelay time.Duration `mapstructure:"recovery_delay"`
 
 	// prevent unkeyed literal initialization

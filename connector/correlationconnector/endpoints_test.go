@@ -135,7 +135,8 @@ func TestSpansFindLoopbackFailuresInAnyNamespaceOfTheirHost(t *testing.T) {
 	h = newHarness(t, defaultConfig())
 	h.c.localHost = "node-a" // the span names no host: it is taken as from the collector's own
 	must(t, h.c.consumeLogs(ctx, logsOf(timeoutIn(1, 4026531001, "node-a/10"))))
-	must(t, h.c.consumeTraces(ctx, tracesOf(sp{trace: traceID(3), span: 1, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError, id: 3,
+	// A call inside a request (its SERVER span is the parent).
+	must(t, h.c.consumeTraces(ctx, tracesOf(sp{trace: traceID(3), span: 2, parent: 1, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError, id: 3,
 		service: "catalog", end: 1100 * time.Millisecond, attrs: map[string]any{unifiedevent.KeyServerAddress: "127.0.0.1", unifiedevent.KeyServerPort: 8080}})))
 	h.clock.Advance(time.Hour)
 	h.flush()

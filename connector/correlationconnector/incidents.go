@@ -471,12 +471,28 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 	if !inc.dirty {
 		inc.dirty, inc.dirtySince = true, now
 	}
-	if !inc.eligible && e.makesIncident() {
+	if !inc.eligible && (e.makesIncident() || b.outsideRequestsPersist(inc, e)) {
 		// The first consequence starts the decision clock: the first version leaves at most
 		// max_decision_delay later, however long the evidence before it had waited.
 		inc.eligible, inc.dirtySince = true, now
 	}
 	b.touch(inc)
+}
+
+// outsideRequestsPersist reports whether e, a failed call outside any request, and another such
+// failure kept in inc lie at least recovery_delay apart: the calls kept failing, so it is an
+// outage rather than a dependency's restart that nobody's request met. It scans inc's events
+// only until the incident is one, so at most once or twice per incident in a storm of them.
+func (b *incidentBook) outsideRequestsPersist(inc *incident, e *problemEvent) bool {
+	if e.class&classOutsideRequest == 0 {
+		return false
+	}
+	for i := range inc.events {
+		if o := &inc.events[i]; o.class&classOutsideRequest != 0 && absDiff(o.time, e.time) >= b.recoveryDelay {
+			return true
+		}
+	}
+	return false
 }
 
 // recovered reports whether healthy traffic reached k at least recovery_delay after the last

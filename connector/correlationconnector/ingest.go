@@ -254,7 +254,7 @@ func (c *correlator) readSpan(b *batch, res *resourceFacts, span ptrace.Span, no
 		if span.Status().Code() == ptrace.StatusCodeError && span.Status().Message() != "" {
 			e.details.errorType = span.Status().Message()
 		}
-		c.policy.classify(&e.problemEvent, readEventAttributes(e, res, attrs).signal)
+		c.policy.classifySpan(&e.problemEvent, span.Kind(), readEventAttributes(e, res, attrs).signal)
 		if !e.hasEventID {
 			// Minimal annotation leaves a span's event id to its trace and span ids.
 			e.eventID, e.hasEventID = unifiedevent.SpanEventID(tid, e.span)

@@ -3,6 +3,8 @@ package correlationconnector
 import (
 	"slices"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
 
@@ -23,6 +25,12 @@ const (
 	// classAfterRecovery: evidence bound through one of the event's keys had recovered, so the
 	// event did not join it.
 	classAfterRecovery
+	// classOutsideRequest: a failed or slow call made outside any request — a CLIENT or PRODUCER
+	// span without a parent, as a connection pool's redial or a background refresh makes. It is
+	// a consequence only once such failures in its group span recovery_delay: when a dependency
+	// restarts cleanly a client's pool redials within milliseconds and one dial is refused, while
+	// nobody's request failed.
+	classOutsideRequest
 )
 
 // incidentPolicy is the compiled form of IncidentPolicy.
@@ -63,4 +71,15 @@ func (p *incidentPolicy) classify(e *problemEvent, signal string) {
 // makesIncident reports whether an event is enough, alone, to turn its group into an incident.
 func (e *problemEvent) makesIncident() bool {
 	return e.class&(classConsequence|classSeriousAlone) != 0 || e.class&(classCrash|classServing) == classCrash|classServing
+}
+
+// classifySpan is classify for a problem span of the given kind: a call made outside any request
+// is not a consequence by itself (classOutsideRequest). With recovery_delay 0 it is one, as every
+// failed span is.
+func (p *incidentPolicy) classifySpan(e *problemEvent, kind ptrace.SpanKind, signal string) {
+	p.classify(e, signal)
+	if e.class&classConsequence != 0 && p.recoveryDelay > 0 && e.parent.IsEmpty() &&
+		(kind == ptrace.SpanKindClient || kind == ptrace.SpanKindProducer) {
+		e.class = e.class&^classConsequence | classOutsideRequest
+	}
 }

@@ -65,6 +65,59 @@ func TestIncidentPolicy(t *testing.T) {
 	}
 }
 
+// A failed call made outside any request — a CLIENT span without a parent, as a connection pool's
+// redial after a dependency's clean restart — is no incident by itself: nobody's request failed.
+// It becomes one when such failures go on for recovery_delay, and a failed call inside a request
+// is a consequence at once, as before. With recovery_delay 0 every failed call is.
+func TestACallOutsideAnyRequestIsAConsequenceOnlyWhenItsFailuresPersist(t *testing.T) {
+	refusedDial := func(span uint64, at time.Duration, parent uint64) sp {
+		return sp{trace: traceID(span), span: span, parent: parent, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError,
+			id: int(span), service: "catalog", end: at, attrs: map[string]any{unifiedevent.KeyServerAddress: "127.0.0.1", unifiedevent.KeyServerPort: 6379}}
+	}
+	for _, tc := range []struct {
+		name          string
+		recoveryDelay time.Duration
+		spans         []sp
+		incidents     int
+		basis         string
+	}{
+		{"one redial refused while the dependency restarts", 2 * time.Second,
+			[]sp{refusedDial(1, time.Second, 0)}, 0, ""},
+		{"redials refused for less than recovery_delay", 2 * time.Second,
+			[]sp{refusedDial(1, time.Second, 0), refusedDial(2, 2500*time.Millisecond, 0)}, 0, ""},
+		{"redials refused for recovery_delay: the dependency stays down", 2 * time.Second,
+			[]sp{refusedDial(1, time.Second, 0), refusedDial(2, 2500*time.Millisecond, 0), refusedDial(3, 3*time.Second, 0)}, 1, "outside any request"},
+		{"a call inside a request fails: a consequence at once", 2 * time.Second,
+			[]sp{refusedDial(1, time.Second, 7)}, 1, "observed consequence"},
+		{"recovery_delay 0: every failed call is a consequence", 0,
+			[]sp{refusedDial(1, time.Second, 0)}, 1, "observed consequence"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := defaultConfig()
+			cfg.Incidents.RecoveryDelay = tc.recoveryDelay
+			h := newHarness(t, cfg)
+			for _, s := range tc.spans {
+				must(t, h.c.consumeTraces(ctx, tracesOf(s)))
+			}
+			h.clock.Advance(time.Hour)
+			h.flush()
+			recs := h.records()
+			if len(recs) != tc.incidents {
+				t.Fatalf("%d incidents, want %d", len(recs), tc.incidents)
+			}
+			if tc.incidents == 0 {
+				if got := h.counter(t, "otelcol_connector_correlation_events_without_consequence", "event_name", string(unifiedevent.DependencyError)); got != int64(len(tc.spans)) {
+					t.Errorf("events without consequence = %d, want %d: a withheld failure is counted", got, len(tc.spans))
+				}
+				return
+			}
+			if detail := chainField(recs[0], unifiedevent.ChainKeyLinkDetail)[0]; !strings.Contains(detail, tc.basis) {
+				t.Errorf("the root's link detail %q must say why it is an incident (%q)", detail, tc.basis)
+			}
+		})
+	}
+}
+
 // Nothing lone is emitted at Shutdown either: the store holds incidents only.
 func TestLoneEventsAreNotFlushedAtShutdown(t *testing.T) {
 	h := newHarness(t, defaultConfig())

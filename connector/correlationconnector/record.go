@@ -224,6 +224,8 @@ func incidentBasis(ev []problemEvent, order []int32) string {
 		switch {
 		case e.class&classConsequence != 0:
 			basis = "an incident: it has an observed consequence (" + string(e.name) + ")"
+		case e.class&classOutsideRequest != 0 && basis == "":
+			basis = "an incident: calls made outside any request kept failing for incidents.recovery_delay or longer (" + string(e.name) + ")"
 		case e.class&classSeriousAlone != 0 && basis == "":
 			basis = "an incident on its own: " + string(e.name) + " is in incidents.serious_alone"
 		case e.class&(classCrash|classServing) == classCrash|classServing && basis == "":
