@@ -112,9 +112,12 @@ type incident struct {
 	dirty        bool
 	// eligible: the group holds an observed consequence or an event serious on its own
 	// (IncidentPolicy); only then is it emitted. Until then its events stay events.
-	eligible   bool
-	prev, next *incident // least recently updated first
-	closed     bool
+	eligible bool
+	// outsideRequests spans the failed calls made outside any request in the group (kept or only
+	// counted): such calls make the group an incident once they span recovery_delay.
+	outsideRequests timeSpan
+	prev, next      *incident // least recently updated first
+	closed          bool
 	// firstSeq is the write-ahead log entry that holds the incident's oldest evidence: entries
 	// below the lowest firstSeq of all open incidents are no longer needed (persistence only).
 	firstSeq uint64
@@ -471,7 +474,10 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 	if !inc.dirty {
 		inc.dirty, inc.dirtySince = true, now
 	}
-	if !inc.eligible && (e.makesIncident() || b.outsideRequestsPersist(inc, e)) {
+	if e.class&classOutsideRequest != 0 {
+		inc.outsideRequests.add(e.time)
+	}
+	if !inc.eligible && (e.makesIncident() || b.outsideRequestsPersist(inc)) {
 		// The first consequence starts the decision clock: the first version leaves at most
 		// max_decision_delay later, however long the evidence before it had waited.
 		inc.eligible, inc.dirtySince = true, now
@@ -479,20 +485,32 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 	b.touch(inc)
 }
 
-// outsideRequestsPersist reports whether e, a failed call outside any request, and another such
-// failure kept in inc lie at least recovery_delay apart: the calls kept failing, so it is an
-// outage rather than a dependency's restart that nobody's request met. It scans inc's events
-// only until the incident is one, so at most once or twice per incident in a storm of them.
-func (b *incidentBook) outsideRequestsPersist(inc *incident, e *problemEvent) bool {
-	if e.class&classOutsideRequest == 0 {
-		return false
+// outsideRequestsPersist reports whether inc's failed calls outside any request span
+// recovery_delay: the calls kept failing, so it is an outage rather than a dependency's restart
+// that nobody's request met.
+func (b *incidentBook) outsideRequestsPersist(inc *incident) bool {
+	return inc.outsideRequests.set && inc.outsideRequests.last-inc.outsideRequests.first >= b.recoveryDelay
+}
+
+// timeSpan is the earliest and latest of some times.
+type timeSpan struct {
+	first, last int64
+	set         bool
+}
+
+func (s *timeSpan) add(t int64) {
+	if !s.set {
+		*s = timeSpan{first: t, last: t, set: true}
+		return
 	}
-	for i := range inc.events {
-		if o := &inc.events[i]; o.class&classOutsideRequest != 0 && absDiff(o.time, e.time) >= b.recoveryDelay {
-			return true
-		}
+	s.first, s.last = min(s.first, t), max(s.last, t)
+}
+
+func (s *timeSpan) merge(o timeSpan) {
+	if o.set {
+		s.add(o.first)
+		s.add(o.last)
 	}
-	return false
 }
 
 // recovered reports whether healthy traffic reached k at least recovery_delay after the last
@@ -663,7 +681,8 @@ func (b *incidentBook) mergeInto(keep, gone *incident, listed bool, t *tally) {
 		keep.dirtySince = min(keep.dirtySince, gone.dirtySince)
 	}
 	keep.lastEvidence = max(keep.lastEvidence, gone.lastEvidence)
-	keep.eligible = keep.eligible || gone.eligible
+	keep.outsideRequests.merge(gone.outsideRequests)
+	keep.eligible = keep.eligible || gone.eligible // or by their calls outside any request: settle decides
 	keep.firstSeq = min(keep.firstSeq, gone.firstSeq)
 	gone.events, gone.keys, gone.closed = nil, nil, true
 	b.unlink(gone)

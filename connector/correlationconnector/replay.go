@@ -120,6 +120,13 @@ func (b *incidentBook) restoreImage(id string, img *incidentImage, seq uint64, t
 	inc.dirty, inc.eligible = img.dirty, img.eligible
 	inc.mergedIDs = img.mergedIDs
 	inc.events = img.events
+	// The image keeps no span of the calls outside any request: the kept events give it (the
+	// earliest is among them; a later call only counted extends it again when it repeats).
+	for i := range img.events {
+		if img.events[i].class&classOutsideRequest != 0 {
+			inc.outsideRequests.add(img.events[i].time)
+		}
+	}
 	b.held += len(img.events)
 	t.problems += int64(len(img.events))
 	for _, k := range img.keys {

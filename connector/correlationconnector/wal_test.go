@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/yairfalse/tapio/pkg/unifiedevent"
 )
@@ -594,6 +595,58 @@ func TestWALReplaysConcurrentCallsInTheOrderTheBookTookThem(t *testing.T) {
 		} else if inc.version != v {
 			t.Errorf("incident %s restored at version %d, was %d", inc.id, inc.version, v)
 		}
+	}
+}
+
+// A restart keeps how long calls outside any request have been failing: one refused redial before
+// the crash and one recovery_delay later, after it, make an incident — from the log's entries
+// replayed, and from an image of the group when the log was compacted.
+func TestWALRestoresHowLongCallsOutsideAnyRequestHaveFailed(t *testing.T) {
+	refusedDial := func(n int, at time.Duration) ptrace.Traces {
+		return tracesOf(sp{trace: traceID(uint64(n)), span: uint64(n), kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError,
+			id: n, service: "catalog", end: at, attrs: map[string]any{unifiedevent.KeyServerAddress: "127.0.0.1", unifiedevent.KeyServerPort: 6379}})
+	}
+	for _, tc := range []struct {
+		name      string
+		calls     int
+		compacted bool
+	}{
+		{"replayed", 1, false},
+		{"from an image", 300, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := persistentConfig()
+			a := startPersistent(t, cfg, dir, scenarioStart.Add(time.Second))
+			if tc.compacted {
+				a.c.wal.compactBytes = 8 << 10
+			}
+			for n := 1; n <= tc.calls; n++ {
+				// All within a second: less than recovery_delay apart.
+				must(t, a.c.consumeTraces(ctx, refusedDial(n, time.Second+time.Duration(n)*time.Millisecond)))
+				if n%50 == 0 {
+					a.flush()
+				}
+			}
+			a.flush()
+			if n := len(a.records()); n != 0 {
+				t.Fatalf("%d records before the calls failed for recovery_delay", n)
+			}
+			if compacted := a.c.wal.head != 0; compacted != tc.compacted {
+				t.Fatalf("log compacted: %v, want %v", compacted, tc.compacted)
+			}
+			crashedAt := a.clock.Now()
+			a.crash(t)
+
+			b := startPersistent(t, cfg, dir, crashedAt)
+			b.clock.Advance(2 * time.Second)
+			must(t, b.c.consumeTraces(ctx, refusedDial(tc.calls+1, 3500*time.Millisecond)))
+			b.clock.Advance(time.Hour)
+			b.flush()
+			if n := len(b.records()); n != 1 {
+				t.Fatalf("%d incidents after a call failed again recovery_delay after the first, across a restart; want 1", n)
+			}
+		})
 	}
 }
 
