@@ -165,10 +165,9 @@ func (h *harness) flood(ctx context.Context) int {
 	// an impatient client does, so that calls the collector holds do not cap the offer; the calls
 	// in flight are as many as 2 s of the offer needs, twice over (calls last their 2 s and more;
 	// a faster collector needs a bigger flood: at 3 M spans/s that is some 2 GiB of requests in
-	// the client). Its
-	// batches are 1 024 spans, twice an SDK's: with 512 the client's own CPU ran out at 9.8× a
-	// collector of 367 k spans/s (the offer is spans, and an agent collector in front of a gateway
-	// sends bigger batches still).
+	// the client). Its batches are 1 024 spans, twice an SDK's: with 512 the client's own CPU ran
+	// out at 9.8× a collector of 367 k spans/s (the offer is spans, and an agent collector in
+	// front of a gateway sends bigger batches still).
 	const floodWorkers, floodBatch, floodTimeout = 32, 1024, 2.0
 	// The client is asked 10 % over the target: pacing on a machine the collector keeps busy loses
 	// some of what it is asked (6 % at 3.5 M spans/s).
