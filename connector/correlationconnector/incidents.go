@@ -154,7 +154,9 @@ type incidentBook struct {
 	mu       sync.Mutex // guards everything below
 	bindings map[linkKey]binding
 	// memo spares a joinAll call repeated lookups of the keys its events share.
-	memo    bindingMemo
+	memo bindingMemo
+	// alike spares a joinAll call the whole join of events alike an earlier one of the call.
+	alike   alikeJoins
 	oldest  *incident
 	newest  *incident
 	open    int
@@ -195,12 +197,21 @@ func (b *incidentBook) joinAll(events []pendingEvent, now int64, t *tally, hando
 		b.rec = ops
 	}
 	b.memo.begin()
+	b.alike.reset()
 	// One working space for the call's joins, on this goroutine's stack: zeroed once, not per
 	// event, and written without the heap's write barriers.
 	var scratch joinScratch
 	for i := range events {
-		b.join(&events[i].problemEvent, int32(i), now, t, &scratch)
+		e := &events[i].problemEvent
+		if b.joinAlike(e, int32(i), now, t) {
+			continue
+		}
+		b.writeAlikeBindings()
+		inc := b.join(e, int32(i), now, t, &scratch)
+		b.learnAlike(e, inc, &scratch)
 	}
+	b.writeAlikeBindings()
+	b.alike.reset()
 	b.memo.end()
 	b.rec = nil
 	snaps := b.pending
@@ -340,10 +351,12 @@ func (b *incidentBook) takeSnapshot(inc *incident, trigger emitTrigger) snapshot
 }
 
 // join takes a prepared problem event (the idx-th of its call) into the incident its keys lead
-// to, opening one or merging several as needed. It runs under b.mu.
-func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scratch *joinScratch) {
+// to, opening one or merging several as needed, and returns that incident; the event's keys are
+// left in scratch. It runs under b.mu.
+func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scratch *joinScratch) *incident {
 	keys, seen, found := &scratch.keys, &scratch.seen, &scratch.found
 	n := keysOf(e, keys)
+	scratch.n = n
 
 	// Find the incidents these keys lead to.
 	nFound := 0
@@ -437,11 +450,13 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scr
 		b.rec.add(op)
 	}
 	b.settle(inc, e, keys, n, seen, kept, now)
+	return inc
 }
 
 // joinScratch is the working space of one join.
 type joinScratch struct {
 	keys  [maxKeys]keyWithReason
+	n     int
 	seen  [maxKeys]binding
 	found [maxKeys]*incident
 }
@@ -470,6 +485,12 @@ func (b *incidentBook) settle(inc *incident, e *problemEvent, keys *[maxKeys]key
 		bd.last = max(bd.last, e.time)
 		b.bind(&k.key, bd)
 	}
+	b.settleClocks(inc, e, now)
+}
+
+// settleClocks updates an incident's clocks and standing for an event that joined it, kept or
+// only counted.
+func (b *incidentBook) settleClocks(inc *incident, e *problemEvent, now int64) {
 	inc.lastEvidence = now
 	if !inc.dirty {
 		inc.dirty, inc.dirtySince = true, now
@@ -663,6 +684,7 @@ func (b *incidentBook) mergeInto(keep, gone *incident, listed bool, t *tally) {
 	}
 	keep.eventCount += gone.eventCount
 	b.memo.forget()
+	b.alike.reset()
 	for _, k := range gone.keys {
 		if bd, ok := b.bindings[k]; ok && bd.incident == gone {
 			bd.incident = keep
@@ -727,6 +749,7 @@ func (b *incidentBook) close(inc *incident, t *tally) {
 		}
 	}
 	b.memo.forget()
+	b.alike.reset()
 	for _, k := range inc.keys {
 		if bd, ok := b.bindings[k]; ok && bd.incident == inc {
 			delete(b.bindings, k)
