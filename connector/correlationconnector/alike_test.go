@@ -192,7 +192,7 @@ func describeForTest(b *incidentBook, snaps []snapshot, ops []walOp, t *tally, i
 		}
 	}
 	var bindings []string
-	for k, bd := range b.bindings {
+	for k, bd := range b.bindings.all() {
 		bindings = append(bindings, fmt.Sprintf("binding %d %x %s:%d %s -> %d at %d", k.kind, k.trace[:], k.name, k.port, k.scope, name(bd.incident.id), bd.last))
 	}
 	slices.Sort(bindings)

@@ -304,8 +304,8 @@ func TestConcurrentConsume(t *testing.T) {
 	if str(last.Attributes(), unifiedevent.KeyCorrelationEventCount) == "" {
 		t.Error("record without event_count")
 	}
-	if h.c.book.open != 0 || h.c.book.held != 0 || len(h.c.book.bindings) != 0 {
-		t.Errorf("after shutdown: %d open, %d held, %d bindings", h.c.book.open, h.c.book.held, len(h.c.book.bindings))
+	if h.c.book.open != 0 || h.c.book.held != 0 || h.c.book.bindings.len() != 0 {
+		t.Errorf("after shutdown: %d open, %d held, %d bindings", h.c.book.open, h.c.book.held, h.c.book.bindings.len())
 	}
 	if n := h.c.store.len(); n > cfg.MaxEvents {
 		t.Errorf("store %d > cap %d", n, cfg.MaxEvents)
@@ -484,7 +484,7 @@ func TestEventsBeyondTheCapBindNoNewTraces(t *testing.T) {
 	}
 	must(t, h.c.consumeTraces(ctx, tracesOf(spans...)))
 	traces := 0
-	for k := range h.c.book.bindings {
+	for k := range h.c.book.bindings.all() {
 		if k.kind == keyTrace {
 			traces++
 		}

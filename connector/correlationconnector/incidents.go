@@ -152,7 +152,7 @@ type incidentBook struct {
 	intern *interner
 
 	mu       sync.Mutex // guards everything below
-	bindings map[linkKey]binding
+	bindings bindingTable
 	// memo spares a joinAll call repeated lookups of the keys its events share.
 	memo bindingMemo
 	// alike spares a joinAll call the whole join of events alike an earlier one of the call.
@@ -181,7 +181,7 @@ func newIncidentBook(cfg *Config, health *healthLedger, intern *interner) *incid
 		recoveryDelay: int64(cfg.Incidents.RecoveryDelay),
 		health:        health,
 		intern:        intern,
-		bindings:      map[linkKey]binding{},
+		bindings:      newBindingTable(),
 	}
 }
 
@@ -288,7 +288,7 @@ func (b *incidentBook) imagesOfOldest(keepFrom uint64, limit int, ops *walOps, w
 			events: inc.events[:len(inc.events):len(inc.events)],
 		}
 		for _, k := range inc.keys {
-			if bd, ok := b.bindings[k]; ok && bd.incident == inc {
+			if bd, ok := b.bindings.get(&k); ok && bd.incident == inc {
 				img.keys = append(img.keys, boundKey{key: k, last: bd.last})
 			}
 		}
@@ -686,9 +686,9 @@ func (b *incidentBook) mergeInto(keep, gone *incident, listed bool, t *tally) {
 	b.memo.forget()
 	b.alike.reset()
 	for _, k := range gone.keys {
-		if bd, ok := b.bindings[k]; ok && bd.incident == gone {
+		if bd, ok := b.bindings.get(&k); ok && bd.incident == gone {
 			bd.incident = keep
-			b.bindings[k] = bd
+			b.bindings.set(&k, bd)
 			keep.keys = append(keep.keys, k)
 		}
 	}
@@ -751,8 +751,8 @@ func (b *incidentBook) close(inc *incident, t *tally) {
 	b.memo.forget()
 	b.alike.reset()
 	for _, k := range inc.keys {
-		if bd, ok := b.bindings[k]; ok && bd.incident == inc {
-			delete(b.bindings, k)
+		if bd, ok := b.bindings.get(&k); ok && bd.incident == inc {
+			b.bindings.remove(&k)
 		}
 	}
 	b.held -= len(inc.events)

@@ -3,23 +3,20 @@ package correlationconnector
 // bindingMemo remembers, for the length of one joinAll call, what the book's recent lookups found:
 // the binding of a link key and when the health ledger last saw the key healthy. Events of one
 // batch share most of their keys — in an error storm every failed call names the same entity,
-// service and destination, and a trace's SERVER and CLIENT spans arrive side by side — and a
-// lookup in the bindings map hashes the whole key (two strings) while a health lookup takes the
-// ledger's lock: the storm profile spent a third of the join there. Interned key strings make a
-// comparison here a pointer check.
+// service and destination — and a lookup in the bindings map hashes the whole key (two strings)
+// while a health lookup takes the ledger's lock: the storm profile spent a third of the join
+// there. Interned key strings make a comparison here a pointer check.
 //
 // It is owned by the incidentBook and used under its lock. Bindings written while it is active
 // are written through it (set); anything that rewrites bindings wholesale (a merge, a close)
 // forgets it. Health times may be up to one call old, as if the call had joined a moment earlier.
 type bindingMemo struct {
 	active bool
-	// Keys other than traces, which recur across a batch, and traces, which recur in pairs: kept
-	// apart so that a storm of new traces does not push the recurring keys out.
-	keys   memoSet
-	traces memoSet
-	// The sets' storage.
-	keySlots   [16]memoEntry
-	traceSlots [2]memoEntry
+	// Keys other than traces, which recur across a batch. Trace keys are looked up in their own
+	// map (bindingTable), which costs about as little as a look here.
+	keys memoSet
+	// The set's storage.
+	keySlots [16]memoEntry
 }
 
 // memoSet is a few remembered entries; when full, the oldest gives way.
@@ -40,7 +37,7 @@ type memoEntry struct {
 // begin activates the memo for one call, empty.
 func (m *bindingMemo) begin() {
 	if m.keys.entries == nil {
-		m.keys.entries, m.traces.entries = m.keySlots[:], m.traceSlots[:]
+		m.keys.entries = m.keySlots[:]
 	}
 	m.forget()
 	m.active = true
@@ -55,19 +52,11 @@ func (m *bindingMemo) end() {
 // forget drops everything remembered (the bindings changed under it).
 func (m *bindingMemo) forget() {
 	m.keys.n, m.keys.next = 0, 0
-	m.traces.n, m.traces.next = 0, 0
-}
-
-func (m *bindingMemo) setOf(k *linkKey) *memoSet {
-	if k.kind == keyTrace {
-		return &m.traces
-	}
-	return &m.keys
 }
 
 // entry returns the remembered entry of k, or nil.
 func (m *bindingMemo) entry(k *linkKey) *memoEntry {
-	s := m.setOf(k)
+	s := &m.keys
 	for i := 0; i < s.n; i++ {
 		if e := &s.entries[i]; e.key == *k {
 			return e
@@ -78,7 +67,7 @@ func (m *bindingMemo) entry(k *linkKey) *memoEntry {
 
 // add remembers k, replacing the oldest entry of its set when full, and returns its entry.
 func (m *bindingMemo) add(k *linkKey, bd binding, bound bool) *memoEntry {
-	s := m.setOf(k)
+	s := &m.keys
 	var e *memoEntry
 	if s.n < len(s.entries) {
 		e = &s.entries[s.n]
@@ -91,25 +80,24 @@ func (m *bindingMemo) add(k *linkKey, bd binding, bound bool) *memoEntry {
 	return e
 }
 
-// lookup returns the binding of k: from the memo when active and remembered, else from the map
+// lookup returns the binding of k: from the memo when active and remembered, else from the table
 // (remembered when active). It runs under b.mu.
 func (b *incidentBook) lookup(k *linkKey) (binding, bool) {
-	if !b.memo.active {
-		bd, ok := b.bindings[*k]
-		return bd, ok
+	if !b.memo.active || k.kind == keyTrace {
+		return b.bindings.get(k)
 	}
 	if e := b.memo.entry(k); e != nil {
 		return e.bd, e.bound
 	}
-	bd, ok := b.bindings[*k]
+	bd, ok := b.bindings.get(k)
 	b.memo.add(k, bd, ok)
 	return bd, ok
 }
 
-// bind writes the binding of k, in the map and in the memo. It runs under b.mu.
+// bind writes the binding of k, in the table and in the memo. It runs under b.mu.
 func (b *incidentBook) bind(k *linkKey, bd binding) {
-	b.bindings[*k] = bd
-	if !b.memo.active {
+	b.bindings.set(k, bd)
+	if !b.memo.active || k.kind == keyTrace {
 		return
 	}
 	if e := b.memo.entry(k); e != nil {
@@ -126,7 +114,7 @@ func (b *incidentBook) lastHealthy(k *linkKey) int64 {
 	}
 	e := b.memo.entry(k)
 	if e == nil {
-		bd, ok := b.bindings[*k]
+		bd, ok := b.bindings.get(k)
 		e = b.memo.add(k, bd, ok)
 	}
 	if !e.healthyRead {

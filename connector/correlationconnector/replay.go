@@ -106,7 +106,7 @@ func (b *incidentBook) replayBindings(inc *incident, e *problemEvent, kept bool,
 	n := keysOf(e, &keys)
 	for i, k := range keys[:n] {
 		if k.use != useBindOnly {
-			seen[i] = b.bindings[k.key]
+			seen[i], _ = b.bindings.get(&k.key)
 		}
 	}
 	b.settle(inc, e, &keys, n, &seen, kept, now)
@@ -130,7 +130,7 @@ func (b *incidentBook) restoreImage(id string, img *incidentImage, seq uint64, t
 	b.held += len(img.events)
 	t.problems += int64(len(img.events))
 	for _, k := range img.keys {
-		b.bindings[k.key] = binding{incident: inc, last: k.last}
+		b.bindings.set(&k.key, binding{incident: inc, last: k.last})
 		inc.keys = append(inc.keys, k.key)
 	}
 	return inc
