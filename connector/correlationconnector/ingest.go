@@ -61,24 +61,35 @@ type batch struct {
 	healthy           []healthObservation
 	lastHealthyServer *resourceFacts
 	lastHealthyClient peerKey
-	// names remembers the catalogue entry of the last event name read: a batch's events carry a
-	// few names, most often the very string the processor wrote on each of them.
+	// names remembers the catalogue entries of the last event names read: a batch's events carry a
+	// few names (a storm's CLIENT and SERVER spans alternate two), most often the very strings the
+	// processor wrote on each of them.
 	names nameCache
 }
 
-// nameCache is a one-entry memo of unifiedevent.Lookup.
+// nameCache is a memo of unifiedevent.Lookup for a few names; when full, the oldest gives way.
 type nameCache struct {
+	entries [4]nameEntry
+	next    int
+}
+
+type nameEntry struct {
 	name  string
 	def   unifiedevent.Definition
 	known bool
 }
 
 func (n *nameCache) lookup(name string) (unifiedevent.Definition, bool) {
-	if name != n.name || name == "" {
-		n.def, n.known = unifiedevent.Lookup(name)
-		n.name = name
+	for i := range n.entries {
+		if e := &n.entries[i]; e.name == name && name != "" {
+			return e.def, e.known
+		}
 	}
-	return n.def, n.known
+	e := &n.entries[n.next]
+	n.next = (n.next + 1) % len(n.entries)
+	e.def, e.known = unifiedevent.Lookup(name)
+	e.name = name
+	return e.def, e.known
 }
 
 // tally counts one Consume call so that instruments are updated once per batch.

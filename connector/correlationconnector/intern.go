@@ -37,14 +37,27 @@ func newInterner(peers *peerDirectory) *interner {
 func (in *interner) prepareAll(events []pendingEvent) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	var peer resolvedPeer
 	for i := range events {
-		in.prepare(&events[i])
+		in.prepare(&events[i], &peer)
 	}
+}
+
+// resolvedPeer remembers the last peer a prepareAll call resolved: a storm's failed calls name
+// one address, and an unknown one costs the directory's lock and up to five map lookups. The
+// directory may learn the address meanwhile; the call's events then resolve it as they would
+// have a moment earlier.
+type resolvedPeer struct {
+	key    peerKey
+	target string
+	via    peerSource
+	ok     bool
+	set    bool
 }
 
 // prepare runs under in.mu. The event's details still point into p (and their strings, but for
 // those of keys, into the batch) until keep copies them.
-func (in *interner) prepare(p *pendingEvent) {
+func (in *interner) prepare(p *pendingEvent, peer *resolvedPeer) {
 	e := &p.problemEvent
 	e.entity = in.str(e.entity)
 	e.service = in.str(e.service)
@@ -56,8 +69,16 @@ func (in *interner) prepare(p *pendingEvent) {
 		e.details = d
 	}
 	if e.peerAddr != "" {
-		if target, via, ok := in.peers.resolve(peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}); ok {
-			e.peerTarget, e.peerVia = in.str(target), via
+		key := peerKey{e.peerAddr, int64(e.peerPort), e.facts().peerScope}
+		if !peer.set || peer.key != key {
+			target, via, ok := in.peers.resolve(key)
+			*peer = resolvedPeer{key: key, via: via, ok: ok, set: true}
+			if ok {
+				peer.target = in.str(target)
+			}
+		}
+		if peer.ok {
+			e.peerTarget, e.peerVia = peer.target, peer.via
 		}
 	}
 	if e.class&classCrash != 0 && in.peers.serves(e.entity) {
