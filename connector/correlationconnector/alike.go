@@ -118,15 +118,11 @@ func (b *incidentBook) writeAlikeBindings() {
 			continue
 		}
 		for j := range c.keys[:c.n] {
+			// While the class lasts its keys lead to its incident (the differential test holds
+			// the bindings left to those of one-by-one joins).
 			k := &c.keys[j]
-			bd, ok := b.lookup(k)
-			if !ok || bd.incident != c.inc {
-				// Not reached while the class lasts; written as settle would, all the same.
-				c.inc.keys = append(c.inc.keys, *k)
-				bd = binding{incident: c.inc}
-			}
-			if bd.last < c.pending || bd.incident != c.inc {
-				bd.last = max(bd.last, c.pending)
+			if bd, ok := b.lookup(k); ok && bd.incident == c.inc && bd.last < c.pending {
+				bd.last = c.pending
 				b.bind(k, bd)
 			}
 		}
