@@ -1,5 +1,7 @@
 package correlationconnector
 
+import "math"
+
 // alikeJoins spares a joinAll call the whole join of events an incident only counts. In an error
 // storm every failed call of a workload names the same entity, service and destination; once its
 // incident holds max_events_per_incident events the rest are counted, not kept, and the join of
@@ -162,9 +164,8 @@ func (b *incidentBook) learnAlike(e *problemEvent, inc *incident, scratch *joinS
 			slot = i
 		}
 	}
-	c := alikeClass{like: e, inc: inc, reason: linkNone}
+	c := alikeClass{like: e, inc: inc, reason: linkNone, earliest: math.MaxInt64, latest: math.MinInt64}
 	dest := linkKey{kind: keyDestination, name: e.peerAddr, port: int64(e.peerPort), scope: e.facts().peerScope}
-	first := true
 	for i := range keys {
 		k := &keys[i]
 		if k.key.kind == keyTrace {
@@ -183,11 +184,8 @@ func (b *incidentBook) learnAlike(e *problemEvent, inc *incident, scratch *joinS
 		c.keys[c.n] = k.key
 		c.n++
 		// e found its incident by the keys bound then; the class's events find it by all of them.
-		if c.reason == linkNone || b.cfg.Links.of(k.reason) > b.cfg.Links.of(c.reason) {
+		if b.cfg.Links.stronger(k.reason, c.reason) {
 			c.reason = k.reason
-		}
-		if first {
-			c.earliest, c.latest, first = bd.last, bd.last, false
 		}
 		c.earliest, c.latest = min(c.earliest, bd.last), max(c.latest, bd.last)
 	}

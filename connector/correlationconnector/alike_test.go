@@ -32,6 +32,9 @@ func TestAlikeJoinsLeaveTheBookAsWholeJoinsDo(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			cfg.Links.Host = 0.99 // a crash's host outweighs its other keys
 		}
+		if rng.IntN(2) == 0 {
+			cfg.Links.Service, cfg.Links.Peer = 0.97, 0.98 // keys listed after the entity outweigh it
+		}
 		short, whole := newHarness(t, cfg).c, newHarness(t, cfg).c
 		whole.book.alike.off = true
 		shortIDs, wholeIDs := map[string]int{}, map[string]int{}

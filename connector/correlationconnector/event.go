@@ -199,7 +199,7 @@ var linkReasonNames = [linkReasonCount]string{
 
 func (r linkReason) String() string { return linkReasonNames[r] }
 
-// confidence returns the configured confidence of a link reason.
+// of returns the configured confidence of a link reason.
 func (l LinkConfidences) of(r linkReason) float64 {
 	switch r {
 	case linkTraceParent, linkTrace, linkExemplar:
@@ -216,6 +216,12 @@ func (l LinkConfidences) of(r linkReason) float64 {
 		return l.Host
 	}
 	return 1
+}
+
+// stronger reports whether r is a better reason to join than best, the best found so far
+// (linkNone: none yet). Between equals the first found stays.
+func (l LinkConfidences) stronger(r, best linkReason) bool {
+	return best == linkNone || l.of(r) > l.of(best)
 }
 
 // isKubernetesPair reports whether a link between layers a and b is the kubernetes link of the

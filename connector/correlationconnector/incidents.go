@@ -386,7 +386,7 @@ func (b *incidentBook) join(e *problemEvent, idx int32, now int64, t *tally, scr
 			e.class |= classAfterRecovery
 			continue
 		}
-		if best == linkNone || b.cfg.Links.of(k.reason) > b.cfg.Links.of(best) {
+		if b.cfg.Links.stronger(k.reason, best) {
 			best = k.reason
 		}
 		dup := false
