@@ -2,6 +2,11 @@
 // copy of every charge's working buffer in a cache it never evicts — a memory leak under load —
 // so inside a memory cgroup with a small limit the kernel OOM-kills it. It is not instrumented:
 // like most databases, it is seen by Tapio only through the kernel.
+//
+// With -lock-memory it locks its pages as they are faulted in, as databases with a memory-lock
+// setting do. Without it, a process at its cgroup's limit has its own code reclaimed and faulted
+// back in, over and over, and can stall for many seconds before the kernel gives up and kills it;
+// locked, nothing of it is reclaimable, and the kill comes when the cache crosses the limit.
 package main
 
 import (
@@ -13,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -23,7 +30,13 @@ var (
 func main() {
 	addr := flag.String("listen", "127.0.0.1:15432", "address to listen on")
 	perCharge := flag.Int("leak-bytes", 1<<20, "bytes retained per charge")
+	lockMemory := flag.Bool("lock-memory", false, "lock every page as it is faulted in (mlockall with MCL_ONFAULT)")
 	flag.Parse()
+	if *lockMemory {
+		if err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT); err != nil {
+			log.Fatalf("ledger-db: locking memory: %v", err)
+		}
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatalf("ledger-db: %v", err)

@@ -116,7 +116,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return s, err
 	}
 	s.group = group
-	argv := group.Command(o.LedgerDB, "-listen", ledgerAddr, "-leak-bytes", fmt.Sprint(o.LeakBytes))
+	// Locked, ledger-db is killed when its cache crosses the limit. Unlocked, the kernel may
+	// reclaim its code and fault it back in for many seconds first, every charge stalling: a
+	// story of its own (hundreds of timed-out checkouts before the kill) that the demo does not tell.
+	argv := group.Command(o.LedgerDB, "-lock-memory", "-listen", ledgerAddr, "-leak-bytes", fmt.Sprint(o.LeakBytes))
 	s.ledger = exec.Command(argv[0], argv[1:]...)
 	progress(o, PhaseStarting, fmt.Sprintf("ledger-db in memory cgroup %s (limit %d MiB)", group.Dir, o.LedgerLimitBytes>>20))
 	if err := s.launchLedger(o); err != nil {
