@@ -44,6 +44,7 @@ type options struct {
 	tapioOverlay                     string
 	modes                            string
 	paired                           bool
+	pairedSenders                    bool
 	flood                            floodOptions
 }
 
@@ -85,6 +86,7 @@ func main() {
 	flag.BoolVar(&o.strict, "strict", false, "exit non-zero when a target is missed")
 	flag.StringVar(&o.modes, "modes", "fixed,senders,unlimited", "the runs of each load: fixed, senders, unlimited (capacity); ratios need the fixed runs")
 	flag.BoolVar(&o.paired, "paired", true, "run the two pipelines' fixed-rate runs of an application load at the same time, side by side on the collector's CPU (ports base+11 … base+16 for the second), so that drift in the machine's speed weighs on both alike; false runs them one after the other")
+	flag.BoolVar(&o.pairedSenders, "paired-senders", true, "run the two pipelines' senders runs of an application load at the same time too, every process unpinned, so that the machine's drift weighs on both alike; false runs them one after the other")
 	flag.StringVar(&o.tapioOverlay, "tapio-overlay", "", "one more --config file merged over the Tapio pipeline's, last (an experiment; the report names it)")
 	flag.StringVar(&o.collectorEnv, "collector-env", "", "extra environment of every collector, space-separated NAME=value (e.g. GOMEMLIMIT=800MiB)")
 	flag.DurationVar(&o.flood.duration, "flood-duration", 60*time.Second, "flood: how long the flood lasts")
@@ -173,20 +175,24 @@ func (h *harness) loadtest(ctx context.Context) int {
 			lr.NoCapacity = l.noCapacity
 		}
 		steps = slices.DeleteFunc(steps, func(s [2]string) bool { return !slices.Contains(strings.Split(o.modes, ","), s[1]) })
-		paired := o.paired && l.signal != "kernel" && slices.Contains(steps, [2]string{passThrough, fixed}) && slices.Contains(steps, [2]string{tapio, fixed})
-		if paired {
-			lr.Paired = true
+		pairs := func(mode string, on bool) bool {
+			return on && l.signal != "kernel" && slices.Contains(steps, [2]string{passThrough, mode}) && slices.Contains(steps, [2]string{tapio, mode})
 		}
+		lr.Paired = pairs(fixed, o.paired)
+		lr.PairedSenders = pairs(senders, o.pairedSenders)
+		paired := map[string]bool{fixed: lr.Paired, senders: lr.PairedSenders}
 		for round := 1; round <= max(o.repeat, 1); round++ {
+			var pairedRan []string // modes whose pair already ran this round
 			for _, step := range steps {
-				if paired && step == [2]string{tapio, fixed} {
-					continue // run beside pass-through's
-				}
 				var runs []runResult
 				var err error
-				if paired && step == [2]string{passThrough, fixed} {
-					fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …\n", time.Now().Format("15:04:05"), l.name, "both, paired", fixed, round)
-					runs, err = h.runPair(ctx, l)
+				if paired[step[1]] {
+					if slices.Contains(pairedRan, step[1]) {
+						continue // ran beside the other pipeline's
+					}
+					pairedRan = append(pairedRan, step[1])
+					fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …\n", time.Now().Format("15:04:05"), l.name, "both, paired", step[1], round)
+					runs, err = h.runPair(ctx, l, step[1])
 				} else {
 					fmt.Fprintf(os.Stderr, "%s  %-10s %-12s %-9s round %d …\n", time.Now().Format("15:04:05"), l.name, step[0], step[1], round)
 					var r runResult

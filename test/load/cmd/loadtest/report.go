@@ -30,6 +30,8 @@ type loadResult struct {
 	NoCapacity string `json:"no_capacity,omitempty"`
 	// Paired: the two pipelines' fixed-rate runs ran at the same time (-paired).
 	Paired bool `json:"paired,omitempty"`
+	// PairedSenders: the two pipelines' senders runs ran at the same time (-paired-senders).
+	PairedSenders bool `json:"paired_senders,omitempty"`
 }
 
 // ratio is Tapio's figure over pass-through's, with the target it is held to (if any).
@@ -329,14 +331,20 @@ func (r *report) markdown() string {
 	}
 	fmt.Fprintf(&b, "Fixed-rate and capacity runs: collector pinned to CPU %s, load generator to CPU %s. Senders runs: %d SDK workers flat out, nothing pinned. Each run: %g s warm-up, then a %g s window. Fixed rate %s items/s (kernel load: %s connects/s).\n\n",
 		collectorCPU, clientCPU, sendersWorkers, m.WarmupS, m.WindowS, thousands(m.Rate), thousands(m.KernelRate))
-	var paired []string
+	var paired, pairedSenders []string
 	for _, lr := range r.Loads {
 		if lr.Paired {
 			paired = append(paired, lr.Load)
 		}
+		if lr.PairedSenders {
+			pairedSenders = append(pairedSenders, lr.Load)
+		}
 	}
 	if len(paired) > 0 {
 		fmt.Fprintf(&b, "Paired fixed-rate runs (%s): pass-through and Tapio at the same time, both collectors on CPU %s, both clients on CPU %s, so that the machine's drift weighs on both alike.\n\n", strings.Join(paired, ", "), collectorCPU, clientCPU)
+	}
+	if len(pairedSenders) > 0 {
+		fmt.Fprintf(&b, "Paired senders runs (%s): pass-through and Tapio at the same time, each with its own %d SDK workers, nothing pinned: both pairs share the machine and its drift. A collector that answers later hands the CPU its waiting senders leave to the other pair, so a difference shows larger than one after the other, not smaller.\n\n", strings.Join(pairedSenders, ", "), sendersWorkers)
 	}
 	b.WriteString("| load | pipeline | fixed: accepted/s | CPU-s per 1M items | sender p99 ms | senders: accepted/s (collector cores) | capacity on one core: accepted/s (cores) | peak RSS MiB (fixed / senders / capacity) | refused, dropped, evicted, failed | machine idle (fixed / senders / capacity) |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")

@@ -193,13 +193,18 @@ func (h *harness) take(ctx context.Context, c *collectorRun) (sample, error) {
 	return s, err
 }
 
-// runPair runs the fixed-rate runs of both pipelines at the same time: each its own collector,
-// ports and client, the collectors together on the collector's CPU and the clients on the
-// client's. This machine's speed drifts by up to a half between runs a minute apart (the same
+// runPair runs one mode's runs of both pipelines at the same time: each its own collector, ports
+// and client. This machine's speed drifts by up to a half between runs a minute apart (the same
 // collector measured 2.2 and 3.9 CPU-s per million spans in consecutive runs, every part of its
 // profile alike), which one-after-the-other runs put into the ratio; side by side both see the
-// same machine. Neither run's rate nears the CPU's, so each has its own time on it.
-func (h *harness) runPair(ctx context.Context, l load) ([]runResult, error) {
+// same machine.
+//   - fixed: the collectors together on the collector's CPU and the clients on the client's.
+//     Neither run's rate nears the CPU's, so each has its own time on it.
+//   - senders: nothing pinned, four SDK workers and two collectors on the machine. A collector
+//     whose answers come later leaves its senders waiting, and the CPU they would have used goes
+//     to the other pair's senders: a difference between the pipelines shows larger side by side
+//     than one after the other, never smaller.
+func (h *harness) runPair(ctx context.Context, l load, mode string) ([]runResult, error) {
 	second := *h
 	second.ports = h.ports.shifted(10)
 	var (
@@ -214,7 +219,7 @@ func (h *harness) runPair(ctx context.Context, l load) ([]runResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i], errs[i] = run.h.run(ctx, l, run.pipeline, fixed, "")
+			results[i], errs[i] = run.h.run(ctx, l, run.pipeline, mode, "")
 		}()
 	}
 	wg.Wait()
