@@ -164,9 +164,9 @@ func (lr *loadResult) rounds() int {
 	return n
 }
 
-// roundRatios lists, round by round, Tapio's value over pass-through's in a mode (CPU per item at
-// the fixed rate, accepted items/s otherwise): the spread the median hides.
-func (lr *loadResult) roundRatios(mode string) []float64 {
+// roundRatios lists, round by round, Tapio's value over pass-through's in a mode, as of reads
+// it from a run (CPU per item at the fixed rate, accepted items in the senders runs, ...).
+func (lr *loadResult) roundRatios(mode string, of func(*runResult) float64) []float64 {
 	var out []float64
 	for round := 1; round <= lr.rounds(); round++ {
 		var p, t *runResult
@@ -181,16 +181,23 @@ func (lr *loadResult) roundRatios(mode string) []float64 {
 				t = r
 			}
 		}
-		if p == nil || t == nil {
+		if p == nil || t == nil || of(p) == 0 {
 			continue
 		}
-		if mode == fixed {
-			out = append(out, div(t.CPUPerMillion, p.CPUPerMillion))
-		} else {
-			out = append(out, div(t.Accepted, p.Accepted))
-		}
+		out = append(out, div(of(t), of(p)))
 	}
 	return out
+}
+
+func cpuPerMillion(r *runResult) float64 { return r.CPUPerMillion }
+func accepted(r *runResult) float64      { return r.Accepted }
+
+// senderP99 is the p99 of the client's Export calls, 0 where the client does not measure it.
+func senderP99(r *runResult) float64 {
+	if r.Sender == nil {
+		return 0
+	}
+	return r.Sender.LatencyMs.P99
 }
 
 func check(v float64, le bool, bound float64) *bool {
@@ -218,7 +225,7 @@ func (r *report) evaluate() {
 			lr.Ratios = append(lr.Ratios, fixedRatios(lr, pf, tf)...)
 		}
 		if ps != nil && ts != nil {
-			maxRate := pairedRatio("highest sustained rate (senders)", div(ts.Accepted, ps.Accepted), lr.roundRatios(senders))
+			maxRate := pairedRatio("highest sustained rate (senders)", div(ts.Accepted, ps.Accepted), lr.roundRatios(senders, accepted))
 			if lr.Target == "storm" {
 				maxRate.Bound, maxRate.Passed = "≥ 0.95", check(maxRate.Value, false, 0.95)
 			}
@@ -251,7 +258,7 @@ func (r *report) evaluate() {
 // fixedRatios are a load's ratios at the fixed rate: CPU per item, and the senders' p99 latency
 // where the client measures it.
 func fixedRatios(lr *loadResult, pf, tf *runResult) []ratio {
-	cpu := pairedRatio("CPU per item (fixed rate)", div(tf.CPUPerMillion, pf.CPUPerMillion), lr.roundRatios(fixed))
+	cpu := pairedRatio("CPU per item (fixed rate)", div(tf.CPUPerMillion, pf.CPUPerMillion), lr.roundRatios(fixed, cpuPerMillion))
 	switch lr.Target {
 	case "healthy":
 		cpu.Bound, cpu.Passed = "≤ 1.1", check(cpu.Value, true, 1.1)
@@ -263,8 +270,8 @@ func fixedRatios(lr *loadResult, pf, tf *runResult) []ratio {
 	}
 	out := []ratio{cpu}
 	if pf.Sender != nil && tf.Sender != nil && lr.Signal != "kernel" {
-		p99 := ratio{What: "sender p99 (fixed rate)", Value: div(tf.Sender.LatencyMs.P99, pf.Sender.LatencyMs.P99), Bound: "≤ 2"}
-		p99.Passed = check(p99.Value, true, 2)
+		p99 := pairedRatio("sender p99 (fixed rate)", div(senderP99(tf), senderP99(pf)), lr.roundRatios(fixed, senderP99))
+		p99.Bound, p99.Passed = "≤ 2", check(p99.Value, true, 2)
 		out = append(out, p99)
 	}
 	return out

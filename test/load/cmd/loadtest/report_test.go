@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/yairfalse/tapio/test/load/internal/gen"
 )
 
 // What go tool pprof -top -cum -nodecount=1 -focus=… prints (go1.26).
@@ -86,5 +88,30 @@ func TestRoundsReportMediansOfPairs(t *testing.T) {
 	cpu := r.Loads[0].Ratios[0]
 	if cpu.Value != 1.2 || len(cpu.Rounds) != 3 || cpu.Passed == nil || !*cpu.Passed {
 		t.Fatalf("CPU ratio %+v, want the median of 1.2, 1.3, 1.2 passing ≤ 1.3", cpu)
+	}
+}
+
+// The sender p99 is a target like the others: the median of the rounds' own ratios, so that one
+// round's slow pass-through tail does not decide it (this is what a round of 30.5 ms against 13.0
+// ms beside two rounds of 1.35× and 1.22× looked like).
+func TestSenderP99IsTheMedianOfTheRounds(t *testing.T) {
+	run := func(p string, round int, cpu, p99 float64) runResult {
+		return runResult{Pipeline: p, Mode: fixed, Round: round, CPUPerMillion: cpu, Sustained: true, Sender: &gen.Result{LatencyMs: gen.Latency{P99: p99}}}
+	}
+	lr := loadResult{Target: "storm", Runs: []runResult{
+		run(passThrough, 1, 10, 19.2), run(tapio, 1, 13, 26.0),
+		run(passThrough, 2, 11, 21.4), run(tapio, 2, 14, 26.2),
+		run(passThrough, 3, 12, 13.0), run(tapio, 3, 15, 30.5),
+	}}
+	r := report{Loads: []loadResult{lr}}
+	r.evaluate()
+	var p99 *ratio
+	for i, x := range r.Loads[0].Ratios {
+		if x.What == "sender p99 (fixed rate)" {
+			p99 = &r.Loads[0].Ratios[i]
+		}
+	}
+	if p99 == nil || len(p99.Rounds) != 3 || p99.Passed == nil || !*p99.Passed || p99.Value < 1.35 || p99.Value > 1.36 {
+		t.Fatalf("p99 ratio %+v, want the median of 1.35, 1.22, 2.35 passing ≤ 2", p99)
 	}
 }
