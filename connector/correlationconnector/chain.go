@@ -52,8 +52,13 @@ type chainScratch struct {
 	lastIOErr  map[string]int32  // I/O errors, by host
 	seenTrace  map[pcommon.TraceID]struct{}
 	seenSvc    map[string]struct{}
-	record     unifiedevent.CorrelationRecord // the record being built, refilled by every build
-	unnested   []problemEvent                 // the events left when nested calls are folded
+	// stalled marks, with stallGen, the events the memory stall before the OOM kill stallKill
+	// explains (explainedByStall); a new kill or build takes a new generation.
+	stalled   []uint32
+	stallGen  uint32
+	stallKill int32
+	record    unifiedevent.CorrelationRecord // the record being built, refilled by every build
+	unnested  []problemEvent                 // the events left when nested calls are folded
 }
 
 func newChainScratch() chainScratch {
@@ -82,6 +87,10 @@ func (s *chainScratch) reset(n int) {
 		return v[:n]
 	}
 	s.order, s.pos, s.ancestor, s.bestChild = grow(s.order), grow(s.pos), grow(s.ancestor), grow(s.bestChild)
+	if cap(s.stalled) < n {
+		s.stalled = make([]uint32, n)
+	}
+	s.stalled, s.stallKill = s.stalled[:n], -1
 	s.byTrace = s.byTrace[:0]
 	if cap(s.links) < n {
 		s.links = make([]chainLink, n)
@@ -137,7 +146,7 @@ func (rb *recordBuilder) orderChain(ev []problemEvent, s *chainScratch) {
 			}
 			// Past the skew only an OOM kill's stall reaches further back; asked last, since most
 			// pairs are settled by their ranks and times.
-			if gap := cur.time - before.time; gap > rb.skew && (gap > int64(oomStallLead) || !stallExplains(&ev[order[j]], &ev[order[j-1]])) {
+			if gap := cur.time - before.time; gap > rb.skew && (gap > int64(oomStallLead) || !s.explainedByStall(ev, order[j], order[j-1])) {
 				break
 			}
 			if causes(s.ancestor, order[j-1], order[j]) {
@@ -156,21 +165,47 @@ const oomStallLead = 30 * time.Second
 
 // stallExplains reports whether kill is an OOM kill and effect is trouble that a memory stall of
 // its victim makes: segments to it retransmitted, connects to it timing out, connections to it
-// reset, calls to it slow — of the victim or addressed to it — and the victim's own error logs
-// and exceptions. Not a refused connect (nothing listened: a stalled process still does), nor a
-// report of the workload's state (Kubernetes' OOMKilled before the kernel's kill is of an earlier
-// kill).
+// reset, calls to it slow or failing — of the victim or addressed to it — and the victim's own
+// error logs and exceptions. Not a refused connect (nothing listened: a stalled process still
+// does), nor a report of the workload's state (Kubernetes' OOMKilled before the kernel's kill is
+// of an earlier kill).
 func stallExplains(kill, effect *problemEvent) bool {
 	if kill.name != unifiedevent.OOMKill || kill.entity == "" {
 		return false
 	}
 	switch effect.name {
-	case unifiedevent.TCPRetransmit, unifiedevent.ConnectionTimeout, unifiedevent.ConnectionReset, unifiedevent.SlowSpan:
+	case unifiedevent.TCPRetransmit, unifiedevent.ConnectionTimeout, unifiedevent.ConnectionReset, unifiedevent.SlowSpan, unifiedevent.DependencyError:
 		return effect.entity == kill.entity || effect.peerTarget == kill.entity
 	case unifiedevent.ErrorLog, unifiedevent.Exception:
 		return effect.entity == kill.entity
 	}
 	return false
+}
+
+// explainedByStall reports whether the memory stall before OOM kill explains event effect:
+// trouble at the victim (stallExplains), or a failure such trouble propagated to up its trace —
+// the request whose call to the stalled victim failed. The events are marked once per kill, only
+// when a kill has trouble before it past the clock skew.
+func (s *chainScratch) explainedByStall(ev []problemEvent, kill, effect int32) bool {
+	k := &ev[kill]
+	if k.name != unifiedevent.OOMKill || k.entity == "" {
+		return false
+	}
+	if s.stallKill != kill {
+		s.stallKill = kill
+		s.stallGen++
+		for i := range ev {
+			if !stallExplains(k, &ev[i]) {
+				continue
+			}
+			a := int32(i)
+			for step := 0; step <= maxAncestorSteps && a >= 0 && s.stalled[a] != s.stallGen; step++ {
+				s.stalled[a] = s.stallGen
+				a = s.ancestor[a]
+			}
+		}
+	}
+	return s.stalled[effect] == s.stallGen
 }
 
 // timeLayer is the ordering key of an event, kept apart from the events for cache locality.

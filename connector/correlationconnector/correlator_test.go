@@ -556,6 +556,51 @@ func TestOOMKillExplainsEarlierTroubleAtItsVictim(t *testing.T) {
 	}
 }
 
+// Calls to a workload stalled at its memory limit time out and fail, and so do the requests that
+// made them, for seconds before the kill (the rca suite's redis-oom, a run whose Redis stalled
+// 15 s: its clients' failed calls came first and took the root cause). A failed call to the
+// victim is trouble at the victim, and the failures it propagated to up its trace go with it; a
+// failed request whose trace reached no call to the victim does not.
+func TestOOMKillExplainsFailedCallsToItsStalledVictim(t *testing.T) {
+	listen := ev{name: unifiedevent.Listen, entity: "vm/redis", service: "redis",
+		attrs: map[string]any{unifiedevent.KeySourceAddress: "10.1.1.1", unifiedevent.KeySourcePort: 6379}}
+	request := func(trace uint64, at time.Duration) []sp {
+		return []sp{
+			{trace: traceID(trace), span: 1, kind: ptrace.SpanKindServer, name: unifiedevent.ServerError, service: "catalog", entity: "vm/catalog", end: at + time.Millisecond},
+			{trace: traceID(trace), span: 2, parent: 1, kind: ptrace.SpanKindClient, name: unifiedevent.DependencyError, service: "catalog", entity: "vm/catalog", end: at,
+				attrs: map[string]any{unifiedevent.KeyServerAddress: "10.1.1.1", unifiedevent.KeyServerPort: int64(6379)}},
+		}
+	}
+	// A failed request of the same service that called nothing, a moment before the first call
+	// to Redis failed.
+	unrelated := sp{trace: traceID(3), span: 1, kind: ptrace.SpanKindServer, name: unifiedevent.ServerError, service: "catalog", entity: "vm/catalog", end: -time.Second}
+	for _, withUnrelated := range []bool{false, true} {
+		h := newHarness(t, defaultConfig())
+		must(t, h.c.consumeLogs(ctx, logsOf(listen)))
+		var spans []sp
+		if withUnrelated {
+			spans = append(spans, unrelated)
+		}
+		spans = append(spans, request(1, 0)...)
+		spans = append(spans, request(2, 3*time.Second)...)
+		must(t, h.c.consumeTraces(ctx, tracesOf(spans...)))
+		must(t, h.c.consumeLogs(ctx, logsOf(ev{name: unifiedevent.OOMKill, id: 9, entity: "vm/redis", service: "redis", at: 8 * time.Second})))
+		must(t, h.c.Shutdown(ctx))
+		recs := h.records()
+		if len(recs) != 1 {
+			t.Fatalf("%d records, want one incident", len(recs))
+		}
+		got := chainNames(recs[0])
+		want := []string{string(unifiedevent.OOMKill)}
+		if withUnrelated {
+			want = []string{string(unifiedevent.ServerError), string(unifiedevent.OOMKill)}
+		}
+		if len(got) != len(spans)+1 || !slices.Equal(got[:len(want)], want) {
+			t.Errorf("unrelated failure %v: chain %v, want it to start %v", withUnrelated, got, want)
+		}
+	}
+}
+
 // A span in minimal annotation carries its event name only: the connector takes its event id
 // from its trace and span ids and its entity from the rule — the resource's, or the span's own
 // entity key when it names one.
