@@ -164,8 +164,9 @@ func (lr *loadResult) rounds() int {
 	return n
 }
 
-// roundRatios lists, round by round, Tapio's value over pass-through's in a mode, as of reads
-// it from a run (CPU per item at the fixed rate, accepted items in the senders runs, ...).
+// roundRatios lists, round by round, Tapio's value over pass-through's in a mode, the value that
+// of reads from a run (CPU per item, the sender's p99, accepted items): the spread the median
+// hides.
 func (lr *loadResult) roundRatios(mode string, of func(*runResult) float64) []float64 {
 	var out []float64
 	for round := 1; round <= lr.rounds(); round++ {
