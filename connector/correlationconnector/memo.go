@@ -12,16 +12,10 @@ package correlationconnector
 // forgets it. Health times may be up to one call old, as if the call had joined a moment earlier.
 type bindingMemo struct {
 	active bool
-	// Keys other than traces, which recur across a batch. Trace keys are looked up in their own
-	// map (bindingTable), which costs about as little as a look here.
-	keys memoSet
-	// The set's storage.
-	keySlots [16]memoEntry
-}
-
-// memoSet is a few remembered entries; when full, the oldest gives way.
-type memoSet struct {
-	entries []memoEntry
+	// Keys other than traces, which recur across a batch; when full, the oldest gives way. Trace
+	// keys are looked up in their own map (bindingTable), which costs about as little as a look
+	// here.
+	entries [16]memoEntry
 	n, next int
 }
 
@@ -36,9 +30,6 @@ type memoEntry struct {
 
 // begin activates the memo for one call, empty.
 func (m *bindingMemo) begin() {
-	if m.keys.entries == nil {
-		m.keys.entries = m.keySlots[:]
-	}
 	m.forget()
 	m.active = true
 }
@@ -51,30 +42,28 @@ func (m *bindingMemo) end() {
 
 // forget drops everything remembered (the bindings changed under it).
 func (m *bindingMemo) forget() {
-	m.keys.n, m.keys.next = 0, 0
+	m.n, m.next = 0, 0
 }
 
 // entry returns the remembered entry of k, or nil.
 func (m *bindingMemo) entry(k *linkKey) *memoEntry {
-	s := &m.keys
-	for i := 0; i < s.n; i++ {
-		if e := &s.entries[i]; e.key == *k {
+	for i := 0; i < m.n; i++ {
+		if e := &m.entries[i]; e.key == *k {
 			return e
 		}
 	}
 	return nil
 }
 
-// add remembers k, replacing the oldest entry of its set when full, and returns its entry.
+// add remembers k, replacing the oldest entry when full, and returns its entry.
 func (m *bindingMemo) add(k *linkKey, bd binding, bound bool) *memoEntry {
-	s := &m.keys
 	var e *memoEntry
-	if s.n < len(s.entries) {
-		e = &s.entries[s.n]
-		s.n++
+	if m.n < len(m.entries) {
+		e = &m.entries[m.n]
+		m.n++
 	} else {
-		e = &s.entries[s.next]
-		s.next = (s.next + 1) % len(s.entries)
+		e = &m.entries[m.next]
+		m.next = (m.next + 1) % len(m.entries)
 	}
 	*e = memoEntry{key: *k, bd: bd, bound: bound}
 	return e
